@@ -1,0 +1,17 @@
+from django.utils.functional import SimpleLazyObject
+
+from .services import current_workspace_for
+
+
+class CurrentWorkspaceMiddleware:
+    """Sets `request.workspace`: the signed-in user's current workspace, or None."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        request.workspace = SimpleLazyObject(
+            lambda: current_workspace_for(user=user) if user.is_authenticated else None
+        )
+        return self.get_response(request)

@@ -1,0 +1,39 @@
+"""One error base for the whole application.
+
+Services raise `AppError` subclasses with a stable `code`; the web views turn them into a
+friendly message next to the right field, and the API (issue 4) into problem+json.
+"""
+
+
+class AppError(Exception):
+    code = "invalid_request"
+    status = 400
+    title = "Invalid request"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.field = field
+
+
+class ValidationFailed(AppError):
+    """One or more inputs are invalid; `errors` holds (field, code, message) triples."""
+
+    def __init__(self, errors: list[tuple[str, str, str]]):
+        self.errors = errors
+        field, code, message = errors[0]
+        super().__init__(message, code=code, field=field)
+
+
+class NotFound(AppError):
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class InvalidState(AppError):
+    code = "invalid_state"
+    status = 409
+    title = "Invalid state"

@@ -1,0 +1,334 @@
+"""bananasite settings: one file, every knob from the environment.
+
+The defaults are the embedded profile (SQLite, file storage, django-q2's ORM broker, the local
+compositor), so `manage.py runserver` works with nothing set. Every variable is documented in
+`.env.example`. A malformed value stops the process at start with a message naming the variable.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# --- Core -----------------------------------------------------------------------------------
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    # Development only: a fixed key so sessions survive restarts of `make run`.
+    SECRET_KEY = "dev-only-insecure-key-bananasite-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "django_q",
+    "accounts",
+    "billing",
+    "compositions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "bananasite.middleware.RequestSizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.CurrentWorkspaceMiddleware",
+]
+
+ROOT_URLCONF = "bananasite.urls"
+WSGI_APPLICATION = "bananasite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.workspace",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+try:
+    _db = dj_database_url.parse(DATABASE_URL)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL plus IMMEDIATE transactions: without them the ORM broker and the web process lose
+    # writes to "database is locked" under bursts (ci-recipe.md).
+    _db["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not memory, so a real qcluster process can share the test database.
+    _db["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Without a persistent connection every enqueue opens one (ci-recipe.md).
+    _db["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+    _db["CONN_HEALTH_CHECKS"] = True
+else:
+    raise ImproperlyConfigured("DATABASE_URL must point at SQLite or PostgreSQL.")
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Accounts -------------------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "compositions:compose"
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+_verification = env_str("BANANASITE_EMAIL_VERIFICATION", "optional").lower()
+if _verification not in {"none", "optional", "mandatory"}:
+    raise ImproperlyConfigured("BANANASITE_EMAIL_VERIFICATION must be none, optional or mandatory.")
+ACCOUNT_EMAIL_VERIFICATION = _verification
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_GET = False
+
+# --- Mail -----------------------------------------------------------------------------------
+
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "bananasite <no-reply@bananasite.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+_smtp_host = env_str("SMTP_HOST")
+if _smtp_host:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _smtp_host,
+                "port": env_int("SMTP_PORT", 587, minimum=1),
+                "username": env_str("SMTP_USER"),
+                "password": env_str("SMTP_PASSWORD"),
+                "use_tls": env_bool("SMTP_USE_TLS", True),
+                "timeout": 20,
+            },
+        }
+    }
+else:
+    # Development: mail (verification, password reset) is printed to the console.
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+
+# --- Internationalisation -------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and storage ---------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media"))).resolve()
+
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+            # Private objects, reachable only through short-lived pre-signed URLs handed out by
+            # the permission-checked views.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": env_int("BANANASITE_SIGNED_URL_SECONDS", 300, minimum=10),
+            "file_overwrite": False,
+        },
+    }
+else:
+    # No base_url: files are never served from a public path, only through the views.
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": None},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- Uploads --------------------------------------------------------------------------------
+
+BANANASITE_MAX_UPLOAD_BYTES = env_int("BANANASITE_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1)
+BANANASITE_MAX_REQUEST_BYTES = env_int(
+    "BANANASITE_MAX_REQUEST_BYTES", 160 * 1024 * 1024, minimum=1024
+)
+BANANASITE_MAX_IMAGE_PIXELS = env_int("BANANASITE_MAX_IMAGE_PIXELS", 64_000_000, minimum=1)
+BANANASITE_MIN_INPUT_IMAGES = 2
+BANANASITE_MAX_INPUT_IMAGES = 14
+BANANASITE_MAX_PROMPT_CHARS = 4000
+# Anything larger goes to a temporary file rather than memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = BANANASITE_MAX_INPUT_IMAGES + 10
+
+# --- Compositions and the task queue --------------------------------------------------------
+
+BANANASITE_DEFAULT_MODEL = env_str("BANANASITE_DEFAULT_MODEL", "local")
+# Seconds a worker may hold a composition before the sweep considers it abandoned.
+BANANASITE_LEASE_SECONDS = env_int("BANANASITE_LEASE_SECONDS", 900, minimum=30)
+BANANASITE_MAX_ATTEMPTS = env_int("BANANASITE_MAX_ATTEMPTS", 3, minimum=1)
+# A queued composition no worker has picked up after this long is enqueued again.
+BANANASITE_REQUEUE_AFTER_SECONDS = env_int("BANANASITE_REQUEUE_AFTER_SECONDS", 600, minimum=30)
+# Run tasks inline in the calling process (tests, debugging); never in production.
+BANANASITE_TASKS_SYNC = env_bool("BANANASITE_TASKS_SYNC", False)
+
+_task_timeout = env_int("BANANASITE_TASK_TIMEOUT", 1200, minimum=30)
+Q_CLUSTER = {
+    "name": "bananasite",
+    "workers": env_int("BANANASITE_WORKERS", 2, minimum=1),
+    "timeout": _task_timeout,
+    # django-q2 requires retry > timeout, or tasks are delivered twice while still running.
+    "retry": _task_timeout + 60,
+    "max_attempts": 3,
+    "save_limit": 500,
+    "catch_up": False,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    # 50 ms instead of 200 ms between polls of an empty queue (ci-recipe.md).
+    Q_CLUSTER["poll"] = 0.05
+
+# --- Security -------------------------------------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Logging --------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {
+        # httpx logs full request URLs at INFO, and some providers accept keys in the query.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "django_q": {"level": "WARNING"},
+    },
+}
+
+# --- Models -----------------------------------------------------------------------------------
+# Models are data: providers rename them often. Each entry is what `/api/v1/models` shows.
+ASPECT_RATIOS = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
+BANANASITE_MODELS = [
+    {
+        "id": "local",
+        "provider": "local",
+        "name": "Local compositor (offline, no AI)",
+        "provider_model": "local",
+        "max_images": 14,
+        "image_sizes": ["512", "1K", "2K", "4K"],
+        "aspect_ratios": ASPECT_RATIOS,
+        "credits_per_image": {"512": 1, "1K": 1, "2K": 1, "4K": 1},
+    },
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CompositionsConfig(AppConfig):
+    name = "compositions"
+    verbose_name = "Compositions"

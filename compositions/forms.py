@@ -1,0 +1,56 @@
+from django import forms
+
+from .catalog import all_models, default_model
+from .models import Composition
+
+
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class ComposeForm(forms.Form):
+    """The composer's options; the photos themselves are validated by the service."""
+
+    images = forms.FileField(
+        label="Photos",
+        required=False,
+        widget=MultipleImageInput(
+            attrs={"accept": "image/jpeg,image/png,image/webp,image/gif,image/heic,image/heif"}
+        ),
+        help_text="2 to 14 photos. Their order is what “image 1”, “image 2” mean in the prompt.",
+    )
+    prompt = forms.CharField(
+        label="Prompt",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 5, "maxlength": 4000}),
+    )
+    preset = forms.ChoiceField(label="Preset", choices=Composition.Preset.choices)
+    style = forms.ChoiceField(label="Style", choices=Composition.Style.choices)
+    model = forms.ChoiceField(label="Model")
+    aspect_ratio = forms.ChoiceField(label="Aspect ratio")
+    image_size = forms.ChoiceField(label="Image size")
+    num_images = forms.TypedChoiceField(
+        label="Number of images", choices=[(n, n) for n in range(1, 5)], coerce=int
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        models = all_models()
+        model = default_model()
+        self.fields["model"].choices = [(m.id, m.name) for m in models]
+        ratios = sorted({r for m in models for r in m.aspect_ratios}, key=_ratio_key)
+        sizes = [s for s in ("512", "1K", "2K", "4K") if any(s in m.image_sizes for m in models)]
+        self.fields["aspect_ratio"].choices = [(r, r) for r in ratios]
+        self.fields["image_size"].choices = [(s, s) for s in sizes]
+        self.initial.setdefault("model", model.id)
+        self.initial.setdefault("aspect_ratio", "1:1")
+        self.initial.setdefault("image_size", "1K" if "1K" in model.image_sizes else sizes[0])
+        self.initial.setdefault("num_images", 1)
+        self.initial.setdefault("preset", Composition.Preset.NONE)
+        self.initial.setdefault("style", Composition.Style.NATURAL)
+
+
+def _ratio_key(ratio: str) -> float:
+    w, h = ratio.split(":")
+    return int(w) / int(h)

@@ -1,0 +1,162 @@
+"""Image handling for everything people hand us, and the encodings we store.
+
+Every upload is decoded in full (which is how a truncated file is caught), turned upright, put
+into a plain colour mode and re-encoded without its metadata before any byte reaches storage:
+EXIF (with GPS), XMP and comments never leave the request. Re-encoding also defuses files that
+are an image and something else at once.
+"""
+
+import hashlib
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Decoders we accept, by content (never by file name or the browser's content type).
+FORMAT_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+try:  # HEIC/HEIF (phone photos) when the optional pillow-heif is installed.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    FORMAT_MIME["HEIF"] = "image/heif"
+except ImportError:
+    pass
+
+ACCEPT_LABEL = "a JPEG, PNG, WebP or GIF image"
+THUMBNAIL_EDGE = 384
+
+
+class ImageRejected(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class EncodedImage:
+    data: bytes
+    content_type: str
+    extension: str
+    width: int
+    height: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class SanitizedUpload:
+    image: EncodedImage
+    thumbnail: EncodedImage
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1_000_000:,.0f} megapixels"
+
+
+def open_verified(fileobj, *, label: str) -> Image.Image:
+    """Open and fully decode an image, or raise ImageRejected with a message for people."""
+    limit = settings.BANANASITE_MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its limit; we treat the limit as hard.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fileobj, formats=list(FORMAT_MIME))
+            width, height = img.size
+            if width * height > limit:
+                raise ImageRejected(
+                    "image_too_large_pixels",
+                    f"“{label}” is {width}×{height} pixels; the limit is {_megapixels(limit)}.",
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # Animated GIF or WebP: the first frame is the photo.
+            img.load()
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow stops at the header, before we learn the size; its message has the count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"is {_megapixels(int(found.group(1)))}" if found else "has more pixels than that"
+        raise ImageRejected(
+            "image_too_large_pixels",
+            f"“{label}” {size}; the limit is {_megapixels(limit)}.",
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageRejected("unsupported_image_type", f"“{label}” is not {ACCEPT_LABEL}.") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError):
+        # Pillow reports truncated and malformed data through all of these.
+        raise ImageRejected(
+            "image_corrupt", f"“{label}” is damaged or incomplete and could not be read."
+        ) from None
+    return img
+
+
+def normalise_mode(img: Image.Image) -> Image.Image:
+    """RGB, or RGBA where the image really has transparency; any Pillow mode goes in."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16- and 32-bit greyscale: scale to 8 bits instead of clipping (convert("L") would
+        # turn most of a 16-bit image white).
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if img.mode == "F":
+            top = max(float(arr.max()), 1.0)
+        img = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8), "L")
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        img = img.convert("RGBA")
+        if img.getchannel("A").getextrema()[0] == 255:
+            img = img.convert("RGB")  # An alpha channel that is opaque everywhere.
+        return img
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def encode(img: Image.Image, *, prefer_jpeg: bool, quality: int = 92) -> EncodedImage:
+    """PNG where there is transparency or the source was lossless, otherwise JPEG."""
+    buf = io.BytesIO()
+    if img.mode == "RGBA" or not prefer_jpeg:
+        img.save(buf, "PNG", compress_level=6)
+        content_type, extension = "image/png", "png"
+    else:
+        img.save(buf, "JPEG", quality=quality, optimize=True)
+        content_type, extension = "image/jpeg", "jpg"
+    return EncodedImage(buf.getvalue(), content_type, extension, img.width, img.height)
+
+
+def make_thumbnail(img: Image.Image, edge: int = THUMBNAIL_EDGE) -> EncodedImage:
+    thumb = img.copy()
+    thumb.thumbnail((edge, edge), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    thumb.save(buf, "WEBP", quality=80, method=4)
+    return EncodedImage(buf.getvalue(), "image/webp", "webp", thumb.width, thumb.height)
+
+
+def sanitize_upload(fileobj, *, label: str, size: int | None = None) -> SanitizedUpload:
+    """Validate one uploaded file and return it upright, metadata-free, ready to store."""
+    limit = settings.BANANASITE_MAX_UPLOAD_BYTES
+    if size is not None and size > limit:
+        raise ImageRejected(
+            "image_too_large",
+            f"“{label}” is {size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB.",
+        )
+    if size == 0:
+        raise ImageRejected("image_corrupt", f"“{label}” is empty.")
+    img = open_verified(fileobj, label=label)
+    source_format = img.format
+    img = ImageOps.exif_transpose(img)
+    img = normalise_mode(img)
+    stored = encode(img, prefer_jpeg=source_format in ("JPEG", "HEIF"))
+    return SanitizedUpload(image=stored, thumbnail=make_thumbnail(img))
+
+
+def load_rgba(data: bytes) -> Image.Image:
+    """Decode bytes we stored ourselves (already sanitised) as RGBA."""
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img.convert("RGBA")

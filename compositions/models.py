@@ -1,0 +1,329 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
+from django.urls import reverse
+from django.utils import timezone
+
+from bananasite.ids import PublicId
+
+
+def upload_path(instance, filename):
+    return f"ws/{instance.workspace.public_id}/uploads/{instance.public_id}/{filename}"
+
+
+def result_path(instance, filename):
+    composition = instance.composition
+    return (
+        f"ws/{composition.workspace.public_id}/results/{composition.public_id}/"
+        f"{instance.public_id}/{filename}"
+    )
+
+
+class Role(models.TextChoices):
+    SUBJECT = "subject", "Subject"
+    PRODUCT = "product", "Product"
+    BACKGROUND = "background", "Background"
+    STYLE = "style", "Style"
+    FACE = "face", "Face"
+    LOGO = "logo", "Logo"
+    OUTFIT = "outfit", "Outfit"
+    OTHER = "other", "Other"
+
+
+class Upload(models.Model):
+    """A photo a person gave us, sanitised (oriented, metadata stripped) before it was stored."""
+
+    class Status(models.TextChoices):
+        READY = "ready", "Ready"
+        HELD = "held", "Held for review"
+        REJECTED = "rejected", "Rejected"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Uploaded"
+        RESULT = "result", "Earlier result"
+
+    public_id = models.CharField(max_length=32, unique=True, default=PublicId("up"), editable=False)
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="uploads"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="uploads"
+    )
+    file = models.FileField(upload_to=upload_path, max_length=300)
+    thumbnail = models.FileField(upload_to=upload_path, max_length=300, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=10, choices=Source, default=Source.UPLOAD)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=40)
+    bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status, default=Status.READY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="upload_ws_recent")]
+
+    def __str__(self):
+        return self.public_id
+
+
+class CompositionQuerySet(models.QuerySet):
+    def visible_to(self, workspace):
+        return self.filter(workspace=workspace)
+
+    def unfinished(self):
+        return self.filter(status__in=Composition.UNFINISHED)
+
+
+class Composition(models.Model):
+    """One request to combine photos, from submission to its results.
+
+    Status and progress change only through the conditional updates below, so a second worker,
+    the lease sweep and a person pressing cancel can never overwrite each other's outcome.
+    """
+
+    class Status(models.TextChoices):
+        HELD = "held", "Held for review"
+        QUEUED = "queued", "Queued"
+        PREPARING = "preparing", "Preparing"
+        GENERATING = "generating", "Generating"
+        STORING = "storing", "Storing"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    class Preset(models.TextChoices):
+        NONE = "none", "Free-form"
+        PRODUCT_IN_SCENE = "product_in_scene", "Product in a scene"
+        BACKGROUND_REPLACE = "background_replace", "New background"
+        COMBINE_SUBJECTS = "combine_subjects", "Subjects in one frame"
+        STYLE_TRANSFER = "style_transfer", "Carry a style over"
+        FACE_SWAP = "face_swap", "Face swap"
+        COLLAGE = "collage", "Collage"
+        THUMBNAIL = "thumbnail", "Thumbnail with a title"
+        OUTFIT_CHANGE = "outfit_change", "Outfit change"
+        LOGO_PLACEMENT = "logo_placement", "Logo on a product"
+
+    class Style(models.TextChoices):
+        NATURAL = "natural", "Natural"
+        ARTISTIC = "artistic", "Artistic"
+        PROFESSIONAL = "professional", "Professional"
+        CREATIVE = "creative", "Creative"
+
+    class Origin(models.TextChoices):
+        NEW = "new", "New"
+        VARIATION = "variation", "Variation"
+        REFINEMENT = "refinement", "Refinement"
+
+    ACTIVE = ("preparing", "generating", "storing")
+    UNFINISHED = ("held", "queued", "preparing", "generating", "storing")
+    FINISHED = ("succeeded", "failed", "canceled")
+    STAGE_PERCENT = {
+        "queued": 0,
+        "preparing": 10,
+        "generating": 30,
+        "storing": 90,
+        "succeeded": 100,
+    }
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=PublicId("cmp"), editable=False
+    )
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="compositions"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    prompt = models.TextField()
+    preset = models.CharField(max_length=24, choices=Preset, default=Preset.NONE)
+    style = models.CharField(max_length=16, choices=Style, default=Style.NATURAL)
+    model = models.CharField(max_length=80)
+    provider = models.CharField(max_length=40)
+    aspect_ratio = models.CharField(max_length=8, default="1:1")
+    image_size = models.CharField(max_length=8, default="1K")
+    num_images = models.PositiveSmallIntegerField(default=1)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    origin = models.CharField(max_length=12, choices=Origin, default=Origin.NEW)
+
+    status = models.CharField(max_length=12, choices=Status, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    usage = models.JSONField(default=dict, blank=True)
+    provider_request_id = models.CharField(max_length=200, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CompositionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at", "-id"], name="cmp_ws_recent"),
+            models.Index(fields=["status", "lease_expires_at"], name="cmp_status_lease"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(num_images__gte=1) & Q(num_images__lte=4), name="cmp_num_images_1_4"
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="cmp_progress_max_100"),
+        ]
+
+    def __str__(self):
+        return self.public_id
+
+    def get_absolute_url(self):
+        return reverse("compositions:detail", args=[self.public_id])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def stage_label(self) -> str:
+        return self.Status(self.status).label
+
+    def _conditional_update(self, *, from_statuses, **changes) -> bool:
+        """Apply `changes` only if the row is still in one of `from_statuses`; say if it was."""
+        updated = type(self).objects.filter(pk=self.pk, status__in=from_statuses).update(**changes)
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def claim(self) -> bool:
+        """Take a queued composition for this worker, with a lease. False if someone else did."""
+        now = timezone.now()
+        return self._conditional_update(
+            from_statuses=[self.Status.QUEUED],
+            status=self.Status.PREPARING,
+            progress=Greatest(F("progress"), self.STAGE_PERCENT["preparing"]),
+            lease_expires_at=now + timedelta(seconds=settings.BANANASITE_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            started_at=now,
+        )
+
+    def advance(self, status: str, *, percent: int | None = None) -> bool:
+        """Move a running composition to a later stage, renewing its lease."""
+        percent = self.STAGE_PERCENT.get(status, 0) if percent is None else percent
+        return self._conditional_update(
+            from_statuses=self.ACTIVE,
+            status=status,
+            progress=Greatest(F("progress"), percent),
+            lease_expires_at=timezone.now() + timedelta(seconds=settings.BANANASITE_LEASE_SECONDS),
+        )
+
+    def report_progress(self, percent: int) -> bool:
+        """Raise the progress bar of a running composition; it never goes down."""
+        return self._conditional_update(
+            from_statuses=self.ACTIVE, progress=Greatest(F("progress"), min(percent, 99))
+        )
+
+    def succeed(self, *, text: str = "", usage: dict | None = None, request_id: str = "") -> bool:
+        return self._conditional_update(
+            from_statuses=[self.Status.STORING],
+            status=self.Status.SUCCEEDED,
+            progress=100,
+            text=text,
+            usage=usage or {},
+            provider_request_id=request_id[:200],
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
+
+    def fail(self, *, code: str, message: str, from_statuses=None) -> bool:
+        return self._conditional_update(
+            from_statuses=from_statuses or self.UNFINISHED,
+            status=self.Status.FAILED,
+            error_code=code,
+            error_message=message,
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
+
+    def cancel(self) -> bool:
+        return self._conditional_update(
+            from_statuses=self.UNFINISHED,
+            status=self.Status.CANCELED,
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
+
+    def requeue(self) -> bool:
+        """Give an abandoned composition (its lease expired) back to the queue."""
+        return self._conditional_update(
+            from_statuses=self.ACTIVE,
+            status=self.Status.QUEUED,
+            lease_expires_at=None,
+            enqueued_at=timezone.now(),
+        )
+
+
+class CompositionInput(models.Model):
+    """Image N of a composition: the order is what "image 1", "image 2" mean in the prompt."""
+
+    composition = models.ForeignKey(Composition, on_delete=models.CASCADE, related_name="inputs")
+    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="uses")
+    position = models.PositiveSmallIntegerField()
+    role = models.CharField(max_length=12, choices=Role, default=Role.OTHER)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["composition", "position"], name="input_position_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.composition_id} #{self.position}"
+
+
+class Result(models.Model):
+    public_id = models.CharField(
+        max_length=32, unique=True, default=PublicId("res"), editable=False
+    )
+    composition = models.ForeignKey(Composition, on_delete=models.CASCADE, related_name="results")
+    position = models.PositiveSmallIntegerField()
+    file = models.FileField(upload_to=result_path, max_length=300)
+    thumbnail = models.FileField(upload_to=result_path, max_length=300)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=40)
+    bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["composition", "position"], name="result_position_unique"
+            )
+        ]
+
+    def __str__(self):
+        return self.public_id
+
+    @property
+    def extension(self) -> str:
+        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(
+            self.content_type, "bin"
+        )
+
+    @property
+    def download_name(self) -> str:
+        return f"bananasite-{self.composition.public_id}-{self.position}.{self.extension}"

@@ -1,0 +1,104 @@
+"""The one interface every image provider implements, and the errors they raise."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class InputImage:
+    data: bytes
+    mime_type: str
+    role: str = "other"
+
+
+@dataclass
+class ComposeRequest:
+    prompt: str
+    images: list[InputImage]
+    model: str  # the provider's own model name
+    aspect_ratio: str = "1:1"
+    image_size: str = "1K"
+    num_images: int = 1
+    preset: str = "none"
+    style: str = "natural"
+    seed: int = 0
+
+
+@dataclass
+class OutputImage:
+    data: bytes
+    mime_type: str
+
+
+@dataclass
+class ComposeResult:
+    images: list[OutputImage]
+    text: str = ""
+    usage: dict = field(default_factory=dict)
+    cost_usd: float | None = None
+    request_id: str = ""
+
+
+ProgressCallback = Callable[[float], None]
+
+
+class ProviderError(Exception):
+    """A provider could not deliver. `message` is shown to people; never a key or raw body."""
+
+    code = "provider_error"
+    retryable = False
+    default_message = "The image service could not complete this composition."
+
+    def __init__(self, message: str | None = None, *, detail: str = ""):
+        self.message = message or self.default_message
+        self.detail = detail  # for logs only; already free of secrets
+        super().__init__(self.message)
+
+
+class ProviderAuthError(ProviderError):
+    default_message = "The image service rejected this site's credentials."
+
+
+class ProviderRateLimited(ProviderError):
+    retryable = True
+    default_message = "The image service is busy right now."
+
+    def __init__(self, message=None, *, retry_after: float | None = None, detail=""):
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
+
+class ProviderSafetyBlock(ProviderError):
+    code = "provider_safety_block"
+    default_message = "The image service declined this request under its safety rules."
+
+
+class ProviderNoImage(ProviderError):
+    code = "provider_no_image"
+    default_message = "The image service answered without an image."
+
+
+class ProviderBadRequest(ProviderError):
+    default_message = "The image service could not accept these inputs."
+
+
+class ProviderTimeout(ProviderError):
+    code = "provider_timeout"
+    retryable = True
+    default_message = "The image service took too long to answer."
+
+
+class ProviderUnavailable(ProviderError):
+    retryable = True
+    default_message = "The image service is unavailable right now."
+
+
+class Provider(ABC):
+    name: str
+
+    @abstractmethod
+    def compose(
+        self, request: ComposeRequest, progress: ProgressCallback | None = None
+    ) -> ComposeResult:
+        """Run one composition request and return every image it produced."""

@@ -1,0 +1,323 @@
+"""Work on compositions that spans models or leaves the process."""
+
+import logging
+import unicodedata
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from bananasite.errors import InvalidState, ValidationFailed
+
+from .catalog import ModelSpec, get_model
+from .images import ImageRejected, SanitizedUpload, sanitize_upload
+from .models import Composition, CompositionInput, Result, Role, Upload
+from .presets import default_roles, scaffold
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CompositionOptions:
+    prompt: str = ""
+    preset: str = Composition.Preset.NONE
+    style: str = Composition.Style.NATURAL
+    model: str = ""
+    aspect_ratio: str = "1:1"
+    image_size: str = "1K"
+    num_images: int = 1
+    roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NewImage:
+    """A file from the request, not yet validated."""
+
+    name: str
+    fileobj: object
+    size: int | None
+
+
+def clean_prompt(raw: str, *, preset: str, count: int) -> str:
+    """Trim and normalise the prompt; a preset supplies one when it is left empty."""
+    prompt = unicodedata.normalize("NFC", raw or "").strip()
+    if not prompt and preset != Composition.Preset.NONE:
+        prompt = scaffold(preset, count)
+    return prompt
+
+
+def validate_options(options: CompositionOptions, *, count: int) -> tuple[ModelSpec, list]:
+    """Check everything but the image bytes; return the model and a list of problems."""
+    errors: list[tuple[str, str, str]] = []
+    model = get_model(options.model)
+    if model is None:
+        errors.append(("model", "unsupported_option", "Choose one of the available models."))
+    if options.preset not in Composition.Preset.values:
+        errors.append(("preset", "unsupported_option", "Choose one of the presets."))
+    if options.style not in Composition.Style.values:
+        errors.append(("style", "unsupported_option", "Choose one of the styles."))
+    if model and options.aspect_ratio not in model.aspect_ratios:
+        errors.append(
+            ("aspect_ratio", "unsupported_option", f"{model.name} cannot make that aspect ratio.")
+        )
+    if model and options.image_size not in model.image_sizes:
+        errors.append(
+            ("image_size", "unsupported_option", f"{model.name} cannot make that image size.")
+        )
+    if not 1 <= options.num_images <= 4:
+        errors.append(("num_images", "unsupported_option", "Ask for 1 to 4 images."))
+
+    low = settings.BANANASITE_MIN_INPUT_IMAGES
+    high = min(settings.BANANASITE_MAX_INPUT_IMAGES, model.max_images if model else 99)
+    if count < low:
+        errors.append(
+            (
+                "images",
+                "too_few_images",
+                f"Add at least {low} photos to combine (you added {count}).",
+            )
+        )
+    elif count > high:
+        limit_by = f"{model.name} takes" if model and model.max_images < 14 else "You can add"
+        errors.append(
+            (
+                "images",
+                "too_many_images",
+                f"{limit_by} at most {high} photos (you added {count}).",
+            )
+        )
+
+    prompt = clean_prompt(options.prompt, preset=options.preset, count=count)
+    limit = settings.BANANASITE_MAX_PROMPT_CHARS
+    if not prompt:
+        errors.append(
+            ("prompt", "prompt_invalid", "Describe how to combine the photos, or pick a preset.")
+        )
+    elif len(prompt) > limit:
+        errors.append(
+            (
+                "prompt",
+                "prompt_too_long",
+                f"The prompt is {len(prompt):,} characters; the limit is {limit:,}.",
+            )
+        )
+    elif any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in prompt):
+        errors.append(("prompt", "prompt_invalid", "The prompt contains control characters."))
+    for role in options.roles:
+        if role and role not in Role.values:
+            errors.append(("roles", "unsupported_option", f"“{role}” is not a role."))
+            break
+    return model, errors
+
+
+def _sanitize_all(images: list[NewImage]) -> tuple[list[SanitizedUpload], list]:
+    sanitized, errors = [], []
+    for image in images:
+        try:
+            sanitized.append(sanitize_upload(image.fileobj, label=image.name, size=image.size))
+        except ImageRejected as exc:
+            errors.append(("images", exc.code, exc.message))
+    return sanitized, errors
+
+
+def _store_upload(*, workspace, user, image: NewImage, clean: SanitizedUpload, saved: list):
+    upload = Upload(
+        workspace=workspace,
+        uploaded_by=user,
+        original_name=image.name[:255],
+        width=clean.image.width,
+        height=clean.image.height,
+        content_type=clean.image.content_type,
+        bytes=len(clean.image.data),
+        sha256=clean.image.sha256,
+    )
+    upload.file.save(f"image.{clean.image.extension}", ContentFile(clean.image.data), save=False)
+    saved.append(upload.file.name)
+    upload.thumbnail.save("thumb.webp", ContentFile(clean.thumbnail.data), save=False)
+    saved.append(upload.thumbnail.name)
+    return upload
+
+
+def delete_files(names) -> None:
+    """Remove files from storage; a file that is already gone is not an error."""
+    for name in names:
+        if not name:
+            continue
+        try:
+            default_storage.delete(name)
+        except Exception:  # Storage outages must not undo the database work; log and move on.
+            logger.exception("Could not delete stored file %s", name)
+
+
+def enqueue_composition(composition: Composition) -> None:
+    """Hand the composition to a worker once the transaction that created it has committed."""
+    public_id = composition.public_id
+    transaction.on_commit(
+        lambda: async_task(
+            "compositions.tasks.run_composition",
+            public_id,
+            task_name=f"compose {public_id}",
+            group="compositions",
+            sync=settings.BANANASITE_TASKS_SYNC,
+        )
+    )
+
+
+def create_composition(
+    *,
+    workspace,
+    user,
+    options: CompositionOptions,
+    new_images: list[NewImage] = (),
+    existing_uploads: list[Upload] = (),
+    parent: Composition | None = None,
+    origin: str = Composition.Origin.NEW,
+) -> Composition:
+    """Validate, store the photos and create a queued composition; all of it or nothing.
+
+    Existing uploads (an earlier result used as input, or a variation's inputs) come first, in
+    the order given, followed by the new images.
+    """
+    count = len(existing_uploads) + len(new_images)
+    model, errors = validate_options(options, count=count)
+    if errors:
+        raise ValidationFailed(errors)
+    # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
+    # no trace of the first nine.
+    sanitized, errors = _sanitize_all(list(new_images))
+    if errors:
+        raise ValidationFailed(errors)
+
+    prompt = clean_prompt(options.prompt, preset=options.preset, count=count)
+    roles = default_roles(options.preset, count)
+    for index, role in enumerate(options.roles[:count]):
+        if role:
+            roles[index] = role
+
+    saved: list[str] = []
+    try:
+        uploads = list(existing_uploads)
+        for image, clean in zip(new_images, sanitized, strict=True):
+            uploads.append(
+                _store_upload(workspace=workspace, user=user, image=image, clean=clean, saved=saved)
+            )
+        with transaction.atomic():
+            for upload in uploads:
+                if upload.pk is None:
+                    upload.save()
+            composition = Composition.objects.create(
+                workspace=workspace,
+                created_by=user,
+                prompt=prompt,
+                preset=options.preset,
+                style=options.style,
+                model=model.id,
+                provider=model.provider,
+                aspect_ratio=options.aspect_ratio,
+                image_size=options.image_size,
+                num_images=options.num_images,
+                parent=parent,
+                origin=origin,
+                status=Composition.Status.QUEUED,
+                enqueued_at=timezone.now(),
+            )
+            CompositionInput.objects.bulk_create(
+                CompositionInput(composition=composition, upload=upload, position=i, role=role)
+                for i, (upload, role) in enumerate(zip(uploads, roles, strict=True), start=1)
+            )
+            enqueue_composition(composition)
+    except BaseException:
+        delete_files(saved)
+        raise
+    return composition
+
+
+def upload_from_result(*, result: Result, user) -> Upload:
+    """An earlier result as a new input ("use as input"), copied so each can be deleted alone."""
+    workspace = result.composition.workspace
+    with result.file.open("rb") as fh:
+        data = fh.read()
+    with result.thumbnail.open("rb") as fh:
+        thumb = fh.read()
+    upload = Upload(
+        workspace=workspace,
+        uploaded_by=user,
+        original_name=result.download_name,
+        source=Upload.Source.RESULT,
+        width=result.width,
+        height=result.height,
+        content_type=result.content_type,
+        bytes=result.bytes,
+        sha256=result.sha256,
+    )
+    upload.file.save(f"image.{result.extension}", ContentFile(data), save=False)
+    upload.thumbnail.save("thumb.webp", ContentFile(thumb), save=False)
+    return upload
+
+
+def create_refinement(
+    *, source: Result, user, options: CompositionOptions, new_images: list[NewImage]
+) -> Composition:
+    """A new composition with an earlier result as image 1, recording its parent."""
+    upload = upload_from_result(result=source, user=user)
+    try:
+        return create_composition(
+            workspace=source.composition.workspace,
+            user=user,
+            options=options,
+            new_images=new_images,
+            existing_uploads=[upload],
+            parent=source.composition,
+            origin=Composition.Origin.REFINEMENT,
+        )
+    except BaseException:
+        delete_files([upload.file.name, upload.thumbnail.name])
+        raise
+
+
+def create_variation(*, source: Composition, user, **overrides) -> Composition:
+    """Same inputs and options, a new run (with a new seed, so new pictures)."""
+    inputs = list(source.inputs.select_related("upload"))
+    options = CompositionOptions(
+        prompt=overrides.get("prompt") or source.prompt,
+        preset=source.preset,
+        style=overrides.get("style") or source.style,
+        model=source.model,
+        aspect_ratio=source.aspect_ratio,
+        image_size=source.image_size,
+        num_images=overrides.get("num_images") or source.num_images,
+        roles=[i.role for i in inputs],
+    )
+    return create_composition(
+        workspace=source.workspace,
+        user=user,
+        options=options,
+        existing_uploads=[i.upload for i in inputs],
+        parent=source,
+        origin=Composition.Origin.VARIATION,
+    )
+
+
+def cancel_composition(*, composition: Composition) -> Composition:
+    if not composition.cancel():
+        raise InvalidState("This composition has already finished.")
+    return composition
+
+
+def delete_composition(*, composition: Composition) -> None:
+    """Delete a composition, its results' files, and inputs no other composition uses."""
+    composition.cancel()  # A running worker sees the cancel and discards what it makes.
+    with transaction.atomic():
+        results = list(composition.results.all())
+        upload_ids = list(composition.inputs.values_list("upload_id", flat=True))
+        names = [n for r in results for n in (r.file.name, r.thumbnail.name)]
+        composition.delete()
+        orphans = Upload.objects.filter(id__in=upload_ids, uses__isnull=True)
+        names += [n for u in orphans for n in (u.file.name, u.thumbnail.name)]
+        orphans.delete()
+        # Files go only once the rows are gone for good; a rollback keeps both.
+        transaction.on_commit(lambda: delete_files(names))

@@ -1,0 +1,188 @@
+"""Background work: run a composition, and sweep those whose worker went away.
+
+Tasks take ids and own their state on the composition row: a task claims its row with a
+conditional UPDATE, so a second delivery of the same task finds nothing to claim and returns.
+"""
+
+import hashlib
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from bananasite.errors import AppError
+
+from .catalog import get_model
+from .images import encode, make_thumbnail, normalise_mode
+from .models import Composition, Result
+from .providers import ComposeRequest, InputImage, ProviderError, get_provider
+from .services import delete_files, enqueue_composition
+
+logger = logging.getLogger(__name__)
+
+# Longest edge of an input sent to a provider; the output is at most 4096 wide.
+PREPARED_EDGE = 2048
+
+
+def _prepare_one(name: str, role: str) -> InputImage:
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(name, "rb") as fh:
+        img = Image.open(io.BytesIO(fh.read()))
+        source_format = img.format
+        if source_format == "JPEG":
+            img.draft("RGB", (PREPARED_EDGE, PREPARED_EDGE))  # decode at reduced scale
+        img.load()
+    img = normalise_mode(img)
+    if max(img.size) > PREPARED_EDGE:
+        img.thumbnail((PREPARED_EDGE, PREPARED_EDGE), Image.Resampling.LANCZOS)
+    encoded = encode(img, prefer_jpeg=True, quality=90)
+    return InputImage(data=encoded.data, mime_type=encoded.content_type, role=role)
+
+
+def prepare_inputs(composition: Composition) -> list[InputImage]:
+    """Decode and size the inputs in parallel threads (Pillow releases the GIL while decoding)."""
+    inputs = list(composition.inputs.select_related("upload").order_by("position"))
+    with ThreadPoolExecutor(max_workers=min(4, len(inputs))) as pool:
+        return list(pool.map(lambda i: _prepare_one(i.upload.file.name, i.role), inputs))
+
+
+def _seed(composition: Composition) -> int:
+    return int.from_bytes(hashlib.sha256(composition.public_id.encode()).digest()[:4], "big")
+
+
+def _store_results(composition: Composition, images) -> list[Result]:
+    """Write result files and thumbnails; the rows are created by the caller with the status."""
+    results = []
+    try:
+        for position, output in enumerate(images, start=1):
+            img = Image.open(io.BytesIO(output.data))
+            img.load()
+            result = Result(
+                composition=composition,
+                position=position,
+                width=img.width,
+                height=img.height,
+                content_type=output.mime_type,
+                bytes=len(output.data),
+                sha256=hashlib.sha256(output.data).hexdigest(),
+            )
+            extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(output.mime_type, "png")
+            # The provider's bytes are stored as received: re-encoding would only lose quality.
+            result.file.save(f"result.{extension}", ContentFile(output.data), save=False)
+            thumb = make_thumbnail(normalise_mode(img))
+            result.thumbnail.save("thumb.webp", ContentFile(thumb.data), save=False)
+            results.append(result)
+    except BaseException:
+        delete_files(n for r in results for n in (r.file.name, r.thumbnail.name))
+        raise
+    return results
+
+
+def run_composition(public_id: str) -> str:
+    composition = Composition.objects.filter(public_id=public_id).first()
+    if composition is None or not composition.claim():
+        return "nothing to do"
+    try:
+        return _run(composition)
+    except ProviderError as exc:
+        logger.warning(
+            "Composition %s failed at the provider: %s %s", public_id, exc.code, exc.detail
+        )
+        composition.fail(code=exc.code, message=exc.message)
+        return exc.code
+    except AppError as exc:
+        composition.fail(code=exc.code, message=exc.message)
+        return exc.code
+    except Exception:
+        logger.exception("Composition %s failed", public_id)
+        composition.fail(
+            code="internal_error",
+            message="Something went wrong on our side while making this composition.",
+        )
+        return "internal_error"
+
+
+def _run(composition: Composition) -> str:
+    images = prepare_inputs(composition)
+    model = get_model(composition.model)
+    if model is None:
+        composition.fail(code="provider_error", message="This model is no longer available.")
+        return "model_gone"
+    if not composition.advance(Composition.Status.GENERATING):
+        return "canceled"
+
+    def on_progress(fraction: float) -> None:
+        composition.report_progress(30 + int(55 * fraction))
+
+    request = ComposeRequest(
+        prompt=composition.prompt,
+        images=images,
+        model=model.provider_model,
+        aspect_ratio=composition.aspect_ratio,
+        image_size=composition.image_size,
+        num_images=composition.num_images,
+        preset=composition.preset,
+        style=composition.style,
+        seed=_seed(composition),
+    )
+    outcome = get_provider(model.provider).compose(request, progress=on_progress)
+    if not outcome.images:
+        raise ProviderError("The image service answered without an image.")
+    if not composition.advance(Composition.Status.STORING):
+        return "canceled"
+    results = _store_results(composition, outcome.images)
+    with transaction.atomic():
+        done = composition.succeed(
+            text=outcome.text,
+            usage={**outcome.usage, "cost_usd": outcome.cost_usd},
+            request_id=outcome.request_id,
+        )
+        if done:
+            Result.objects.bulk_create(results)
+    if not done:  # Canceled or deleted while storing: leave nothing behind.
+        delete_files(n for r in results for n in (r.file.name, r.thumbnail.name))
+        return "canceled"
+    return "succeeded"
+
+
+def sweep_compositions() -> dict:
+    """Make sure every composition ends: re-queue or fail those whose worker went away."""
+    now = timezone.now()
+    requeued = failed = nudged = 0
+    expired = Composition.objects.filter(
+        status__in=Composition.ACTIVE, lease_expires_at__lt=now
+    ).only("id", "public_id", "attempts", "status")
+    for composition in expired:
+        if composition.attempts < settings.BANANASITE_MAX_ATTEMPTS:
+            with transaction.atomic():
+                if composition.requeue():
+                    enqueue_composition(composition)
+                    requeued += 1
+        elif composition.fail(
+            code="internal_error",
+            message="The worker making this composition stopped responding. Please try again.",
+            from_statuses=Composition.ACTIVE,
+        ):
+            failed += 1
+
+    # Queued too long: the broker may have lost the task (Redis loses a killed worker's task).
+    stale_before = now - timedelta(seconds=settings.BANANASITE_REQUEUE_AFTER_SECONDS)
+    for composition in Composition.objects.filter(
+        status=Composition.Status.QUEUED, enqueued_at__lt=stale_before
+    ).only("id", "public_id"):
+        with transaction.atomic():
+            if Composition.objects.filter(
+                pk=composition.pk, status=Composition.Status.QUEUED, enqueued_at__lt=stale_before
+            ).update(enqueued_at=now):
+                enqueue_composition(composition)
+                nudged += 1
+    if requeued or failed or nudged:
+        logger.info("Sweep: %s re-queued, %s failed, %s enqueued again", requeued, failed, nudged)
+    return {"requeued": requeued, "failed": failed, "enqueued_again": nudged}

@@ -1,0 +1,148 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from compositions.images import ImageRejected, normalise_mode, sanitize_upload
+from conftest import image_bytes, png_header_only, sample_bytes
+
+
+def sanitize(data, name="photo"):
+    return sanitize_upload(io.BytesIO(data), label=name, size=len(data))
+
+
+def reopen(encoded):
+    img = Image.open(io.BytesIO(encoded.data))
+    img.load()
+    return img
+
+
+def jpeg_with_exif(orientation=1, gps=False, xmp=False, size=(40, 20)):
+    img = Image.new("RGB", size, (10, 120, 200))
+    # A marker at the top-left corner, to see where it ends up after orientation.
+    img.paste((255, 255, 0), (0, 0, 8, 8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "PhoneMaker"
+    if gps:
+        exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 36.0)}
+    buf = io.BytesIO()
+    kwargs = {"exif": exif.tobytes(), "quality": 95}
+    if xmp:
+        kwargs["xmp"] = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">secret-xmp</x:xmpmeta>'
+    img.save(buf, "JPEG", **kwargs)
+    return buf.getvalue()
+
+
+def test_orientation_is_applied_before_storing():
+    data = jpeg_with_exif(orientation=6, size=(40, 20))  # 6: rotate 90° clockwise to view
+    stored = reopen(sanitize(data).image)
+    assert stored.size == (20, 40)
+    # After a 90° clockwise turn the yellow top-left marker is at the top-right.
+    r, g, b = stored.getpixel((stored.width - 3, 2))
+    assert r > 200 and g > 200 and b < 80
+
+
+def test_metadata_is_stripped():
+    data = jpeg_with_exif(orientation=1, gps=True, xmp=True)
+    assert b"secret-xmp" in data and b"PhoneMaker" in data
+    stored = sanitize(data).image
+    assert b"secret-xmp" not in stored.data
+    assert b"PhoneMaker" not in stored.data
+    img = reopen(stored)
+    assert not img.getexif()
+    assert "xmp" not in img.info
+
+
+def test_sanitized_upload_reports_its_own_bytes():
+    result = sanitize(sample_bytes("coffee.png"))
+    assert result.image.content_type == "image/png"
+    assert (result.image.width, result.image.height) == (600, 400)
+    assert reopen(result.thumbnail).format == "WEBP"
+    assert max(reopen(result.thumbnail).size) <= 384
+
+
+def test_decompression_bomb_is_refused_from_the_header():
+    with pytest.raises(ImageRejected) as exc:
+        sanitize(png_header_only(50000, 50000), name="big.png")
+    assert exc.value.code == "image_too_large_pixels"
+    assert "2,500 megapixels" in exc.value.message
+
+
+def test_over_the_pixel_limit_but_under_pillows_bomb_threshold_is_refused(settings):
+    settings.BANANASITE_MAX_IMAGE_PIXELS = 1000
+    with pytest.raises(ImageRejected) as exc:
+        sanitize(image_bytes(size=(40, 30)))
+    assert exc.value.code == "image_too_large_pixels"
+
+
+def test_truncated_jpeg_is_refused():
+    data = sample_bytes("rocket.jpg")
+    with pytest.raises(ImageRejected) as exc:
+        sanitize(data[: len(data) // 2], name="cut.jpg")
+    assert exc.value.code == "image_corrupt"
+    assert "cut.jpg" in exc.value.message
+
+
+def test_a_pdf_renamed_jpg_is_refused_by_content():
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    with pytest.raises(ImageRejected) as exc:
+        sanitize(pdf, name="invoice.jpg")
+    assert exc.value.code == "unsupported_image_type"
+
+
+def test_other_pillow_formats_are_refused():
+    with pytest.raises(ImageRejected) as exc:
+        sanitize(image_bytes("BMP"), name="old.bmp")
+    assert exc.value.code == "unsupported_image_type"
+
+
+def test_bytes_over_the_limit_are_refused_before_decoding(settings):
+    settings.BANANASITE_MAX_UPLOAD_BYTES = 100
+    with pytest.raises(ImageRejected) as exc:
+        sanitize(image_bytes(size=(200, 200)))
+    assert exc.value.code == "image_too_large"
+
+
+def test_first_frame_of_an_animated_gif():
+    frames = [Image.new("P", (30, 30), i * 40) for i in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    stored = reopen(sanitize(buf.getvalue()).image)
+    assert stored.size == (30, 30)
+
+
+@pytest.mark.parametrize(
+    ("mode", "color", "expected_mode"),
+    [
+        ("P", 5, "RGB"),
+        ("LA", (120, 128), "RGBA"),
+        ("L", 90, "RGB"),
+        ("1", 1, "RGB"),
+        ("CMYK", (0, 255, 255, 0), "RGB"),
+        ("RGBA", (1, 2, 3, 255), "RGB"),  # opaque everywhere: no alpha to keep
+    ],
+)
+def test_every_mode_is_normalised(mode, color, expected_mode):
+    img = Image.new(mode, (16, 16), color)
+    assert normalise_mode(img).mode == expected_mode
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped_to_white():
+    arr = np.full((16, 16), 32768, dtype=np.uint16)  # mid grey in 16 bits
+    img = Image.fromarray(arr)
+    assert img.mode == "I;16"
+    out = normalise_mode(img)
+    value = out.getpixel((0, 0))[0]
+    assert 120 <= value <= 135
+
+
+def test_transparent_png_keeps_its_alpha():
+    img = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
+    img.paste((255, 0, 0, 255), (5, 5, 15, 15))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    stored = reopen(sanitize(buf.getvalue()).image)
+    assert stored.mode == "RGBA"
+    assert stored.getpixel((0, 0))[3] == 0

@@ -1,0 +1,244 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from bananasite.errors import AppError, ValidationFailed
+
+from . import services
+from .catalog import all_models
+from .forms import ComposeForm
+from .models import Composition, Result, Role, Upload
+from .presets import SCAFFOLDS
+
+HISTORY_PAGE_SIZE = 12
+
+
+def _compositions(request):
+    return Composition.objects.visible_to(request.workspace)
+
+
+def _models_for_js():
+    return {
+        m.id: {"max_images": m.max_images, "image_sizes": m.image_sizes, "ratios": m.aspect_ratios}
+        for m in all_models()
+    }
+
+
+def home(request):
+    if request.user.is_authenticated:
+        return redirect("compositions:compose")
+    return render(request, "home.html")
+
+
+@login_required
+def compose(request):
+    source = None
+    source_id = request.POST.get("from") or request.GET.get("from")
+    if source_id:
+        source = get_object_or_404(
+            Result.objects.select_related("composition"),
+            public_id=source_id,
+            composition__workspace=request.workspace,
+        )
+
+    if request.method == "POST":
+        form = ComposeForm(request.POST, request.FILES)
+        if form.is_valid():
+            data = form.cleaned_data
+            options = services.CompositionOptions(
+                prompt=data["prompt"],
+                preset=data["preset"],
+                style=data["style"],
+                model=data["model"],
+                aspect_ratio=data["aspect_ratio"],
+                image_size=data["image_size"],
+                num_images=data["num_images"],
+                roles=request.POST.getlist("roles"),
+            )
+            new_images = [
+                services.NewImage(name=f.name, fileobj=f, size=f.size)
+                for f in request.FILES.getlist("images")
+            ]
+            try:
+                if source:
+                    composition = services.create_refinement(
+                        source=source, user=request.user, options=options, new_images=new_images
+                    )
+                else:
+                    composition = services.create_composition(
+                        workspace=request.workspace,
+                        user=request.user,
+                        options=options,
+                        new_images=new_images,
+                    )
+            except ValidationFailed as exc:
+                for field, _code, message in exc.errors:
+                    form.add_error(field if field in form.fields else None, message)
+            except AppError as exc:
+                form.add_error(None, exc.message)
+            else:
+                return redirect(composition)
+        status = 400
+    else:
+        initial = {}
+        if source:
+            parent = source.composition
+            initial = {
+                "prompt": parent.prompt,
+                "preset": parent.preset,
+                "style": parent.style,
+                "model": parent.model,
+                "aspect_ratio": parent.aspect_ratio,
+                "image_size": parent.image_size,
+            }
+        form = ComposeForm(initial=initial)
+        status = 200
+    context = {
+        "form": form,
+        "option_fields": [
+            form[n] for n in ("style", "model", "aspect_ratio", "image_size", "num_images")
+        ],
+        "source": source,
+        "scaffolds": {str(k): v for k, v in SCAFFOLDS.items()},
+        "models_js": _models_for_js(),
+        "max_upload_mb": settings.BANANASITE_MAX_UPLOAD_BYTES // (1024 * 1024),
+        "max_prompt": settings.BANANASITE_MAX_PROMPT_CHARS,
+        "roles": Role.choices,
+    }
+    return render(request, "compositions/compose.html", context, status=status)
+
+
+@login_required
+def detail(request, public_id):
+    composition = get_object_or_404(
+        _compositions(request).select_related("parent", "created_by"), public_id=public_id
+    )
+    context = {
+        "composition": composition,
+        "inputs": composition.inputs.select_related("upload"),
+        "results": composition.results.all(),
+        "children": composition.children.all()[:10],
+    }
+    return render(request, "compositions/detail.html", context)
+
+
+def progress_payload(composition: Composition) -> dict:
+    started = composition.started_at or composition.created_at
+    ended = composition.finished_at or timezone.now()
+    return {
+        "id": composition.public_id,
+        "status": composition.status,
+        "stage": composition.stage_label,
+        "percent": composition.progress,
+        "elapsed_seconds": max(0, int((ended - started).total_seconds())),
+        "finished": composition.is_finished,
+        "error": composition.error_message or None,
+    }
+
+
+@never_cache
+@login_required
+@require_GET
+def progress(request, public_id):
+    composition = get_object_or_404(_compositions(request), public_id=public_id)
+    return JsonResponse(progress_payload(composition))
+
+
+@login_required
+@require_POST
+def cancel(request, public_id):
+    composition = get_object_or_404(_compositions(request), public_id=public_id)
+    try:
+        services.cancel_composition(composition=composition)
+        messages.success(request, "Canceled. Nothing more will be made for this composition.")
+    except AppError as exc:
+        messages.info(request, exc.message)
+    return redirect(composition)
+
+
+@login_required
+@require_POST
+def delete(request, public_id):
+    composition = get_object_or_404(_compositions(request), public_id=public_id)
+    services.delete_composition(composition=composition)
+    messages.success(request, "Deleted the composition and its images.")
+    return redirect("compositions:history")
+
+
+@login_required
+@require_POST
+def variations(request, public_id):
+    source = get_object_or_404(_compositions(request), public_id=public_id)
+    try:
+        composition = services.create_variation(source=source, user=request.user)
+    except AppError as exc:
+        messages.error(request, exc.message)
+        return redirect(source)
+    return redirect(composition)
+
+
+@login_required
+def history(request):
+    status = request.GET.get("status", "")
+    queryset = _compositions(request).prefetch_related("results", "inputs__upload")
+    if status == "running":
+        queryset = queryset.filter(status__in=Composition.UNFINISHED)
+    elif status in Composition.Status.values:
+        queryset = queryset.filter(status=status)
+    else:
+        status = ""
+    page = Paginator(queryset, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = [("", "All"), ("running", "In progress"), ("succeeded", "Succeeded")]
+    filters += [("failed", "Failed"), ("canceled", "Canceled")]
+    return render(
+        request,
+        "compositions/history.html",
+        {"page": page, "status": status, "filters": filters},
+    )
+
+
+def _serve(file_field, *, content_type: str, download_name: str | None = None):
+    """Hand out a private file: a short-lived signed URL on S3, a streamed response otherwise."""
+    if getattr(default_storage, "querystring_auth", False):
+        params = {"ResponseContentType": content_type}
+        if download_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+        return HttpResponseRedirect(default_storage.url(file_field.name, parameters=params))
+    response = FileResponse(
+        default_storage.open(file_field.name, "rb"),
+        content_type=content_type,
+        as_attachment=bool(download_name),
+        filename=download_name or "",
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def result_file(request, public_id, variant):
+    result = get_object_or_404(
+        Result.objects.select_related("composition"),
+        public_id=public_id,
+        composition__workspace=request.workspace,
+    )
+    if variant == "thumb":
+        return _serve(result.thumbnail, content_type="image/webp")
+    download = result.download_name if variant == "download" else None
+    return _serve(result.file, content_type=result.content_type, download_name=download)
+
+
+@login_required
+@require_GET
+def upload_file(request, public_id, variant):
+    upload = get_object_or_404(Upload, public_id=public_id, workspace=request.workspace)
+    if variant == "thumb":
+        return _serve(upload.thumbnail, content_type="image/webp")
+    return _serve(upload.file, content_type=upload.content_type)

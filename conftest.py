@@ -1,0 +1,120 @@
+"""Fixtures shared by every app's tests: people, workspaces, images, private storage."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path):
+    """Each test gets its own media directory, and tasks run inline unless a test says not."""
+    media = tmp_path / "media"
+    media.mkdir()
+    settings.MEDIA_ROOT = media
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media), "base_url": None},
+        },
+    }
+    settings.BANANASITE_TASKS_SYNC = True
+    settings.STORAGES["staticfiles"] = {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+    }
+    return media
+
+
+@pytest.fixture
+def media_files(_isolated_storage):
+    """A callable listing every file currently in storage."""
+
+    def files():
+        return sorted(p for p in _isolated_storage.rglob("*") if p.is_file())
+
+    return files
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.services import create_user
+
+    def make(email="owner@example.com", password="correct horse battery"):  # noqa: S107
+        return create_user(email=email, password=password)
+
+    return make
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner@example.com")
+
+
+@pytest.fixture
+def stranger(make_user):
+    return make_user("stranger@example.com")
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def stranger_client(stranger):
+    from django.test import Client
+
+    other = Client()
+    other.force_login(stranger)
+    return other
+
+
+def image_bytes(fmt="PNG", size=(64, 48), color=(200, 40, 40), mode="RGB", **save_args):
+    img = Image.new(mode, size, color)
+    buf = io.BytesIO()
+    img.save(buf, fmt, **save_args)
+    return buf.getvalue()
+
+
+def sample_bytes(name):
+    return (SAMPLES / name).read_bytes()
+
+
+def png_header_only(width, height):
+    """A PNG whose header claims width×height pixels, with a tiny body (a decompression bomb)."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def uploaded():
+    """Build Django uploaded files: uploaded("a.png", data) or uploaded(sample="coffee.png")."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    def make(name=None, data=None, *, sample=None, content_type="image/png"):
+        if sample:
+            return SimpleUploadedFile(sample, sample_bytes(sample), content_type=content_type)
+        return SimpleUploadedFile(name, data, content_type=content_type)
+
+    return make

@@ -1,0 +1,58 @@
+// Live progress on a composition's page: poll the progress endpoint, update the bar, the stage
+// and the elapsed time, and reload once it has finished to show the results.
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+
+  const panel = document.getElementById("progress");
+  if (!panel) return;
+  const bar = panel.querySelector(".bar");
+  const fill = bar.querySelector("span");
+  const stageLabel = document.getElementById("stage-label");
+  const percent = document.getElementById("percent");
+  const elapsed = document.getElementById("elapsed");
+  const order = ["queued", "preparing", "generating", "storing", "succeeded"];
+  let seconds = 0;
+  let failures = 0;
+
+  function clock(s) {
+    const m = Math.floor(s / 60);
+    return `${m}:${String(s % 60).padStart(2, "0")}`;
+  }
+
+  function show(data) {
+    seconds = data.elapsed_seconds;
+    elapsed.textContent = clock(seconds);
+    stageLabel.textContent = data.stage;
+    percent.textContent = String(data.percent);
+    fill.style.width = `${data.percent}%`;
+    bar.setAttribute("aria-valuenow", String(data.percent));
+    const current = order.indexOf(data.status);
+    panel.querySelectorAll(".stages li").forEach((li) => {
+      const index = order.indexOf(li.dataset.stage);
+      li.classList.toggle("done", current >= 0 && index < current);
+      li.classList.toggle("current", index === current);
+    });
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch(panel.dataset.url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (!response.ok) throw new Error(String(response.status));
+      const data = await response.json();
+      failures = 0;
+      show(data);
+      if (data.finished) { window.location.reload(); return; }
+    } catch (error) {
+      failures += 1;
+    }
+    window.setTimeout(poll, Math.min(1000 * (1 + failures), 10000));
+  }
+
+  window.setInterval(() => { seconds += 1; elapsed.textContent = clock(seconds); }, 1000);
+  poll();
+})();
