@@ -25,10 +25,22 @@ def _isolated_storage(settings, tmp_path):
         },
     }
     settings.BANANASITE_TASKS_SYNC = True
+    # Real hashing costs a third of a second per user; tests do not need that strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES["staticfiles"] = {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
     }
     return media
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits live in the cache (Redis in the services run): start every test clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -8,10 +8,23 @@ class MultipleImageInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
+class MultipleImageField(forms.FileField):
+    """Any number of files; each is checked by the service, which knows the model's limits."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleImageInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleImageField, self).clean(item, initial) for item in data]
+        return [] if data in self.empty_values else [super().clean(data, initial)]
+
+
 class ComposeForm(forms.Form):
     """The composer's options; the photos themselves are validated by the service."""
 
-    images = forms.FileField(
+    images = MultipleImageField(
         label="Photos",
         required=False,
         widget=MultipleImageInput(

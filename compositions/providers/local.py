@@ -160,7 +160,8 @@ def place_subjects(
         scale = min(target_h / subject.height, slot_w * 0.9 / subject.width)
         new_size = (max(1, int(subject.width * scale)), max(1, int(subject.height * scale)))
         subject = subject.resize(new_size, Image.Resampling.LANCZOS)
-        centre_x = slot_w * (index + 0.5) + rng.uniform(-0.04, 0.04) * slot_w
+        spot = rng.choice((0.5, 0.32, 0.68)) if count == 1 else index + 0.5
+        centre_x = slot_w * spot + rng.uniform(-0.04, 0.04) * slot_w
         x = int(centre_x - subject.width / 2)
         y = int(height * 0.95 - subject.height)
         if not cut.found:

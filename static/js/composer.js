@@ -37,13 +37,17 @@
   function describeCount() {
     const n = total();
     const max = maxImages();
-    let text = n === 0 ? "No photos yet." : `${n} photo${n === 1 ? "" : "s"} selected.`;
+    let text = `${n} photo${n === 1 ? "" : "s"} selected.`;
+    if (n === 0) {
+      // Browsers never keep chosen files across a submission, so after an error say so.
+      text = form.dataset.hadErrors === "1" ? "Please choose your photos again." : "No photos yet.";
+    }
     if (n > 0 && n < 2) text += " Add at least one more.";
     if (n > max) text += ` This model takes at most ${max}: remove ${n - max}.`;
     const tooBig = files.filter((f) => f.file.size > maxBytes);
     if (tooBig.length) text += ` ${tooBig.map((f) => f.file.name).join(", ")} ${tooBig.length === 1 ? "is" : "are"} over ${form.dataset.maxUploadMb} MB.`;
     counter.textContent = text;
-    counter.classList.toggle("warn", n < 2 || n > max || tooBig.length > 0);
+    counter.classList.toggle("warn", (n > 0 && n < 2) || n > max || tooBig.length > 0);
   }
 
   function render() {

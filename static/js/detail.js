@@ -24,7 +24,13 @@
     return `${m}:${String(s % 60).padStart(2, "0")}`;
   }
 
+  const badge = document.querySelector("#status-badge .badge");
+
   function show(data) {
+    if (badge) {
+      badge.className = `badge status-${data.status}`;
+      badge.textContent = data.stage;
+    }
     seconds = data.elapsed_seconds;
     elapsed.textContent = clock(seconds);
     stageLabel.textContent = data.stage;
