@@ -224,6 +224,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
             "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
             "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
             # Private objects, reachable only through short-lived pre-signed URLs handed out by
             # the permission-checked views.
             "default_acl": None,

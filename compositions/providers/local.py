@@ -80,7 +80,11 @@ def subject_mask(img: Image.Image) -> Image.Image | None:
     border_dist = np.linalg.norm(border - background, axis=1)
     if np.percentile(border_dist, 90) > 38:
         return None  # The border is busy: no plain background here.
-    threshold = max(28.0, float(np.percentile(border_dist, 99)) * 1.6 + 8.0)
+    # The background's own noise sets the threshold; border pixels where the subject touches
+    # the frame must not count, or a subject reaching the edge would hide itself.
+    noise = border_dist[border_dist < 60]
+    noise_level = float(np.percentile(noise, 99)) if noise.size else 0.0
+    threshold = max(28.0, noise_level * 1.6 + 8.0)
     dist = np.linalg.norm(arr - background, axis=2)
     mask = Image.fromarray(((dist > threshold) * 255).astype(np.uint8), "L")
     # Closing fills pinholes where the subject resembles the background; opening drops specks.

@@ -173,3 +173,11 @@ def test_progress_is_reported_per_image():
         request_for(samples("chelsea.png", "coffee.png"), num_images=3), progress=seen.append
     )
     assert seen == pytest.approx([1 / 3, 2 / 3, 1.0])
+
+
+def test_a_logo_on_an_opaque_white_square_touching_the_edges_is_cut_out():
+    cut = cut_out(Image.open(io.BytesIO(sample_bytes("logo.png"))))
+    assert cut.found is True
+    alpha = np.asarray(cut.image.getchannel("A"))
+    assert alpha[2, 2] < 20  # the white corner is gone
+    assert alpha[alpha.shape[0] // 2, alpha.shape[1] // 2] > 240
