@@ -130,3 +130,64 @@ def uploaded():
         return SimpleUploadedFile(name, data, content_type=content_type)
 
     return make
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for processes started by a test."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class Worker:
+    """A real `manage.py qcluster` on the test database and storage; its output goes to a log."""
+
+    def __init__(self, media, log_path):
+        import os
+        import subprocess
+        import sys
+
+        from django.conf import settings
+
+        self.log_path = log_path
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "MEDIA_ROOT": str(media),
+            "BANANASITE_WORKERS": "1",
+        }
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture
+def worker(settings, _isolated_storage, tmp_path):
+    """Start a real worker; tasks are then enqueued to the broker instead of run inline.
+
+    Needs a test marked django_db(transaction=True), so that the worker sees committed rows."""
+    settings.BANANASITE_TASKS_SYNC = False
+    started = Worker(_isolated_storage, tmp_path / "qcluster.log")
+    yield started
+    started.stop()

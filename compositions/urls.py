@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -12,10 +12,14 @@ urlpatterns = [
     path("c/<str:public_id>/cancel", views.cancel, name="cancel"),
     path("c/<str:public_id>/delete", views.delete, name="delete"),
     path("c/<str:public_id>/variations", views.variations, name="variations"),
-    path(
-        "r/<str:public_id>/<str:variant>",
+    re_path(
+        r"^r/(?P<public_id>res_\w+)/(?P<variant>image|thumb|download)$",
         views.result_file,
         name="result_file",
     ),
-    path("u/<str:public_id>/<str:variant>", views.upload_file, name="upload_file"),
+    re_path(
+        r"^u/(?P<public_id>up_\w+)/(?P<variant>image|thumb)$",
+        views.upload_file,
+        name="upload_file",
+    ),
 ]

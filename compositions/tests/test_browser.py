@@ -3,16 +3,12 @@ real qcluster worker process. Screenshots go to artifacts/screenshots/."""
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from conftest import SAMPLES
-
-from .test_worker_process import database_url
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright runs an event loop
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,28 +41,6 @@ def browser_context_args(browser_context_args):
         "viewport": {"width": 1280, "height": 900},
         "accept_downloads": True,
     }
-
-
-@pytest.fixture
-def worker(live_server, settings, _isolated_storage):
-    """A real django-q2 cluster working on the live server's database."""
-    settings.BANANASITE_TASKS_SYNC = False
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "MEDIA_ROOT": str(_isolated_storage),
-        "BANANASITE_WORKERS": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def shot(page, name):

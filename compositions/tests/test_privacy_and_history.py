@@ -62,6 +62,15 @@ def test_anonymous_is_sent_to_sign_in_for_files(client, finished):
         assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
 
 
+def test_unknown_file_variants_are_404(owner_client, finished):
+    result = finished.results.get()
+    assert owner_client.get(f"/r/{result.public_id}/original").status_code == 404
+    assert (
+        owner_client.get(f"/u/{finished.inputs.first().upload.public_id}/download").status_code
+        == 404
+    )
+
+
 def test_there_is_no_public_media_url(client, finished):
     result = finished.results.get()
     for prefix in ("/media/", "/ws/", "/"):
