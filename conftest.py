@@ -34,6 +34,27 @@ def _isolated_storage(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _ledger_invariant(request):
+    """After every test that touched the database: each balance equals its ledger's sum."""
+    marker = request.node.get_closest_marker("django_db")
+    uses_db = marker is not None or {"db", "transactional_db"} & set(request.fixturenames)
+    if uses_db:
+        transactional = marker is not None and marker.kwargs.get("transaction")
+        request.getfixturevalue("transactional_db" if transactional else "db")
+    yield
+    if uses_db:
+        from django.db.models import Sum
+
+        from billing.models import Wallet
+
+        for wallet in Wallet.objects.annotate(total=Sum("entries__amount")):
+            assert wallet.balance == (wallet.total or 0), (
+                f"{wallet}: balance {wallet.balance} but the ledger sums to {wallet.total}"
+            )
+            assert wallet.balance >= 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate limits live in the cache (Redis in the services run): start every test clean."""
     from django.core.cache import cache

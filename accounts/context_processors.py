@@ -1,5 +1,10 @@
 def workspace(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"current_workspace": None}
-    return {"current_workspace": request.workspace}
+        return {"current_workspace": None, "current_balance": None}
+    from billing.models import Wallet
+
+    if not request.workspace:
+        return {"current_workspace": None, "current_balance": None}
+    balance = Wallet.objects.filter(workspace=request.workspace).values_list("balance", flat=True)
+    return {"current_workspace": request.workspace, "current_balance": balance.first()}

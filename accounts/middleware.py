@@ -10,8 +10,11 @@ class CurrentWorkspaceMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = request.user
+        # request.user is read when the workspace is first needed, not now: signing in or
+        # out during the request changes it.
         request.workspace = SimpleLazyObject(
-            lambda: current_workspace_for(user=user) if user.is_authenticated else None
+            lambda: (
+                current_workspace_for(user=request.user) if request.user.is_authenticated else None
+            )
         )
         return self.get_response(request)

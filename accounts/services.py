@@ -3,6 +3,8 @@ import secrets
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from billing.services import open_wallet
+
 from .models import Membership, User, Workspace
 
 
@@ -38,6 +40,7 @@ def ensure_personal_workspace(*, user: User) -> Workspace:
             except IntegrityError:  # Two sign-ups raced for the same slug; pick another.
                 continue
         Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.OWNER)
+        open_wallet(workspace=workspace)
     if user.current_workspace_id is None:
         User.objects.filter(pk=user.pk).update(current_workspace=workspace)
         user.current_workspace = workspace

@@ -336,3 +336,15 @@ BANANASITE_MODELS = [
         "credits_per_image": {"512": 1, "1K": 1, "2K": 1, "4K": 1},
     },
 ]
+
+# --- Payments (Stripe Checkout for credit packs) ---------------------------------------------
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # tests point the real client at a local fake
+STRIPE_CURRENCY = env_str("STRIPE_CURRENCY", "usd").lower()
+# Credit packs are data: id, credits, price in the currency's smallest unit.
+BANANASITE_CREDIT_PACKS = [
+    {"id": "pack-100", "credits": 100, "amount": 500, "name": "100 credits"},
+    {"id": "pack-500", "credits": 500, "amount": 2000, "name": "500 credits"},
+    {"id": "pack-2000", "credits": 2000, "amount": 6000, "name": "2,000 credits"},
+]

@@ -7,5 +7,6 @@ urlpatterns = [
     path("", composition_views.home, name="home"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("billing/", include("billing.urls")),
     path("", include("compositions.urls")),
 ]

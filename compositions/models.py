@@ -161,6 +161,9 @@ class Composition(models.Model):
     error_message = models.TextField(blank=True)
     text = models.TextField(blank=True)
     usage = models.JSONField(default=dict, blank=True)
+    credits_reserved = models.PositiveIntegerField(default=0, help_text="The hold taken at submit.")
+    credits_charged = models.PositiveIntegerField(default=0)
+    credits_refunded = models.PositiveIntegerField(default=0)
     provider_request_id = models.CharField(max_length=200, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -196,6 +199,24 @@ class Composition(models.Model):
     @property
     def stage_label(self) -> str:
         return self.Status(self.status).label
+
+    @property
+    def credits_held(self) -> int:
+        """Credits still on hold: the reserve until the composition settles."""
+        return 0 if self.is_finished else self.credits_reserved
+
+    def queue_position(self) -> int | None:
+        """1 for the next of its workspace's queued compositions to start, and so on."""
+        if self.status != self.Status.QUEUED:
+            return None
+        ahead = (
+            type(self)
+            .objects.filter(workspace_id=self.workspace_id, status=self.Status.QUEUED)
+            .filter(
+                Q(created_at__lt=self.created_at) | Q(created_at=self.created_at, id__lt=self.id)
+            )
+        )
+        return ahead.count() + 1
 
     def _conditional_update(self, *, from_statuses, **changes) -> bool:
         """Apply `changes` only if the row is still in one of `from_statuses`; say if it was."""

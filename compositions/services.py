@@ -12,6 +12,17 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from bananasite.errors import InvalidState, ValidationFailed
+from billing.services import (
+    InsufficientCredits,
+    NotAllowed,
+    check_quotas,
+    estimate_credits,
+    lock_wallet,
+    open_wallet,
+    plan_problems,
+    release_credits,
+    reserve_credits,
+)
 
 from .catalog import ModelSpec, get_model
 from .images import ImageRejected, SanitizedUpload, sanitize_upload
@@ -186,6 +197,19 @@ def create_composition(
     model, errors = validate_options(options, count=count)
     if errors:
         raise ValidationFailed(errors)
+    wallet = open_wallet(workspace=workspace)
+    for field_name, code, message in plan_problems(
+        plan=wallet.plan, model=model, image_size=options.image_size
+    ):
+        raise NotAllowed(message, code=code, field=field_name)
+    credits = estimate_credits(
+        model=model, image_size=options.image_size, num_images=options.num_images
+    )
+    if credits > wallet.balance:  # cheap early answer; the reserve below is the real check
+        raise InsufficientCredits(
+            f"This composition needs {credits} credits; the workspace has {wallet.balance}.",
+            field="num_images",
+        )
     # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
     # no trace of the first nine.
     sanitized, errors = _sanitize_all(list(new_images))
@@ -206,6 +230,10 @@ def create_composition(
                 _store_upload(workspace=workspace, user=user, image=image, clean=clean, saved=saved)
             )
         with transaction.atomic():
+            # The wallet row serialises this workspace's submissions: quotas and credits are
+            # checked and taken together, so concurrent requests cannot both slip through.
+            wallet = lock_wallet(workspace_id=workspace.pk)
+            check_quotas(wallet=wallet, user=user, images=options.num_images)
             for upload in uploads:
                 if upload.pk is None:
                     upload.save()
@@ -224,7 +252,9 @@ def create_composition(
                 origin=origin,
                 status=Composition.Status.QUEUED,
                 enqueued_at=timezone.now(),
+                credits_reserved=credits,
             )
+            reserve_credits(wallet=wallet, composition=composition, amount=credits, user=user)
             CompositionInput.objects.bulk_create(
                 CompositionInput(composition=composition, upload=upload, position=i, role=role)
                 for i, (upload, role) in enumerate(zip(uploads, roles, strict=True), start=1)
@@ -302,16 +332,66 @@ def create_variation(*, source: Composition, user, **overrides) -> Composition:
     )
 
 
+def fail_composition(
+    *, composition: Composition, code: str, message: str, from_statuses=None
+) -> bool:
+    """Fail an unfinished composition and give back its whole hold, or do nothing."""
+    with transaction.atomic():
+        if not composition.fail(code=code, message=message, from_statuses=from_statuses):
+            return False
+        release_credits(composition=composition)
+        start_next_in_workspace(workspace_id=composition.workspace_id)
+    return True
+
+
 def cancel_composition(*, composition: Composition) -> Composition:
-    if not composition.cancel():
-        raise InvalidState("This composition has already finished.")
+    with transaction.atomic():
+        if not composition.cancel():
+            raise InvalidState("This composition has already finished.")
+        release_credits(composition=composition)
+        start_next_in_workspace(workspace_id=composition.workspace_id)
     return composition
+
+
+def start_next_in_workspace(*, workspace_id) -> None:
+    """A slot may have freed: hand the workspace's oldest queued composition to a worker.
+
+    It goes to the back of the broker's queue, behind other workspaces' work: that is what
+    keeps one busy workspace from starving the rest."""
+    waiting = (
+        Composition.objects.filter(workspace_id=workspace_id, status=Composition.Status.QUEUED)
+        .order_by("created_at", "id")
+        .first()
+    )
+    if waiting:
+        enqueue_composition(waiting)
+
+
+def claim_next(*, workspace_id) -> Composition | None:
+    """Claim the workspace's oldest queued composition if its plan has a free slot."""
+    with transaction.atomic():
+        wallet = lock_wallet(workspace_id=workspace_id)
+        running = Composition.objects.filter(
+            workspace_id=workspace_id, status__in=Composition.ACTIVE
+        ).count()
+        if running >= wallet.plan.concurrent_compositions:
+            return None
+        waiting = (
+            Composition.objects.filter(workspace_id=workspace_id, status=Composition.Status.QUEUED)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if waiting and waiting.claim():
+            return waiting
+    return None
 
 
 def delete_composition(*, composition: Composition) -> None:
     """Delete a composition, its results' files, and inputs no other composition uses."""
-    composition.cancel()  # A running worker sees the cancel and discards what it makes.
     with transaction.atomic():
+        if composition.cancel():  # A running worker sees the cancel and discards its work.
+            release_credits(composition=composition)
+            start_next_in_workspace(workspace_id=composition.workspace_id)
         results = list(composition.results.all())
         upload_ids = list(composition.inputs.values_list("upload_id", flat=True))
         names = [n for r in results for n in (r.file.name, r.thumbnail.name)]

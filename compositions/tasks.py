@@ -17,12 +17,19 @@ from django.utils import timezone
 from PIL import Image
 
 from bananasite.errors import AppError
+from billing.services import settle_credits
 
 from .catalog import get_model
 from .images import encode, make_thumbnail, normalise_mode
 from .models import Composition, Result
 from .providers import ComposeRequest, InputImage, ProviderError, get_provider
-from .services import delete_files, enqueue_composition
+from .services import (
+    claim_next,
+    delete_files,
+    enqueue_composition,
+    fail_composition,
+    start_next_in_workspace,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -86,23 +93,37 @@ def _store_results(composition: Composition, images) -> list[Result]:
 
 
 def run_composition(public_id: str) -> str:
-    composition = Composition.objects.filter(public_id=public_id).first()
-    if composition is None or not composition.claim():
+    """Run the next composition of this one's workspace, if its plan has a free slot.
+
+    Each task is one chance for the workspace to start its oldest queued composition (usually
+    this one). Over the limit, the task returns at once without holding a worker, and the
+    composition waits its turn: a finishing composition starts the next one.
+    """
+    workspace_id = (
+        Composition.objects.filter(public_id=public_id)
+        .values_list("workspace_id", flat=True)
+        .first()
+    )
+    if workspace_id is None:
+        return "nothing to do"
+    composition = claim_next(workspace_id=workspace_id)
+    if composition is None:
         return "nothing to do"
     try:
         return _run(composition)
     except ProviderError as exc:
         logger.warning(
-            "Composition %s failed at the provider: %s %s", public_id, exc.code, exc.detail
+            "Composition %s failed at the provider: %s %s", composition, exc.code, exc.detail
         )
-        composition.fail(code=exc.code, message=exc.message)
+        fail_composition(composition=composition, code=exc.code, message=exc.message)
         return exc.code
     except AppError as exc:
-        composition.fail(code=exc.code, message=exc.message)
+        fail_composition(composition=composition, code=exc.code, message=exc.message)
         return exc.code
     except Exception:
-        logger.exception("Composition %s failed", public_id)
-        composition.fail(
+        logger.exception("Composition %s failed", composition)
+        fail_composition(
+            composition=composition,
             code="internal_error",
             message="Something went wrong on our side while making this composition.",
         )
@@ -113,7 +134,11 @@ def _run(composition: Composition) -> str:
     images = prepare_inputs(composition)
     model = get_model(composition.model)
     if model is None:
-        composition.fail(code="provider_error", message="This model is no longer available.")
+        fail_composition(
+            composition=composition,
+            code="provider_error",
+            message="This model is no longer offered here; nothing was charged.",
+        )
         return "model_gone"
     if not composition.advance(Composition.Status.GENERATING):
         return "canceled"
@@ -146,6 +171,8 @@ def _run(composition: Composition) -> str:
         )
         if done:
             Result.objects.bulk_create(results)
+            settle_credits(composition=composition, delivered_images=len(results))
+            start_next_in_workspace(workspace_id=composition.workspace_id)
     if not done:  # Canceled or deleted while storing: leave nothing behind.
         delete_files(n for r in results for n in (r.file.name, r.thumbnail.name))
         return "canceled"
@@ -156,18 +183,17 @@ def sweep_compositions() -> dict:
     """Make sure every composition ends: re-queue or fail those whose worker went away."""
     now = timezone.now()
     requeued = failed = nudged = 0
-    expired = Composition.objects.filter(
-        status__in=Composition.ACTIVE, lease_expires_at__lt=now
-    ).only("id", "public_id", "attempts", "status")
+    expired = Composition.objects.filter(status__in=Composition.ACTIVE, lease_expires_at__lt=now)
     for composition in expired:
         if composition.attempts < settings.BANANASITE_MAX_ATTEMPTS:
             with transaction.atomic():
                 if composition.requeue():
                     enqueue_composition(composition)
                     requeued += 1
-        elif composition.fail(
+        elif fail_composition(
+            composition=composition,
             code="internal_error",
-            message="The worker making this composition stopped responding. Please try again.",
+            message="The worker making this composition stopped responding. Nothing was charged.",
             from_statuses=Composition.ACTIVE,
         ):
             failed += 1
@@ -176,7 +202,7 @@ def sweep_compositions() -> dict:
     stale_before = now - timedelta(seconds=settings.BANANASITE_REQUEUE_AFTER_SECONDS)
     for composition in Composition.objects.filter(
         status=Composition.Status.QUEUED, enqueued_at__lt=stale_before
-    ).only("id", "public_id"):
+    ):
         with transaction.atomic():
             if Composition.objects.filter(
                 pk=composition.pk, status=Composition.Status.QUEUED, enqueued_at__lt=stale_before

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from bananasite.errors import AppError, ValidationFailed
+from billing.services import open_wallet
 
 from . import services
 from .catalog import all_models
@@ -24,11 +25,25 @@ def _compositions(request):
     return Composition.objects.visible_to(request.workspace)
 
 
-def _models_for_js():
+def _models_for_js(plan):
     return {
-        m.id: {"max_images": m.max_images, "image_sizes": m.image_sizes, "ratios": m.aspect_ratios}
+        m.id: {
+            "max_images": m.max_images,
+            "image_sizes": [s for s in m.image_sizes if plan.allows_size(s)],
+            "ratios": m.aspect_ratios,
+            "prices": m.credits_per_image,
+            "allowed": plan.allows_model(m.id),
+        }
         for m in all_models()
     }
+
+
+def _waiting_text(position: int | None) -> str:
+    if position is None:
+        return ""
+    if position == 1:
+        return "Next in line: it starts as soon as a slot is free."
+    return f"Number {position} in this workspace's queue."
 
 
 def home(request):
@@ -82,7 +97,7 @@ def compose(request):
                 for field, _code, message in exc.errors:
                     form.add_error(field if field in form.fields else None, message)
             except AppError as exc:
-                form.add_error(None, exc.message)
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 return redirect(composition)
         status = 400
@@ -100,14 +115,16 @@ def compose(request):
             }
         form = ComposeForm(initial=initial)
         status = 200
+    wallet = open_wallet(workspace=request.workspace)
     context = {
         "form": form,
+        "wallet": wallet,
         "option_fields": [
             form[n] for n in ("style", "model", "aspect_ratio", "image_size", "num_images")
         ],
         "source": source,
         "scaffolds": {str(k): v for k, v in SCAFFOLDS.items()},
-        "models_js": _models_for_js(),
+        "models_js": _models_for_js(wallet.plan),
         "max_upload_mb": settings.BANANASITE_MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_prompt": settings.BANANASITE_MAX_PROMPT_CHARS,
         "roles": Role.choices,
@@ -122,6 +139,7 @@ def detail(request, public_id):
     )
     context = {
         "composition": composition,
+        "waiting": _waiting_text(composition.queue_position()),
         "inputs": composition.inputs.select_related("upload"),
         "results": composition.results.all(),
         "children": composition.children.all()[:10],
@@ -132,10 +150,18 @@ def detail(request, public_id):
 def progress_payload(composition: Composition) -> dict:
     started = composition.started_at or composition.created_at
     ended = composition.finished_at or timezone.now()
+    position = composition.queue_position()
     return {
+        "queue_position": position,
+        "waiting": _waiting_text(position),
         "id": composition.public_id,
         "status": composition.status,
         "stage": composition.stage_label,
+        "credits": {
+            "reserved": composition.credits_held,
+            "charged": composition.credits_charged,
+            "refunded": composition.credits_refunded,
+        },
         "percent": composition.progress,
         "elapsed_seconds": max(0, int((ended - started).total_seconds())),
         "finished": composition.is_finished,

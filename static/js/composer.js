@@ -152,6 +152,25 @@
     describeCount();
   }
 
+  const estimate = document.getElementById("estimate");
+  const sizeSelect = form.querySelector('select[name="image_size"]');
+  const countSelect = form.querySelector('select[name="num_images"]');
+
+  function updateEstimate() {
+    const m = models[modelSelect.value];
+    if (!m || !estimate) return;
+    const balance = Number(estimate.dataset.balance);
+    const perImage = Number(m.prices[sizeSelect.value] || 1);
+    const cost = perImage * Number(countSelect.value);
+    let text = `This will use ${cost} credit${cost === 1 ? "" : "s"} (${perImage} per image); balance ${balance}.`;
+    if (!m.allowed) text = "Your plan does not include this model.";
+    else if (!m.image_sizes.includes(sizeSelect.value)) text = "Your plan does not include this image size.";
+    else if (cost > balance) text += " Not enough credits.";
+    estimate.textContent = text;
+    estimate.classList.toggle("warn", !m.allowed || cost > balance || !m.image_sizes.includes(sizeSelect.value));
+  }
+
+  [modelSelect, sizeSelect, countSelect].forEach((el) => el.addEventListener("change", updateEstimate));
   modelSelect.addEventListener("change", limitOptions);
   prompt.addEventListener("input", updatePromptCount);
   form.addEventListener("submit", () => {
@@ -170,6 +189,7 @@
   // A server-side error re-renders the page without the files (browsers never keep them).
   input.value = "";
   limitOptions();
+  updateEstimate();
   updatePromptCount();
   describeCount();
 })();

@@ -26,7 +26,10 @@
 
   const badge = document.querySelector("#status-badge .badge");
 
+  const waiting = document.getElementById("waiting");
+
   function show(data) {
+    if (waiting) waiting.textContent = data.waiting || "";
     if (badge) {
       badge.className = `badge status-${data.status}`;
       badge.textContent = data.stage;

@@ -5,6 +5,7 @@ from django.db import transaction
 
 from accounts.models import Membership, User, Workspace
 from accounts.services import create_user
+from billing.services import open_wallet
 
 
 class Command(BaseCommand):
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             workspace, created = Workspace.objects.get_or_create(
                 slug=team, defaults={"name": team.replace("-", " ").title(), "kind": "team"}
             )
+            open_wallet(workspace=workspace)
             if workspace.kind != Workspace.Kind.TEAM:
                 raise CommandError(f"{team} is a personal workspace, not a team.")
             Membership.objects.create(workspace=workspace, user=user, role=role)

@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import Workspace
+from bananasite.errors import AppError
+from billing.services import adjust_credits, grant_credits, open_wallet
+
+
+class Command(BaseCommand):
+    help = "Grant credits to a workspace (or take them away with a negative amount)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("workspace", help="The workspace's slug.")
+        parser.add_argument("amount", type=int)
+        parser.add_argument("--reason", required=True, help="Recorded in the ledger.")
+
+    def handle(self, *args, workspace, amount, reason, **options):
+        ws = Workspace.objects.filter(slug=workspace).first()
+        if ws is None:
+            raise CommandError(f"There is no workspace with the slug {workspace!r}.")
+        wallet = open_wallet(workspace=ws)
+        try:
+            if amount > 0:
+                grant_credits(wallet=wallet, amount=amount, reason=reason)
+            else:
+                adjust_credits(wallet=wallet, amount=amount, reason=reason)
+        except AppError as exc:
+            raise CommandError(exc.message) from None
+        wallet.refresh_from_db()
+        self.stdout.write(
+            f"{amount:+d} credits for {ws.slug}: the balance is now {wallet.balance}."
+        )

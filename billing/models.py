@@ -1,0 +1,152 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Plan(models.Model):
+    """What a workspace may do and what it is given. Plans are data, edited in the admin."""
+
+    class Size(models.TextChoices):
+        S512 = "512", "512"
+        S1K = "1K", "1K"
+        S2K = "2K", "2K"
+        S4K = "4K", "4K"
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    is_default = models.BooleanField(default=False, help_text="New workspaces start on this plan.")
+    signup_grant = models.PositiveIntegerField(default=0)
+    monthly_grant = models.PositiveIntegerField(default=0)
+    daily_images_per_member = models.PositiveIntegerField()
+    monthly_images_per_workspace = models.PositiveIntegerField()
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text="Model ids this plan may use; empty means all."
+    )
+    max_image_size = models.CharField(max_length=4, choices=Size, default=Size.S2K)
+    concurrent_compositions = models.PositiveSmallIntegerField(default=2)
+
+    class Meta:
+        ordering = ["monthly_grant", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="plan_one_default"
+            ),
+            models.CheckConstraint(
+                condition=Q(concurrent_compositions__gte=1), name="plan_concurrency_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    SIZE_ORDER = ["512", "1K", "2K", "4K"]
+
+    def allows_model(self, model_id: str) -> bool:
+        return not self.allowed_models or model_id in self.allowed_models
+
+    def allows_size(self, size: str) -> bool:
+        order = self.SIZE_ORDER
+        return size in order and order.index(size) <= order.index(self.max_image_size)
+
+
+class Wallet(models.Model):
+    """A workspace's credits. The balance only changes by conditional UPDATEs in services.py,
+    each with a ledger row in the same transaction; the database refuses a negative balance."""
+
+    workspace = models.OneToOneField(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="wallet"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="wallets")
+    balance = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_not_negative")
+        ]
+
+    def __str__(self):
+        return f"{self.workspace.slug}: {self.balance} credits"
+
+
+class LedgerEntry(models.Model):
+    """One change to a wallet's balance. Append-only: never updated, never deleted.
+
+    `amount` is the change to the spendable balance: a reserve holds credits (negative), a
+    release gives the whole hold back (positive), a capture charges what was delivered
+    (negative). So a settled composition adds up to exactly what it cost.
+    """
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Grant"
+        PURCHASE = "purchase", "Purchase"
+        RESERVE = "reserve", "Reserve"
+        CAPTURE = "capture", "Capture"
+        RELEASE = "release", "Release"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=12, choices=Kind)
+    amount = models.IntegerField()
+    composition = models.ForeignKey(
+        "compositions.Composition",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ledger_entries",
+    )
+    # Kept when the composition is deleted, so the ledger still says what a charge was for.
+    composition_ref = models.CharField(max_length=32, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    # An idempotency reference for grants and purchases ("signup:ws_..", "stripe:cs_..").
+    reference = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["wallet", "-created_at"], name="ledger_wallet_recent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["composition_ref", "kind"],
+                condition=Q(kind__in=["reserve", "capture", "release"]),
+                name="ledger_one_reserve_capture_release_per_composition",
+            ),
+            models.UniqueConstraint(
+                fields=["reference"], condition=~Q(reference=""), name="ledger_reference_once"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=["reserve", "capture"], amount__lte=0)
+                    | Q(kind__in=["grant", "purchase", "release"], amount__gte=0)
+                    | Q(kind="adjustment")
+                ),
+                name="ledger_amount_sign_matches_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount:+d}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Ledger entries are append-only.")
+
+
+class StripeEvent(models.Model):
+    """Stripe webhook events already handled, so a redelivery credits nothing twice."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    event_type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.event_id

@@ -1,0 +1,121 @@
+"""Buying credit packs with Stripe Checkout, and the webhook that credits them exactly once."""
+
+import logging
+from dataclasses import dataclass
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from bananasite.errors import AppError
+
+from .models import LedgerEntry, StripeEvent, Wallet
+from .services import grant_credits
+
+logger = logging.getLogger(__name__)
+
+CREDITING_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
+
+
+@dataclass(frozen=True)
+class Pack:
+    id: str
+    credits: int
+    amount: int
+    name: str
+
+
+class PaymentsNotConfigured(AppError):
+    code = "payments_not_configured"
+    status = 503
+
+
+class BadWebhook(Exception):
+    """The payload is not a genuine, fresh Stripe event."""
+
+
+def packs() -> list[Pack]:
+    return [Pack(**p) for p in settings.BANANASITE_CREDIT_PACKS]
+
+
+def get_pack(pack_id: str) -> Pack | None:
+    return next((p for p in packs() if p.id == pack_id), None)
+
+
+def is_configured() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_WEBHOOK_SECRET)
+
+
+def _client() -> stripe.StripeClient:
+    if not is_configured():
+        raise PaymentsNotConfigured("Buying credits is not configured on this site.")
+    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY, base_addresses=base, max_network_retries=2
+    )
+
+
+def create_checkout(*, workspace, user, pack: Pack, success_url: str, cancel_url: str) -> str:
+    """A Checkout Session for one pack; returns the URL to send the person to."""
+    session = _client().v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": settings.STRIPE_CURRENCY,
+                        "unit_amount": pack.amount,
+                        "product_data": {"name": f"bananasite: {pack.name}"},
+                    },
+                }
+            ],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": workspace.public_id,
+            "customer_email": user.email,
+            "metadata": {
+                "workspace": workspace.public_id,
+                "pack": pack.id,
+                "credits": str(pack.credits),
+                "user": str(user.pk),
+            },
+        }
+    )
+    return session.url
+
+
+def handle_webhook(payload: bytes, signature: str) -> str:
+    """Verify a Stripe delivery and credit a paid pack once, whatever the order or repeats."""
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=300
+        )
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise BadWebhook(str(exc)) from None
+    if event.type not in CREDITING_EVENTS:
+        return "ignored"
+    session = event.data.object
+    if session.get("payment_status") != "paid":
+        return "not paid yet"  # async methods: async_payment_succeeded comes later
+    metadata = session.get("metadata") or {}
+    pack = get_pack(metadata.get("pack", ""))
+    wallet = Wallet.objects.filter(workspace__public_id=metadata.get("workspace", "")).first()
+    if pack is None or wallet is None or session.get("amount_total") != pack.amount:
+        logger.error("Stripe session %s does not match a pack and workspace", session.get("id"))
+        return "unmatched"
+    try:
+        with transaction.atomic():
+            StripeEvent.objects.create(event_id=event.id, event_type=event.type)
+            # Keyed by the session, so `completed` and `async_payment_succeeded` for the same
+            # payment credit once between them.
+            entry = grant_credits(
+                wallet=wallet,
+                amount=pack.credits,
+                kind=LedgerEntry.Kind.PURCHASE,
+                reason=f"Bought {pack.name}",
+                reference=f"stripe:{session['id']}",
+            )
+    except IntegrityError:
+        return "duplicate"
+    return "credited" if entry else "duplicate"

@@ -1,0 +1,334 @@
+"""Money: every balance change is a conditional UPDATE plus a ledger row, in one transaction.
+
+The wallet row is also the workspace's lock: submissions and claims take it with
+SELECT ... FOR UPDATE (PostgreSQL) or run in an IMMEDIATE transaction (SQLite), so quotas and
+concurrency limits are checked and taken atomically.
+"""
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from bananasite.errors import AppError
+
+from .models import LedgerEntry, Plan, Wallet
+
+
+class InsufficientCredits(AppError):
+    code = "insufficient_credits"
+    status = 402
+    title = "Insufficient credits"
+
+
+class QuotaExceeded(AppError):
+    status = 429
+    title = "Quota exceeded"
+
+    def __init__(self, message, *, code, retry_after: int):
+        super().__init__(message, code=code, field="num_images")
+        self.retry_after = retry_after
+
+
+class NotAllowed(AppError):
+    status = 403
+    title = "Not allowed by the plan"
+
+
+Kind = LedgerEntry.Kind
+
+
+def default_plan() -> Plan:
+    plan = Plan.objects.filter(is_default=True).first()
+    if plan is None:
+        raise AppError("No default plan is configured.", code="internal_error")
+    return plan
+
+
+def open_wallet(*, workspace) -> Wallet:
+    """The workspace's wallet, created on the default plan with its signup grant."""
+    wallet = Wallet.objects.filter(workspace=workspace).select_related("plan").first()
+    if wallet:
+        return wallet
+    with transaction.atomic():
+        plan = default_plan()
+        wallet, created = Wallet.objects.get_or_create(workspace=workspace, defaults={"plan": plan})
+        if created and plan.signup_grant:
+            grant_credits(
+                wallet=wallet,
+                amount=plan.signup_grant,
+                reason=f"Welcome credits ({plan.name} plan)",
+                reference=f"signup:{workspace.public_id}",
+            )
+    wallet.refresh_from_db()
+    return wallet
+
+
+def credits_per_image(model, image_size: str) -> int:
+    return int(model.credits_per_image.get(image_size, 1))
+
+
+def estimate_credits(*, model, image_size: str, num_images: int) -> int:
+    return credits_per_image(model, image_size) * num_images
+
+
+def plan_problems(*, plan: Plan, model, image_size: str) -> list[tuple[str, str, str]]:
+    """What the plan forbids in this request, as (field, code, message) triples."""
+    problems = []
+    if not plan.allows_model(model.id):
+        problems.append(
+            ("model", "model_not_allowed", f"The {plan.name} plan does not include {model.name}.")
+        )
+    if not plan.allows_size(image_size):
+        problems.append(
+            (
+                "image_size",
+                "size_not_allowed",
+                f"The {plan.name} plan makes images up to {plan.max_image_size}.",
+            )
+        )
+    return problems
+
+
+# --- Quotas -----------------------------------------------------------------------------------
+
+
+def _day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _month_start(now: datetime) -> datetime:
+    return _day_start(now).replace(day=1)
+
+
+def _next_month(now: datetime) -> datetime:
+    start = _month_start(now)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return start + timedelta(days=days)
+
+
+@dataclass
+class Quotas:
+    daily_used: int
+    daily_limit: int
+    monthly_used: int
+    monthly_limit: int
+    daily_resets_at: datetime
+    monthly_resets_at: datetime
+
+
+def _images_since(queryset, since) -> int:
+    from compositions.models import Composition
+
+    counted = queryset.filter(created_at__gte=since).exclude(
+        status__in=[Composition.Status.FAILED, Composition.Status.CANCELED]
+    )
+    return counted.aggregate(n=Sum("num_images"))["n"] or 0
+
+
+def quotas_for(*, wallet: Wallet, user, now: datetime | None = None) -> Quotas:
+    """Images asked for today by this member, and this month by the whole workspace.
+
+    Failed and canceled compositions give their images back."""
+    from compositions.models import Composition
+
+    now = now or timezone.now()
+    in_workspace = Composition.objects.filter(workspace_id=wallet.workspace_id)
+    return Quotas(
+        daily_used=_images_since(in_workspace.filter(created_by=user), _day_start(now)),
+        daily_limit=wallet.plan.daily_images_per_member,
+        monthly_used=_images_since(in_workspace, _month_start(now)),
+        monthly_limit=wallet.plan.monthly_images_per_workspace,
+        daily_resets_at=_day_start(now) + timedelta(days=1),
+        monthly_resets_at=_next_month(now),
+    )
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, int((moment - now).total_seconds()) + 1)
+
+
+def check_quotas(*, wallet: Wallet, user, images: int) -> None:
+    now = timezone.now()
+    quotas = quotas_for(wallet=wallet, user=user, now=now)
+    if quotas.daily_used + images > quotas.daily_limit:
+        left = max(0, quotas.daily_limit - quotas.daily_used)
+        raise QuotaExceeded(
+            f"You can make {quotas.daily_limit} images a day on this plan and have {left} left "
+            "today. The count starts again at midnight UTC.",
+            code="daily_quota_exceeded",
+            retry_after=_seconds_until(quotas.daily_resets_at, now),
+        )
+    if quotas.monthly_used + images > quotas.monthly_limit:
+        left = max(0, quotas.monthly_limit - quotas.monthly_used)
+        raise QuotaExceeded(
+            f"This workspace can make {quotas.monthly_limit} images a month and has {left} left. "
+            "The count starts again on the 1st (UTC).",
+            code="monthly_quota_exceeded",
+            retry_after=_seconds_until(quotas.monthly_resets_at, now),
+        )
+
+
+# --- The composition's money path ------------------------------------------------------------
+
+
+def lock_wallet(*, workspace_id) -> Wallet:
+    """The wallet row, locked until the surrounding transaction ends."""
+    return Wallet.objects.select_for_update().select_related("plan").get(workspace_id=workspace_id)
+
+
+def reserve_credits(*, wallet: Wallet, composition, amount: int, user) -> None:
+    """Hold the estimate for a new composition; refuse if the balance cannot cover it."""
+    taken = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
+        balance=F("balance") - amount
+    )
+    if not taken:
+        balance = Wallet.objects.values_list("balance", flat=True).get(pk=wallet.pk)
+        raise InsufficientCredits(
+            f"This composition needs {amount} credit{'s' if amount != 1 else ''}; "
+            f"the workspace has {balance}.",
+            field="num_images",
+        )
+    LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=Kind.RESERVE,
+        amount=-amount,
+        composition=composition,
+        composition_ref=composition.public_id,
+        created_by=user,
+        reason="Held while the composition runs",
+    )
+
+
+def settle_credits(*, composition, delivered_images: int) -> int:
+    """On success: charge what was delivered and give back the rest of the hold.
+
+    Call inside the transaction that marks the composition succeeded. Returns the charge."""
+    from compositions.catalog import get_model
+
+    held = composition.credits_reserved
+    model = get_model(composition.model)
+    per_image = credits_per_image(model, composition.image_size) if model else 0
+    charge = min(held, per_image * delivered_images)
+    wallet = Wallet.objects.get(workspace_id=composition.workspace_id)
+    # The hold covers the charge, so this can never take the balance below zero.
+    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + held - charge)
+    LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=Kind.RELEASE,
+        amount=held,
+        composition=composition,
+        composition_ref=composition.public_id,
+        reason="Hold released",
+    )
+    LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=Kind.CAPTURE,
+        amount=-charge,
+        composition=composition,
+        composition_ref=composition.public_id,
+        reason=f"{delivered_images} image{'s' if delivered_images != 1 else ''} delivered",
+    )
+    type(composition).objects.filter(pk=composition.pk).update(
+        credits_charged=charge, credits_refunded=held - charge
+    )
+    composition.credits_charged, composition.credits_refunded = charge, held - charge
+    return charge
+
+
+def release_credits(*, composition) -> None:
+    """On failure, refusal or cancel: give the whole hold back. Nothing is charged."""
+    held = composition.credits_reserved
+    wallet = Wallet.objects.get(workspace_id=composition.workspace_id)
+    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + held)
+    LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=Kind.RELEASE,
+        amount=held,
+        composition=composition,
+        composition_ref=composition.public_id,
+        reason=f"Not charged: {composition.get_status_display().lower()}",
+    )
+    type(composition).objects.filter(pk=composition.pk).update(
+        credits_charged=0, credits_refunded=held
+    )
+    composition.credits_charged, composition.credits_refunded = 0, held
+
+
+# --- Grants, purchases, adjustments ----------------------------------------------------------
+
+
+def grant_credits(
+    *,
+    wallet: Wallet,
+    amount: int,
+    reason: str,
+    kind: str = Kind.GRANT,
+    reference: str = "",
+    user=None,
+) -> LedgerEntry | None:
+    """Add credits. With a reference, at most once: a repeat returns None and changes nothing."""
+    if amount <= 0:
+        raise AppError("A grant must be a positive number of credits.", field="amount")
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                wallet=wallet,
+                kind=kind,
+                amount=amount,
+                created_by=user,
+                reason=reason[:300],
+                reference=reference,
+            )
+            Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+    except IntegrityError:
+        if reference and LedgerEntry.objects.filter(reference=reference).exists():
+            return None  # already granted under this reference
+        raise
+    return entry
+
+
+def adjust_credits(*, wallet: Wallet, amount: int, reason: str, user=None) -> LedgerEntry:
+    """A correction by staff, up or down; never below zero."""
+    if not amount:
+        raise AppError("An adjustment must change the balance.", field="amount")
+    if not reason.strip():
+        raise AppError("Say why the balance is being adjusted.", field="reason")
+    with transaction.atomic():
+        changed = Wallet.objects.filter(pk=wallet.pk, balance__gte=-amount).update(
+            balance=F("balance") + amount
+        )
+        if not changed:
+            raise InsufficientCredits(
+                "That adjustment would take the balance below zero.", field="amount"
+            )
+        return LedgerEntry.objects.create(
+            wallet=wallet, kind=Kind.ADJUSTMENT, amount=amount, created_by=user, reason=reason
+        )
+
+
+def grant_monthly_credits(*, now: datetime | None = None) -> int:
+    """Each wallet's monthly grant, once per calendar month (UTC) however often this runs."""
+    now = now or timezone.now()
+    month = now.astimezone(UTC).strftime("%Y-%m")
+    granted = 0
+    # A workspace opened this month already has its welcome grant; its first monthly one
+    # comes next month.
+    for wallet in Wallet.objects.select_related("plan", "workspace").filter(
+        plan__monthly_grant__gt=0, created_at__lt=_month_start(now)
+    ):
+        entry = grant_credits(
+            wallet=wallet,
+            amount=wallet.plan.monthly_grant,
+            reason=f"Monthly credits for {month} ({wallet.plan.name} plan)",
+            reference=f"monthly:{wallet.workspace.public_id}:{month}",
+        )
+        granted += entry is not None
+    return granted
+
+
+def ledger_sum(wallet: Wallet) -> int:
+    return wallet.entries.aggregate(total=Sum("amount"))["total"] or 0
