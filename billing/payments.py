@@ -95,7 +95,7 @@ def handle_webhook(payload: bytes, signature: str) -> str:
         raise BadWebhook(str(exc)) from None
     if event.type not in CREDITING_EVENTS:
         return "ignored"
-    session = event.data.object
+    session = event.data.object.to_dict()  # stripe 16's objects are not dicts
     if session.get("payment_status") != "paid":
         return "not paid yet"  # async methods: async_payment_succeeded comes later
     metadata = session.get("metadata") or {}

@@ -11,7 +11,10 @@ from django.conf import settings
 from conftest import SAMPLES
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright runs an event loop
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 SHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -81,6 +84,9 @@ def test_sign_up_compose_watch_download_history_delete(page, live_server, worker
     page.get_by_label("Aspect ratio").select_option("16:9")
     page.get_by_label("Image size").select_option("2K")
     page.get_by_label("Number of images").select_option("4")
+    expect(page.locator("#estimate")).to_have_text(
+        "This will use 4 credits (1 per image); balance 50."
+    )
     shot(page, "composer")
     page.get_by_role("button", name="Compose").click()
 
@@ -95,11 +101,17 @@ def test_sign_up_compose_watch_download_history_delete(page, live_server, worker
     assert names[0].startswith("Image 1") and "Product" in names[0]
     shot(page, "composition-done")
 
+    expect(page.locator("#charged")).to_have_text("Charged 4 credits.")
     with page.expect_download() as download_info:
         page.locator(".result").first.get_by_role("link", name="Download").click()
     download = download_info.value
     assert re.fullmatch(r"bananasite-cmp_\w+-1\.png", download.suggested_filename)
     assert Path(download.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Credits").click()
+    expect(page.locator("#balance")).to_have_text("46")
+    expect(page.locator(".ledger tbody tr")).to_have_count(4)  # grant, reserve, release, capture
+    shot(page, "usage")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
     cards = page.locator(".history .card")

@@ -10,7 +10,7 @@ from .factories import compose
 
 
 @pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_qcluster_runs_a_composition(owner, worker):
     composition = compose(owner, num_images=2)  # committed, so enqueued to the real broker
     assert composition.status == "queued"
