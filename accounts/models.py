@@ -106,3 +106,83 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.workspace.slug} as {self.role}"
+
+    @property
+    def can_manage(self) -> bool:
+        """Owners and admins manage members, invitations, tokens and webhooks."""
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+
+class Invitation(models.Model):
+    """An invitation to join a team, by email. Only a hash of the link's token is stored."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role, default=Membership.Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.email} to {self.workspace.slug}"
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        from django.utils import timezone
+
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
+
+
+class ApiToken(models.Model):
+    """A workspace's API token. The secret is shown once; only its SHA-256 is kept.
+
+    SHA-256 rather than a slow password hash: the secret is 40 random characters, so there is
+    nothing to brute-force, and every API request has to look the token up."""
+
+    SCOPES = [
+        "compositions:read",
+        "compositions:write",
+        "uploads:write",
+        "reports:write",
+        "usage:read",
+    ]
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=PublicId("tok"), editable=False
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes

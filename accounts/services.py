@@ -1,8 +1,11 @@
+import hashlib
 import secrets
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from bananasite.errors import AppError
 from billing.services import open_wallet
 
 from .models import Membership, User, Workspace
@@ -64,3 +67,220 @@ def create_user(*, email: str, password: str | None) -> User:
     user = User.objects.create_user(email=email, password=password)
     ensure_personal_workspace(user=user)
     return user
+
+
+# --- Teams ------------------------------------------------------------------------------------
+
+INVITATION_DAYS = 7
+MAX_OWNED_TEAMS = 10
+
+
+def membership_of(*, user, workspace) -> Membership | None:
+    return Membership.objects.filter(user=user, workspace=workspace).first()
+
+
+def require_manager(*, user, workspace) -> Membership:
+    membership = membership_of(user=user, workspace=workspace)
+    if membership is None or not membership.can_manage:
+        raise PermissionDeniedError("Only the workspace's owners and admins can do this.")
+    return membership
+
+
+class PermissionDeniedError(AppError):
+    code = "permission_denied"
+    status = 403
+    title = "Forbidden"
+
+
+@transaction.atomic
+def create_team(*, owner: User, name: str) -> Workspace:
+    """A team workspace owned by `owner`, with its own wallet, made the owner's current one."""
+    name = name.strip()
+    if not name:
+        raise AppError("Give the team a name.", field="name")
+    owned = Membership.objects.filter(
+        user=owner, role=Membership.Role.OWNER, workspace__kind=Workspace.Kind.TEAM
+    ).count()
+    if owned >= MAX_OWNED_TEAMS:
+        raise AppError(f"You can own at most {MAX_OWNED_TEAMS} teams.", field="name")
+    team = Workspace.objects.create(slug=_unique_slug(name), name=name, kind=Workspace.Kind.TEAM)
+    Membership.objects.create(workspace=team, user=owner, role=Membership.Role.OWNER)
+    open_wallet(workspace=team)
+    switch_workspace(user=owner, workspace=team)
+    return team
+
+
+def switch_workspace(*, user: User, workspace: Workspace) -> None:
+    if not Membership.objects.filter(user=user, workspace=workspace).exists():
+        raise AppError("You are not a member of that workspace.", code="not_found")
+    User.objects.filter(pk=user.pk).update(current_workspace=workspace)
+    user.current_workspace = workspace
+
+
+def invite_member(*, inviter: User, workspace: Workspace, email: str, role: str):
+    """Create an invitation and return it with the raw token for the link (shown/sent once)."""
+    from django.core.validators import validate_email
+    from django.utils import timezone
+
+    from .models import Invitation
+
+    require_manager(user=inviter, workspace=workspace)
+    if workspace.kind != Workspace.Kind.TEAM:
+        raise AppError("A personal workspace has no other members; create a team.")
+    email = email.strip()
+    try:
+        validate_email(email)
+    except Exception:
+        raise AppError("Enter a valid email address.", field="email") from None
+    if role not in (Membership.Role.ADMIN, Membership.Role.MEMBER):
+        raise AppError("Invite as an admin or a member.", field="role")
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+        raise AppError(f"{email} is already a member.", field="email")
+    raw = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        workspace=workspace,
+        email=email,
+        role=role,
+        token_hash=hashlib.sha256(raw.encode()).hexdigest(),
+        invited_by=inviter,
+        expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
+    )
+    return invitation, raw
+
+
+def find_invitation(raw_token: str):
+    from .models import Invitation
+
+    return (
+        Invitation.objects.select_related("workspace", "invited_by")
+        .filter(token_hash=hashlib.sha256(raw_token.encode()).hexdigest())
+        .first()
+    )
+
+
+@transaction.atomic
+def accept_invitation(*, user: User, raw_token: str) -> Workspace:
+    from django.utils import timezone
+
+    invitation = find_invitation(raw_token)
+    if invitation is None:
+        raise AppError("This invitation link is not valid.", code="not_found")
+    if invitation.accepted_at:
+        raise AppError("This invitation has already been used.", code="invalid_state")
+    if invitation.expires_at <= timezone.now():
+        raise AppError("This invitation has expired. Ask for a new one.", code="invalid_state")
+    if invitation.email.lower() != user.email.lower():
+        raise AppError(
+            f"This invitation is for {invitation.email}. Sign in with that address to accept it.",
+            code="permission_denied",
+        )
+    updated = (
+        type(invitation)
+        .objects.filter(pk=invitation.pk, accepted_at__isnull=True)
+        .update(accepted_at=timezone.now(), accepted_by=user)
+    )
+    if not updated:
+        raise AppError("This invitation has already been used.", code="invalid_state")
+    Membership.objects.get_or_create(
+        workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
+    )
+    switch_workspace(user=user, workspace=invitation.workspace)
+    return invitation.workspace
+
+
+@transaction.atomic
+def remove_member(*, actor: User, workspace: Workspace, member: User) -> None:
+    actor_membership = require_manager(user=actor, workspace=workspace)
+    target = membership_of(user=member, workspace=workspace)
+    if target is None:
+        raise AppError("That person is not a member.", code="not_found")
+    if target.role == Membership.Role.OWNER:
+        raise PermissionDeniedError("The owner cannot be removed; transfer ownership first.")
+    if target.role == Membership.Role.ADMIN and actor_membership.role != Membership.Role.OWNER:
+        raise PermissionDeniedError("Only the owner can remove an admin.")
+    target.delete()
+    # Their tokens for this workspace stop working at once.
+    from django.utils import timezone
+
+    from .models import ApiToken
+
+    ApiToken.objects.filter(workspace=workspace, user=member, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def leave_workspace(*, user: User, workspace: Workspace) -> None:
+    membership = membership_of(user=user, workspace=workspace)
+    if membership is None:
+        raise AppError("You are not a member of that workspace.", code="not_found")
+    if workspace.kind == Workspace.Kind.PERSONAL:
+        raise AppError("You cannot leave your personal workspace.")
+    if membership.role == Membership.Role.OWNER:
+        raise AppError("Transfer ownership to someone else before leaving.")
+    membership.delete()
+    from django.utils import timezone
+
+    from .models import ApiToken
+
+    ApiToken.objects.filter(workspace=workspace, user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if user.current_workspace_id == workspace.pk:
+        User.objects.filter(pk=user.pk).update(current_workspace=None)
+        user.current_workspace = None
+
+
+@transaction.atomic
+def transfer_ownership(*, owner: User, workspace: Workspace, new_owner: User) -> None:
+    current = membership_of(user=owner, workspace=workspace)
+    if current is None or current.role != Membership.Role.OWNER:
+        raise PermissionDeniedError("Only the owner can transfer ownership.")
+    target = membership_of(user=new_owner, workspace=workspace)
+    if target is None:
+        raise AppError("The new owner must already be a member.", code="not_found")
+    if workspace.kind == Workspace.Kind.PERSONAL:
+        raise AppError("A personal workspace cannot change hands.")
+    Membership.objects.filter(pk=target.pk).update(role=Membership.Role.OWNER)
+    Membership.objects.filter(pk=current.pk).update(role=Membership.Role.ADMIN)
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def create_api_token(*, workspace: Workspace, user: User, name: str, scopes=None, expires_at=None):
+    """A new token; returns (token, raw secret). The secret is not stored and cannot be shown
+    again."""
+    from bananasite.api_auth import TOKEN_PREFIX, hash_token
+
+    from .models import ApiToken
+
+    name = name.strip()
+    if not name:
+        raise AppError("Give the token a name.", field="name")
+    scopes = list(scopes or ApiToken.SCOPES)
+    unknown = sorted(set(scopes) - set(ApiToken.SCOPES))
+    if unknown:
+        raise AppError(f"Unknown scope: {', '.join(unknown)}.", field="scopes")
+    if not Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise AppError("The token's user must be a member of the workspace.", field="user")
+    prefix = secrets.token_hex(4)
+    raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(30)}"
+    token = ApiToken.objects.create(
+        workspace=workspace,
+        user=user,
+        name=name[:100],
+        prefix=prefix,
+        token_hash=hash_token(raw),
+        scopes=scopes,
+        expires_at=expires_at,
+    )
+    return token, raw
+
+
+def revoke_api_token(*, token) -> None:
+    from django.utils import timezone
+
+    type(token).objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )

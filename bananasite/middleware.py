@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import render
 
 
@@ -14,6 +15,19 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             length = 0
         limit = settings.BANANASITE_MAX_REQUEST_BYTES
+        if length > limit and request.path.startswith("/api/"):
+            return JsonResponse(
+                {
+                    "type": "about:blank",
+                    "title": "Request too large",
+                    "status": 413,
+                    "detail": f"The request is {length // 1048576} MB; the limit is "
+                    f"{limit // 1048576} MB.",
+                    "code": "request_too_large",
+                },
+                status=413,
+                content_type="application/problem+json",
+            )
         if length > limit:
             return render(
                 request,

@@ -71,6 +71,9 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "django_q",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "billing",
     "compositions",
@@ -348,3 +351,45 @@ BANANASITE_CREDIT_PACKS = [
     {"id": "pack-500", "credits": 500, "amount": 2000, "name": "500 credits"},
     {"id": "pack-2000", "credits": 2000, "amount": 6000, "name": "2,000 credits"},
 ]
+
+# --- REST API ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "bananasite.api_auth.BearerTokenAuthentication",
+        "bananasite.api_auth.WorkspaceSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["bananasite.api_auth.HasScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["bananasite.api.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env_str("BANANASITE_API_RATE", "300/minute")},
+    "EXCEPTION_HANDLER": "bananasite.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "bananasite API",
+    "DESCRIPTION": "Compose images from photos with Nano Banana models. Errors are "
+    "application/problem+json with a stable `code`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from this site, no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SECURITY": [{"bearerAuth": []}],
+    "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+}
+
+# --- Fetching URLs given by users (image inputs, webhooks) -----------------------------------
+BANANASITE_FETCH_ALLOW_NETWORKS = env_list("BANANASITE_FETCH_ALLOW_NETWORKS")
+for _cidr in BANANASITE_FETCH_ALLOW_NETWORKS:
+    try:
+        import ipaddress as _ipaddress
+
+        _ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"BANANASITE_FETCH_ALLOW_NETWORKS: {_cidr!r} is not a network (CIDR)."
+        ) from None

@@ -8,5 +8,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("billing/", include("billing.urls")),
+    path("api/v1/", include("compositions.api_urls")),
     path("", include("compositions.urls")),
 ]

@@ -24,6 +24,7 @@ from billing.services import (
     reserve_credits,
 )
 
+from . import webhooks
 from .catalog import ModelSpec, get_model
 from .images import ImageRejected, SanitizedUpload, sanitize_upload
 from .models import Composition, CompositionInput, Result, Role, Upload
@@ -183,17 +184,18 @@ def create_composition(
     workspace,
     user,
     options: CompositionOptions,
-    new_images: list[NewImage] = (),
-    existing_uploads: list[Upload] = (),
+    images: list[Upload | NewImage] = (),
     parent: Composition | None = None,
     origin: str = Composition.Origin.NEW,
 ) -> Composition:
     """Validate, store the photos and create a queued composition; all of it or nothing.
 
-    Existing uploads (an earlier result used as input, or a variation's inputs) come first, in
-    the order given, followed by the new images.
+    `images` are in order ("image 1" first): uploads already stored (an earlier result, a
+    variation's inputs, an API upload) or new files, which are validated and stored here.
     """
-    count = len(existing_uploads) + len(new_images)
+    images = list(images)
+    new_images = [i for i in images if isinstance(i, NewImage)]
+    count = len(images)
     model, errors = validate_options(options, count=count)
     if errors:
         raise ValidationFailed(errors)
@@ -224,11 +226,15 @@ def create_composition(
 
     saved: list[str] = []
     try:
-        uploads = list(existing_uploads)
-        for image, clean in zip(new_images, sanitized, strict=True):
-            uploads.append(
-                _store_upload(workspace=workspace, user=user, image=image, clean=clean, saved=saved)
+        cleaned = dict(zip(map(id, new_images), sanitized, strict=True))
+        uploads = [
+            _store_upload(
+                workspace=workspace, user=user, image=item, clean=cleaned[id(item)], saved=saved
             )
+            if isinstance(item, NewImage)
+            else item
+            for item in images
+        ]
         with transaction.atomic():
             # The wallet row serialises this workspace's submissions: quotas and credits are
             # checked and taken together, so concurrent requests cannot both slip through.
@@ -299,8 +305,7 @@ def create_refinement(
             workspace=source.composition.workspace,
             user=user,
             options=options,
-            new_images=new_images,
-            existing_uploads=[upload],
+            images=[upload, *new_images],
             parent=source.composition,
             origin=Composition.Origin.REFINEMENT,
         )
@@ -326,7 +331,7 @@ def create_variation(*, source: Composition, user, **overrides) -> Composition:
         workspace=source.workspace,
         user=user,
         options=options,
-        existing_uploads=[i.upload for i in inputs],
+        images=[i.upload for i in inputs],
         parent=source,
         origin=Composition.Origin.VARIATION,
     )
@@ -340,6 +345,7 @@ def fail_composition(
         if not composition.fail(code=code, message=message, from_statuses=from_statuses):
             return False
         release_credits(composition=composition)
+        webhooks.emit(composition, "composition.failed")
         start_next_in_workspace(workspace_id=composition.workspace_id)
     return True
 
@@ -349,6 +355,7 @@ def cancel_composition(*, composition: Composition) -> Composition:
         if not composition.cancel():
             raise InvalidState("This composition has already finished.")
         release_credits(composition=composition)
+        webhooks.emit(composition, "composition.canceled")
         start_next_in_workspace(workspace_id=composition.workspace_id)
     return composition
 
@@ -391,6 +398,7 @@ def delete_composition(*, composition: Composition) -> None:
     with transaction.atomic():
         if composition.cancel():  # A running worker sees the cancel and discards its work.
             release_credits(composition=composition)
+            webhooks.emit(composition, "composition.canceled")
             start_next_in_workspace(workspace_id=composition.workspace_id)
         results = list(composition.results.all())
         upload_ids = list(composition.inputs.values_list("upload_id", flat=True))
@@ -401,3 +409,101 @@ def delete_composition(*, composition: Composition) -> None:
         orphans.delete()
         # Files go only once the rows are gone for good; a rollback keeps both.
         transaction.on_commit(lambda: delete_files(names))
+
+
+# --- Uploads, estimates, reports (used by the API) -------------------------------------------
+
+
+def create_upload(*, workspace, user, image: NewImage) -> Upload:
+    """Validate and store one photo on its own, for later use as an input."""
+    try:
+        clean = sanitize_upload(image.fileobj, label=image.name, size=image.size)
+    except ImageRejected as exc:
+        raise ValidationFailed([("file", exc.code, exc.message)]) from None
+    saved: list[str] = []
+    try:
+        upload = _store_upload(
+            workspace=workspace, user=user, image=image, clean=clean, saved=saved
+        )
+        upload.save()
+    except BaseException:
+        delete_files(saved)
+        raise
+    return upload
+
+
+def delete_upload(*, upload: Upload) -> None:
+    if upload.uses.exists():
+        raise InvalidState("This upload is an input of a composition; delete that first.")
+    names = [upload.file.name, upload.thumbnail.name]
+    with transaction.atomic():
+        upload.delete()
+        transaction.on_commit(lambda: delete_files(names))
+
+
+def estimate_composition(*, workspace, user, options: CompositionOptions, count: int) -> dict:
+    """What a composition would cost and whether it would be accepted; creates nothing."""
+    from billing.services import QuotaExceeded
+
+    reasons = []
+    model, errors = validate_options(options, count=count)
+    reasons += [{"code": code, "message": message} for _f, code, message in errors]
+    credits = 0
+    if model:
+        credits = estimate_credits(
+            model=model, image_size=options.image_size, num_images=options.num_images
+        )
+        wallet = open_wallet(workspace=workspace)
+        reasons += [
+            {"code": code, "message": message}
+            for _f, code, message in plan_problems(
+                plan=wallet.plan, model=model, image_size=options.image_size
+            )
+        ]
+        if credits > wallet.balance:
+            reasons.append(
+                {
+                    "code": "insufficient_credits",
+                    "message": f"This composition needs {credits} credits; "
+                    f"the workspace has {wallet.balance}.",
+                }
+            )
+        try:
+            check_quotas(wallet=wallet, user=user, images=options.num_images)
+        except QuotaExceeded as exc:
+            reasons.append({"code": exc.code, "message": exc.message})
+    return {"credits": credits, "allowed": not reasons, "reasons": reasons}
+
+
+def create_report(*, reporter, workspace, target_type: str, target_id: str, reason, details=""):
+    """Report a result or an upload the reporter can see; one open report per target."""
+    from django.db import IntegrityError
+
+    from bananasite.errors import NotFound
+
+    from .models import Report
+
+    if target_type == Report.TargetType.RESULT:
+        target = Result.objects.filter(
+            public_id=target_id, composition__workspace=workspace
+        ).first()
+    else:
+        target = Upload.objects.filter(public_id=target_id, workspace=workspace).first()
+    if target is None:
+        raise NotFound("There is no such result or upload in this workspace.")
+    try:
+        with transaction.atomic():
+            return Report.objects.create(
+                reporter=reporter,
+                workspace=workspace,
+                target_type=target_type,
+                result=target if target_type == Report.TargetType.RESULT else None,
+                upload=target if target_type == Report.TargetType.UPLOAD else None,
+                reason=reason,
+                details=details.strip()[:2000],
+            )
+    except IntegrityError:
+        raise InvalidState(
+            "You already have an open report about this; moderators will look at it.",
+            code="report_exists",
+        ) from None

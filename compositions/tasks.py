@@ -19,6 +19,7 @@ from PIL import Image
 from bananasite.errors import AppError
 from billing.services import settle_credits
 
+from . import webhooks
 from .catalog import get_model
 from .images import encode, make_thumbnail, normalise_mode
 from .models import Composition, Result
@@ -172,6 +173,7 @@ def _run(composition: Composition) -> str:
         if done:
             Result.objects.bulk_create(results)
             settle_credits(composition=composition, delivered_images=len(results))
+            webhooks.emit(composition, "composition.succeeded")
             start_next_in_workspace(workspace_id=composition.workspace_id)
     if not done:  # Canceled or deleted while storing: leave nothing behind.
         delete_files(n for r in results for n in (r.file.name, r.thumbnail.name))

@@ -91,7 +91,7 @@ def compose(request):
                         workspace=request.workspace,
                         user=request.user,
                         options=options,
-                        new_images=new_images,
+                        images=new_images,
                     )
             except ValidationFailed as exc:
                 for field, _code, message in exc.errors:

@@ -16,7 +16,7 @@ def compose(user, *, samples=("chelsea.png", "coffee.png"), **options):
             workspace=user.current_workspace,
             user=user,
             options=CompositionOptions(**options),
-            new_images=images,
+            images=images,
         )
     finally:
         for image in images:

@@ -73,7 +73,7 @@ class Command(BaseCommand):
                                 aspect_ratio=ratio,
                                 image_size="1K",
                             ),
-                            new_images=[
+                            images=[
                                 NewImage(name=name, fileobj=fh, size=None)
                                 for name, fh in zip(files, handles, strict=True)
                             ],

@@ -1,0 +1,37 @@
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import api
+
+app_name = "api"
+
+urlpatterns = [
+    path("me", api.MeView.as_view(), name="me"),
+    path("models", api.ModelsView.as_view(), name="models"),
+    path("uploads", api.UploadsView.as_view(), name="uploads"),
+    path("uploads/<str:upload_id>", api.UploadDetailView.as_view(), name="upload"),
+    path("compositions", api.CompositionsView.as_view(), name="compositions"),
+    path(
+        "compositions/<str:composition_id>",
+        api.CompositionDetailView.as_view(),
+        name="composition",
+    ),
+    path("compositions/<str:composition_id>/cancel", api.CancelView.as_view(), name="cancel"),
+    path(
+        "compositions/<str:composition_id>/variations",
+        api.VariationsView.as_view(),
+        name="variations",
+    ),
+    path("estimate", api.EstimateView.as_view(), name="estimate"),
+    re_path(
+        r"^results/(?P<result_id>[^/]+)/(?P<variant>file|thumbnail)$",
+        api.ResultFileView.as_view(),
+        name="result-file",
+    ),
+    path("reports", api.ReportsView.as_view(), name="reports"),
+    path("usage", api.UsageView.as_view(), name="usage"),
+    path("webhooks", api.WebhooksView.as_view(), name="webhooks"),
+    path("webhooks/<str:webhook_id>", api.WebhookDetailView.as_view(), name="webhook"),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

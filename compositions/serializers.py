@@ -1,0 +1,235 @@
+"""API serializers: separate input (what clients send) and output (what we answer) shapes."""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Composition, Report, Role, Upload, Webhook
+
+# --- Output -----------------------------------------------------------------------------------
+
+
+class UploadOut(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    bytes = serializers.IntegerField()
+
+    class Meta:
+        model = Upload
+        fields = [
+            "id",
+            "width",
+            "height",
+            "content_type",
+            "bytes",
+            "sha256",
+            "status",
+            "created_at",
+        ]
+
+
+class ResultOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    content_type = serializers.CharField()
+    bytes = serializers.IntegerField()
+
+    def _url(self, result, variant):
+        path = reverse("api:result-file", args=[result.public_id, variant])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    @extend_schema_field(serializers.URLField())
+    def get_url(self, result) -> str:
+        return self._url(result, "file")
+
+    @extend_schema_field(serializers.URLField())
+    def get_thumbnail_url(self, result) -> str:
+        return self._url(result, "thumbnail")
+
+
+class InputOut(serializers.Serializer):
+    upload = serializers.CharField(source="upload.public_id")
+    position = serializers.IntegerField()
+    role = serializers.CharField()
+
+
+class ProgressOut(serializers.Serializer):
+    stage = serializers.CharField()
+    percent = serializers.IntegerField()
+
+
+class ErrorOut(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class CreditsOut(serializers.Serializer):
+    reserved = serializers.IntegerField()
+    charged = serializers.IntegerField()
+    refunded = serializers.IntegerField()
+
+
+class CompositionOut(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    progress = serializers.SerializerMethodField()
+    inputs = InputOut(many=True)
+    results = ResultOut(many=True)
+    text = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    credits = serializers.SerializerMethodField()
+    parent = serializers.CharField(source="parent.public_id", allow_null=True, default=None)
+    queue_position = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Composition
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "prompt",
+            "preset",
+            "style",
+            "model",
+            "provider",
+            "aspect_ratio",
+            "image_size",
+            "num_images",
+            "inputs",
+            "results",
+            "text",
+            "error",
+            "credits",
+            "parent",
+            "queue_position",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    @extend_schema_field(ProgressOut)
+    def get_progress(self, obj):
+        return {"stage": obj.status, "percent": obj.progress}
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_text(self, obj):
+        return obj.text or None
+
+    @extend_schema_field(ErrorOut(allow_null=True))
+    def get_error(self, obj):
+        if obj.status != Composition.Status.FAILED:
+            return None
+        return {"code": obj.error_code, "message": obj.error_message}
+
+    @extend_schema_field(CreditsOut)
+    def get_credits(self, obj):
+        return {
+            "reserved": obj.credits_held,
+            "charged": obj.credits_charged,
+            "refunded": obj.credits_refunded,
+        }
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_queue_position(self, obj):
+        return obj.queue_position()
+
+
+class ReportOut(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    target_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = ["id", "target_type", "target_id", "reason", "details", "status", "created_at"]
+
+    def get_target_id(self, obj) -> str:
+        return obj.result.public_id if obj.result_id else obj.upload.public_id
+
+
+class WebhookOut(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "events", "created_at"]
+
+
+class WebhookCreatedOut(WebhookOut):
+    class Meta(WebhookOut.Meta):
+        fields = [*WebhookOut.Meta.fields, "secret"]
+
+
+# --- Input ------------------------------------------------------------------------------------
+
+
+class InputIn(serializers.Serializer):
+    upload = serializers.CharField(required=False, max_length=40)
+    url = serializers.CharField(required=False, max_length=2048)
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("upload")) == bool(attrs.get("url")):
+            raise serializers.ValidationError(
+                "Give each input either an upload id or a url.", code="invalid_request"
+            )
+        return attrs
+
+
+class CompositionIn(serializers.Serializer):
+    prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    inputs = InputIn(many=True, required=False)
+    preset = serializers.ChoiceField(
+        choices=Composition.Preset.choices, required=False, default="none"
+    )
+    style = serializers.ChoiceField(
+        choices=Composition.Style.choices, required=False, default="natural"
+    )
+    model = serializers.CharField(required=False, max_length=80)
+    aspect_ratio = serializers.CharField(required=False, default="1:1", max_length=8)
+    image_size = serializers.CharField(required=False, default="1K", max_length=8)
+    num_images = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
+    parent = serializers.CharField(required=False, allow_null=True, max_length=40)
+    images = serializers.ListField(child=serializers.FileField(), required=False)
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=Role.choices), required=False
+    )
+
+
+class VariationIn(serializers.Serializer):
+    prompt = serializers.CharField(required=False, allow_blank=False, max_length=4000)
+    num_images = serializers.IntegerField(required=False, min_value=1, max_value=4)
+    style = serializers.ChoiceField(choices=Composition.Style.choices, required=False)
+
+
+class UploadIn(serializers.Serializer):
+    file = serializers.FileField(required=False)
+    url = serializers.CharField(required=False, max_length=2048)
+
+    def validate(self, attrs):
+        if bool(attrs.get("file")) == bool(attrs.get("url")):
+            raise serializers.ValidationError(
+                "Send either a file (multipart) or a url (JSON).", code="invalid_request"
+            )
+        return attrs
+
+
+class ReportIn(serializers.Serializer):
+    target_type = serializers.ChoiceField(choices=Report.TargetType.choices)
+    target_id = serializers.CharField(max_length=40)
+    reason = serializers.ChoiceField(choices=Report.Reason.choices)
+    details = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class WebhookIn(serializers.Serializer):
+    url = serializers.URLField(max_length=500)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1
+    )
+
+
+class EstimateOut(serializers.Serializer):
+    credits = serializers.IntegerField()
+    allowed = serializers.BooleanField()
+    reasons = ErrorOut(many=True)
