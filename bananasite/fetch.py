@@ -92,9 +92,7 @@ def check_url(url: str) -> tuple[str, str, int, str]:
     host = parts.hostname
     if not host:
         raise FetchForbidden("That URL has no host.")
-    if port not in (None, DEFAULT_PORTS[scheme]):
-        raise FetchForbidden("Only the default port of http or https is allowed.")
-    port = DEFAULT_PORTS[scheme]
+    port = port or DEFAULT_PORTS[scheme]
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError):
@@ -103,14 +101,22 @@ def check_url(url: str) -> tuple[str, str, int, str]:
         raise FetchFailed(f"The host {host} could not be found.")
     if not all(is_public(a) for a in addresses):
         raise FetchForbidden("That URL points to a private or reserved network address.")
+    # Networks the operator trusts (an intranet asset server, a test) may use any port.
+    trusted = all(_in_allowed(a) for a in addresses)
+    if port != DEFAULT_PORTS[scheme] and not trusted:
+        raise FetchForbidden("Only the default port of http or https is allowed.")
     return scheme, host, port, addresses[0]
+
+
+def _in_allowed(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return any(ip in net for net in allowed_networks())
 
 
 def _pinned(url: str, scheme: str, host: str, port: int, ip: str) -> tuple[str, dict, dict]:
     parts = urlsplit(url)
     ip_host = f"[{ip}]" if ":" in ip else ip
-    netloc = ip_host if port == DEFAULT_PORTS[scheme] else f"{ip_host}:{port}"
-    pinned = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    pinned = urlunsplit((scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
     headers = {"Host": host if port == DEFAULT_PORTS[scheme] else f"{host}:{port}"}
     extensions = {"sni_hostname": host} if scheme == "https" else {}
     return pinned, headers, extensions
@@ -179,7 +185,12 @@ def safe_request(
 
 def fetch_image(url: str) -> bytes:
     """The bytes behind an image URL, or a FetchForbidden/FetchFailed with a clear message."""
-    fetched = safe_request("GET", url, max_bytes=settings.BANANASITE_MAX_UPLOAD_BYTES)
+    fetched = safe_request(
+        "GET",
+        url,
+        max_bytes=settings.BANANASITE_MAX_UPLOAD_BYTES,
+        timeout=settings.BANANASITE_FETCH_TIMEOUT,
+    )
     if fetched.status != 200:
         raise FetchFailed(f"The server answered {fetched.status} for that image URL.")
     return fetched.content

@@ -384,6 +384,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Fetching URLs given by users (image inputs, webhooks) -----------------------------------
 BANANASITE_FETCH_ALLOW_NETWORKS = env_list("BANANASITE_FETCH_ALLOW_NETWORKS")
+BANANASITE_FETCH_TIMEOUT = env_int("BANANASITE_FETCH_TIMEOUT", 15, minimum=1)
 for _cidr in BANANASITE_FETCH_ALLOW_NETWORKS:
     try:
         import ipaddress as _ipaddress
