@@ -7,4 +7,11 @@ def workspace(request):
     if not request.workspace:
         return {"current_workspace": None, "current_balance": None}
     balance = Wallet.objects.filter(workspace=request.workspace).values_list("balance", flat=True)
-    return {"current_workspace": request.workspace, "current_balance": balance.first()}
+    from .models import Membership
+
+    memberships = Membership.objects.filter(user=user).select_related("workspace")
+    return {
+        "current_workspace": request.workspace,
+        "current_balance": balance.first(),
+        "my_memberships": memberships.order_by("workspace__kind", "workspace__name"),
+    }

@@ -36,3 +36,29 @@ class RequestSizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class AppErrorMiddleware:
+    """The web side's one mapping of AppError: a message for the person, then back where they
+    were. (The API maps the same errors to problem+json in bananasite.api.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.contrib import messages
+        from django.shortcuts import redirect
+        from django.utils.http import url_has_allowed_host_and_scheme
+
+        from bananasite.errors import AppError
+
+        if not isinstance(exception, AppError) or request.path.startswith("/api/"):
+            return None
+        messages.error(request, exception.message)
+        back = request.META.get("HTTP_REFERER", "")
+        if not url_has_allowed_host_and_scheme(back, {request.get_host()}):
+            back = "/"
+        return redirect(back)

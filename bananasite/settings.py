@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.CurrentWorkspaceMiddleware",
+    "bananasite.middleware.AppErrorMiddleware",
 ]
 
 if not DEBUG:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("billing/", include("billing.urls")),
+    path("workspace/", include("accounts.urls")),
     path("api/v1/", include("compositions.api_urls")),
     path("", include("compositions.urls")),
 ]

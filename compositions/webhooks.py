@@ -150,8 +150,9 @@ def deliver_due() -> int:
 def redeliver(delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now (from the UI), whatever happened before."""
     with transaction.atomic():
+        # A fresh round of attempts, with the whole backoff schedule ahead of it.
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
+            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), attempts=0
         )
         _enqueue(delivery)
     delivery.refresh_from_db()

@@ -206,7 +206,7 @@ def test_failed_deliveries_are_retried_with_backoff_then_redelivered(
     with django_capture_on_commit_callbacks(execute=True):
         redeliver(delivery)
     delivery.refresh_from_db()
-    assert delivery.attempts == 3 and len(Receiver.received) == 3
+    assert delivery.attempts == 1 and len(Receiver.received) == 3  # a fresh round
 
 
 @pytest.mark.django_db

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("", views.workspace_settings, name="workspace"),
+    path("teams/new", views.create_team, name="create_team"),
+    path("switch", views.switch, name="switch"),
+    path("invite", views.invite, name="invite"),
+    path(
+        "invitations/<int:invitation_id>/cancel", views.cancel_invitation, name="cancel_invitation"
+    ),
+    path("join/<str:token>", views.invitation, name="invitation"),
+    path("members/<int:user_id>/remove", views.remove_member, name="remove_member"),
+    path("members/<int:user_id>/transfer", views.transfer, name="transfer"),
+    path("leave", views.leave, name="leave"),
+    path("tokens/new", views.create_token, name="create_token"),
+    path("tokens/<str:token_id>/revoke", views.revoke_token, name="revoke_token"),
+    path("webhooks/new", views.create_webhook, name="create_webhook"),
+    path("webhooks/<str:webhook_id>/delete", views.delete_webhook, name="delete_webhook"),
+    path("deliveries/<str:delivery_id>/redeliver", views.redeliver, name="redeliver"),
+]

@@ -1,0 +1,253 @@
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.mail import send_mail
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from bananasite.errors import AppError
+
+from . import services
+from .models import ApiToken, Invitation, Membership, User, Workspace
+
+
+def _membership(request) -> Membership:
+    return get_object_or_404(Membership, workspace=request.workspace, user=request.user)
+
+
+def _settings_context(request, **extra):
+    from compositions.models import Webhook, WebhookDelivery
+
+    workspace = request.workspace
+    me = _membership(request)
+    context = {
+        "workspace": workspace,
+        "me": me,
+        "members": Membership.objects.filter(workspace=workspace)
+        .select_related("user")
+        .order_by("role", "user__email"),
+        "invitations": Invitation.objects.filter(
+            workspace=workspace, accepted_at__isnull=True, expires_at__gt=timezone.now()
+        ),
+        "roles": [(Membership.Role.MEMBER, "Member"), (Membership.Role.ADMIN, "Admin")],
+        "scopes": ApiToken.SCOPES,
+        "events": Webhook.Event.values,
+    }
+    if me.can_manage:
+        context["tokens"] = ApiToken.objects.filter(workspace=workspace).select_related("user")
+        context["webhooks"] = Webhook.objects.filter(workspace=workspace)
+        context["deliveries"] = WebhookDelivery.objects.filter(
+            webhook__workspace=workspace
+        ).select_related("webhook")[:20]
+    context.update(extra)
+    return context
+
+
+@login_required
+def workspace_settings(request):
+    return render(request, "accounts/workspace.html", _settings_context(request))
+
+
+def _act(request, action, success: str):
+    try:
+        action()
+    except AppError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+    return redirect("accounts:workspace")
+
+
+@login_required
+@require_POST
+def create_team(request):
+    try:
+        team = services.create_team(owner=request.user, name=request.POST.get("name", ""))
+    except AppError as exc:
+        messages.error(request, exc.message)
+        return redirect("accounts:workspace")
+    messages.success(request, f"Created the team {team.name}; you are working in it now.")
+    return redirect("accounts:workspace")
+
+
+@login_required
+@require_POST
+def switch(request):
+    workspace = get_object_or_404(
+        Workspace, slug=request.POST.get("workspace", ""), memberships__user=request.user
+    )
+    services.switch_workspace(user=request.user, workspace=workspace)
+    messages.success(request, f"You are working in {workspace.name}.")
+    target = request.POST.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+
+
+@login_required
+@require_POST
+def invite(request):
+    def send():
+        invitation, raw = services.invite_member(
+            inviter=request.user,
+            workspace=request.workspace,
+            email=request.POST.get("email", ""),
+            role=request.POST.get("role", Membership.Role.MEMBER),
+        )
+        link = request.build_absolute_uri(reverse("accounts:invitation", args=[raw]))
+        send_mail(
+            f"Join {request.workspace.name} on bananasite",
+            f"{request.user.email} invited you to the team {request.workspace.name} on "
+            f"bananasite.\n\nAccept within {services.INVITATION_DAYS} days, signed in as "
+            f"{invitation.email}:\n{link}\n",
+            None,
+            [invitation.email],
+        )
+
+    return _act(request, send, f"Invitation sent to {request.POST.get('email', '').strip()}.")
+
+
+@login_required
+@require_POST
+def cancel_invitation(request, invitation_id):
+    services.require_manager(user=request.user, workspace=request.workspace)
+    Invitation.objects.filter(
+        pk=invitation_id, workspace=request.workspace, accepted_at__isnull=True
+    ).delete()
+    messages.success(request, "Invitation withdrawn.")
+    return redirect("accounts:workspace")
+
+
+@login_required
+def invitation(request, token):
+    found = services.find_invitation(token)
+    if request.method == "POST":
+        try:
+            workspace = services.accept_invitation(user=request.user, raw_token=token)
+        except AppError as exc:
+            messages.error(request, exc.message)
+            return redirect("accounts:invitation", token=token)
+        messages.success(request, f"Welcome to {workspace.name}.")
+        return redirect("compositions:compose")
+    valid = bool(found and not found.accepted_at and found.expires_at > timezone.now())
+    return render(request, "accounts/invitation.html", {"invitation": found, "valid": valid})
+
+
+@login_required
+@require_POST
+def remove_member(request, user_id):
+    member = get_object_or_404(User, pk=user_id)
+    return _act(
+        request,
+        lambda: services.remove_member(
+            actor=request.user, workspace=request.workspace, member=member
+        ),
+        f"Removed {member.email}.",
+    )
+
+
+@login_required
+@require_POST
+def transfer(request, user_id):
+    member = get_object_or_404(User, pk=user_id)
+    return _act(
+        request,
+        lambda: services.transfer_ownership(
+            owner=request.user, workspace=request.workspace, new_owner=member
+        ),
+        f"{member.email} owns the team now; you are an admin.",
+    )
+
+
+@login_required
+@require_POST
+def leave(request):
+    workspace = request.workspace
+    try:
+        services.leave_workspace(user=request.user, workspace=workspace)
+    except AppError as exc:
+        messages.error(request, exc.message)
+        return redirect("accounts:workspace")
+    messages.success(request, f"You left {workspace.name}.")
+    return redirect("compositions:compose")
+
+
+@login_required
+@require_POST
+def create_token(request):
+    try:
+        services.require_manager(user=request.user, workspace=request.workspace)
+        days = request.POST.get("expires_in_days", "").strip()
+        expires_at = None
+        if days:
+            if not days.isdigit() or not 1 <= int(days) <= 3650:
+                raise AppError("Expiry must be 1 to 3650 days, or empty for none.")
+            expires_at = timezone.now() + timedelta(days=int(days))
+        token, raw = services.create_api_token(
+            workspace=request.workspace,
+            user=request.user,
+            name=request.POST.get("name", ""),
+            scopes=request.POST.getlist("scopes") or None,
+            expires_at=expires_at,
+        )
+    except AppError as exc:
+        messages.error(request, exc.message)
+        return redirect("accounts:workspace")
+    # Shown once, on this response only; it is not stored anywhere we could show it again.
+    return render(
+        request,
+        "accounts/workspace.html",
+        _settings_context(request, new_token=raw, new_token_name=token.name),
+    )
+
+
+@login_required
+@require_POST
+def revoke_token(request, token_id):
+    services.require_manager(user=request.user, workspace=request.workspace)
+    token = get_object_or_404(ApiToken, public_id=token_id, workspace=request.workspace)
+    services.revoke_api_token(token=token)
+    messages.success(request, f"Revoked {token.name}; it stopped working at once.")
+    return redirect("accounts:workspace")
+
+
+@login_required
+@require_POST
+def create_webhook(request):
+    from compositions.webhooks import create_webhook as make
+
+    def act():
+        services.require_manager(user=request.user, workspace=request.workspace)
+        events = request.POST.getlist("events")
+        if not events:
+            raise AppError("Pick at least one event.")
+        make(workspace=request.workspace, url=request.POST.get("url", "").strip(), events=events)
+
+    return _act(request, act, "Webhook endpoint added.")
+
+
+@login_required
+@require_POST
+def delete_webhook(request, webhook_id):
+    from compositions.models import Webhook
+
+    services.require_manager(user=request.user, workspace=request.workspace)
+    get_object_or_404(Webhook, public_id=webhook_id, workspace=request.workspace).delete()
+    messages.success(request, "Webhook endpoint removed.")
+    return redirect("accounts:workspace")
+
+
+@login_required
+@require_POST
+def redeliver(request, delivery_id):
+    from compositions.models import WebhookDelivery
+    from compositions.webhooks import redeliver as send_again
+
+    services.require_manager(user=request.user, workspace=request.workspace)
+    delivery = get_object_or_404(
+        WebhookDelivery, public_id=delivery_id, webhook__workspace=request.workspace
+    )
+    send_again(delivery)
+    messages.success(request, "Sent again; the log below shows the outcome.")
+    return redirect("accounts:workspace")
