@@ -94,6 +94,22 @@ def _flatten(detail, field=None):
     return [{"field": field or "non_field_errors", "code": str(code), "message": str(detail)}]
 
 
+# Field-level validation codes from DRF, named the way the contract (api-v1.md) names them.
+CONTRACT_CODES = {
+    ("prompt", "blank"): "prompt_invalid",
+    ("prompt", "max_length"): "prompt_too_long",
+    ("inputs", "min_length"): "too_few_images",
+    ("inputs", "max_length"): "too_many_images",
+}
+
+
+def _contract_code(error: dict) -> str:
+    field = error["field"].split(".")[0]
+    if error["code"] == "invalid_choice":
+        return "unsupported_option"
+    return CONTRACT_CODES.get((field, error["code"]), "invalid_request")
+
+
 def exception_handler(exc, context):
     """Every error the API returns, as problem+json with a stable code. No internals leak."""
     from billing.services import QuotaExceeded
@@ -108,7 +124,7 @@ def exception_handler(exc, context):
         return problem(exc.status, exc.code, exc.message, errors=errors, headers=headers)
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
-        return problem(400, "invalid_request", errors[0]["message"], errors=errors)
+        return problem(400, _contract_code(errors[0]), errors[0]["message"], errors=errors)
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled API error", exc_info=exc)
@@ -137,6 +153,17 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 20
     page_size_query_param = "limit"
     max_page_size = 100
+
+    def get_page_size(self, request):
+        """A `limit` that is not a whole number from 1 to 100 is an error, not a default."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {"limit": [f"Use a whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link()})

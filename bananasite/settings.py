@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "bananasite",
     "accounts",
     "billing",
     "compositions",
@@ -379,8 +380,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from this site, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "SECURITY": [{"bearerAuth": []}],
-    "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    "ENUM_NAME_OVERRIDES": {"InputRoleEnum": "compositions.models.Role"},
 }
 
 # --- Fetching URLs given by users (image inputs, webhooks) -----------------------------------

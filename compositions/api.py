@@ -44,37 +44,102 @@ from .serializers import (
 from .views import _serve
 
 
+class ProblemOut(s.Serializer):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type = s.CharField()
+    title = s.CharField()
+    status = s.IntegerField()
+    detail = s.CharField()
+    code = s.CharField()
+    errors = s.ListField(child=s.DictField(), required=False)
+
+
 def _problem(description):
-    return OpenApiResponse(
-        response=inline_serializer(
-            "Problem",
-            {
-                "type": s.CharField(),
-                "title": s.CharField(),
-                "status": s.IntegerField(),
-                "detail": s.CharField(),
-                "code": s.CharField(),
-                "errors": s.ListField(child=s.DictField(), required=False),
-            },
-        ),
-        description=description,
+    return OpenApiResponse(response=ProblemOut, description=description)
+
+
+PROBLEM = "application/problem+json"
+
+
+class QuotaOut(s.Serializer):
+    used = s.IntegerField()
+    limit = s.IntegerField()
+
+
+class MeOut(s.Serializer):
+    user = inline_serializer("MeUser", {"email": s.EmailField()}, allow_null=True)
+    workspace = inline_serializer(
+        "MeWorkspace", {"slug": s.CharField(), "name": s.CharField(), "plan": s.CharField()}
+    )
+    balance = s.IntegerField()
+    quotas = inline_serializer(
+        "MeQuotas", {"daily_images": QuotaOut(), "monthly_images": QuotaOut()}
     )
 
 
+class ModelOut(s.Serializer):
+    id = s.CharField()
+    provider = s.CharField()
+    name = s.CharField()
+    max_images = s.IntegerField()
+    image_sizes = s.ListField(child=s.CharField())
+    aspect_ratios = s.ListField(child=s.CharField())
+    credits_per_image = s.DictField(child=s.IntegerField())
+    allowed = s.BooleanField()
+    default = s.BooleanField()
+
+
+class UsageDayOut(s.Serializer):
+    date = s.DateField()
+    images = s.IntegerField()
+    credits = s.IntegerField()
+    compositions = s.IntegerField()
+    failed = s.IntegerField()
+
+
+class UsageMemberOut(s.Serializer):
+    email = s.EmailField(allow_null=True)
+    compositions = s.IntegerField()
+    failed = s.IntegerField()
+    credits = s.IntegerField()
+    images = s.IntegerField()
+
+
+class UsageOut(s.Serializer):
+    to = s.DateField()
+    days = UsageDayOut(many=True)
+    totals = inline_serializer(
+        "UsageTotals",
+        {
+            "images": s.IntegerField(),
+            "credits": s.IntegerField(),
+            "compositions": s.IntegerField(),
+            "failed": s.IntegerField(),
+        },
+    )
+    members = UsageMemberOut(many=True, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = s.DateField()  # a Python keyword, so declared here
+        return fields
+
+
 ERRORS = {
-    400: _problem("Invalid request"),
-    401: _problem("Missing, bad, revoked or expired token"),
-    403: _problem("Role, scope or plan forbids it"),
-    404: _problem("Absent, or not this workspace's"),
-    429: _problem("Rate limited or over quota (see Retry-After)"),
+    (400, PROBLEM): _problem("Invalid request"),
+    (401, PROBLEM): _problem("Missing, bad, revoked or expired token"),
+    (403, PROBLEM): _problem("Role, scope or plan forbids it"),
+    (404, PROBLEM): _problem("Absent, or not this workspace's"),
+    (429, PROBLEM): _problem("Rate limited or over quota (see Retry-After)"),
 }
 WRITE_ERRORS = {
     **ERRORS,
-    402: _problem("Not enough credits"),
-    409: _problem("Idempotency key in flight, or invalid state"),
-    413: _problem("Too large"),
-    415: _problem("Unsupported image type"),
-    422: _problem("Idempotency key reused with another body"),
+    (402, PROBLEM): _problem("Not enough credits"),
+    (409, PROBLEM): _problem("Idempotency key in flight, or invalid state"),
+    (413, PROBLEM): _problem("Too large"),
+    (415, PROBLEM): _problem("Unsupported image type"),
+    (422, PROBLEM): _problem("Idempotency key reused with another body"),
 }
 
 
@@ -98,20 +163,7 @@ class WorkspaceAPIView(APIView):
         )
 
 
-@extend_schema(
-    responses={
-        200: inline_serializer(
-            "Me",
-            {
-                "user": s.DictField(allow_null=True),
-                "workspace": s.DictField(),
-                "balance": s.IntegerField(),
-                "quotas": s.DictField(),
-            },
-        ),
-        **ERRORS,
-    }
-)
+@extend_schema(responses={200: MeOut, **ERRORS})
 class MeView(WorkspaceAPIView):
     def get(self, request):
         wallet = open_wallet(workspace=self.workspace)
@@ -133,7 +185,7 @@ class MeView(WorkspaceAPIView):
         )
 
 
-@extend_schema(responses={200: s.ListSerializer(child=s.DictField()), **ERRORS})
+@extend_schema(responses={200: ModelOut(many=True), **ERRORS})
 class ModelsView(WorkspaceAPIView):
     def get(self, request):
         plan = open_wallet(workspace=self.workspace).plan
@@ -188,7 +240,7 @@ class UploadDetailView(WorkspaceAPIView):
     def get(self, request, upload_id):
         return Response(UploadOut(self.get_object(upload_id)).data)
 
-    @extend_schema(responses={204: None, **ERRORS, 409: _problem("Still an input")})
+    @extend_schema(responses={204: None, **ERRORS, (409, PROBLEM): _problem("Still an input")})
     def delete(self, request, upload_id):
         services.delete_upload(upload=self.get_object(upload_id))
         return Response(status=204)
@@ -248,14 +300,15 @@ class CompositionsView(WorkspaceAPIView):
             OpenApiParameter("created_after", OpenApiTypes.DATETIME),
             OpenApiParameter("created_before", OpenApiTypes.DATETIME),
             OpenApiParameter("cursor", str),
-            OpenApiParameter("limit", int),
+            OpenApiParameter("limit", int, description="1 to 100; default 20"),
         ],
+        operation_id="compositions_list",
         responses={200: CompositionOut(many=True), **ERRORS},
     )
     def get(self, request):
         queryset = self.compositions()
         params = request.query_params
-        if params.get("status"):
+        if "status" in params:
             if params["status"] not in Composition.Status.values:
                 raise ValidationFailed([("status", "invalid_request", "Unknown status.")])
             queryset = queryset.filter(status=params["status"])
@@ -263,7 +316,7 @@ class CompositionsView(WorkspaceAPIView):
             ("created_after", "created_at__gt"),
             ("created_before", "created_at__lt"),
         ):
-            if params.get(name):
+            if name in params:
                 moment = parse_datetime(params[name]) or (
                     parse_date(params[name]) and f"{params[name]}T00:00:00Z"
                 )
@@ -366,7 +419,18 @@ class EstimateView(WorkspaceAPIView):
 class ResultFileView(WorkspaceAPIView):
     required_scopes = {"GET": "compositions:read"}
 
-    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 302: None, **ERRORS})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("variant", str, OpenApiParameter.PATH, enum=["file", "thumbnail"])
+        ],
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/webp"): OpenApiTypes.BINARY,
+            302: None,
+            **ERRORS,
+        },
+    )
     def get(self, request, result_id, variant):
         result = get_object_or_404(
             Result, public_id=result_id, composition__workspace=self.workspace
@@ -398,7 +462,7 @@ class UsageView(WorkspaceAPIView):
             OpenApiParameter("from", OpenApiTypes.DATE),
             OpenApiParameter("to", OpenApiTypes.DATE),
         ],
-        responses={200: s.DictField(), **ERRORS},
+        responses={200: UsageOut, **ERRORS},
     )
     def get(self, request):
         today = timezone.now().date()
@@ -407,11 +471,10 @@ class UsageView(WorkspaceAPIView):
             start = _date_param(request, "from", end - timedelta(days=29))
         except ValueError as exc:
             raise ValidationFailed([(str(exc), "invalid_request", "Use YYYY-MM-DD.")]) from None
-        if start > end or (end - start).days > 366:
-            raise ValidationFailed(
-                [("from", "invalid_request", "Ask for at most a year, `from` before `to`.")]
-            )
-        days = usage_by_day(workspace=self.workspace, start=start, end=end)
+        # At most a year per call (the answer says which days it covers); `from` after `to`
+        # is simply an empty range.
+        start = max(start, end - timedelta(days=365))
+        days = usage_by_day(workspace=self.workspace, start=start, end=end) if start <= end else []
         rows = [
             {
                 "date": d.date.isoformat(),
@@ -432,9 +495,9 @@ class UsageView(WorkspaceAPIView):
 
 
 def _date_param(request, name, default) -> date:
-    raw = request.query_params.get(name)
-    if not raw:
+    if name not in request.query_params:
         return default
+    raw = request.query_params[name]
     parsed = parse_date(raw) if len(raw) == 10 else None
     if parsed is None:
         raise ValueError(name)
@@ -494,6 +557,17 @@ class WebhookDetailView(WorkspaceAPIView):
     def delete(self, request, webhook_id):
         get_object_or_404(Webhook, public_id=webhook_id, workspace=self.workspace).delete()
         return Response(status=204)
+
+
+def not_found(request, *args, **kwargs):
+    """Anything under /api/v1/ that matches no endpoint: problem+json, never an HTML page."""
+    from bananasite.api import problem
+
+    response = problem(404, "not_found", "There is no such API endpoint.")
+    response.accepted_renderer = __import__("rest_framework.renderers").renderers.JSONRenderer()
+    response.accepted_media_type = "application/problem+json"
+    response.renderer_context = {}
+    return response.render()
 
 
 __all__ = ["AppError"]

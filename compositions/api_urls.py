@@ -34,4 +34,5 @@ urlpatterns = [
     path("webhooks/<str:webhook_id>", api.WebhookDetailView.as_view(), name="webhook"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^.*$", api.not_found),
 ]

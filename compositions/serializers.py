@@ -166,7 +166,7 @@ class WebhookCreatedOut(WebhookOut):
 
 class InputIn(serializers.Serializer):
     upload = serializers.CharField(required=False, max_length=40)
-    url = serializers.CharField(required=False, max_length=2048)
+    url = serializers.URLField(required=False, max_length=2048)
     role = serializers.ChoiceField(choices=Role.choices, required=False)
 
     def validate(self, attrs):
@@ -177,24 +177,51 @@ class InputIn(serializers.Serializer):
         return attrs
 
 
+def _model_choices():
+    from .catalog import all_models
+
+    return [m.id for m in all_models()]
+
+
+def _ratio_choices():
+    from .catalog import all_models
+
+    return sorted({r for m in all_models() for r in m.aspect_ratios})
+
+
+def _size_choices():
+    from .catalog import all_models
+
+    return sorted({s for m in all_models() for s in m.image_sizes})
+
+
 class CompositionIn(serializers.Serializer):
-    prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    inputs = InputIn(many=True, required=False)
+    prompt = serializers.CharField(
+        required=False, allow_blank=False, trim_whitespace=False, max_length=4000
+    )
+    inputs = InputIn(many=True, required=False, min_length=2, max_length=14)
     preset = serializers.ChoiceField(
         choices=Composition.Preset.choices, required=False, default="none"
     )
     style = serializers.ChoiceField(
         choices=Composition.Style.choices, required=False, default="natural"
     )
-    model = serializers.CharField(required=False, max_length=80)
-    aspect_ratio = serializers.CharField(required=False, default="1:1", max_length=8)
-    image_size = serializers.CharField(required=False, default="1K", max_length=8)
+    model = serializers.ChoiceField(choices=[], required=False)
+    aspect_ratio = serializers.ChoiceField(choices=[], required=False, default="1:1")
+    image_size = serializers.ChoiceField(choices=[], required=False, default="1K")
     num_images = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
     parent = serializers.CharField(required=False, allow_null=True, max_length=40)
     images = serializers.ListField(child=serializers.FileField(), required=False)
     roles = serializers.ListField(
         child=serializers.ChoiceField(choices=Role.choices), required=False
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Models, ratios and sizes are settings, so the choices are read per request.
+        self.fields["model"].choices = _model_choices()
+        self.fields["aspect_ratio"].choices = _ratio_choices()
+        self.fields["image_size"].choices = _size_choices()
 
 
 class VariationIn(serializers.Serializer):
@@ -205,7 +232,7 @@ class VariationIn(serializers.Serializer):
 
 class UploadIn(serializers.Serializer):
     file = serializers.FileField(required=False)
-    url = serializers.CharField(required=False, max_length=2048)
+    url = serializers.URLField(required=False, max_length=2048)
 
     def validate(self, attrs):
         if bool(attrs.get("file")) == bool(attrs.get("url")):

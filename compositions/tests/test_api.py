@@ -432,7 +432,7 @@ def test_report_a_result_once_while_open(api):
     assert_problem(
         api.post("/api/v1/reports", {**body, "reason": "boring"}, format="json"),
         400,
-        "invalid_request",
+        "unsupported_option",
     )
 
 
