@@ -477,3 +477,35 @@ def test_oversized_api_request_is_problem_json_413(api, settings):
         format="multipart",
     )
     assert_problem(response, 413, "request_too_large")
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/api/v1/me"),
+        ("get", "/api/v1/models"),
+        ("post", "/api/v1/uploads"),
+        ("get", "/api/v1/uploads/up_x"),
+        ("delete", "/api/v1/uploads/up_x"),
+        ("get", "/api/v1/compositions"),
+        ("post", "/api/v1/compositions"),
+        ("get", "/api/v1/compositions/cmp_x"),
+        ("delete", "/api/v1/compositions/cmp_x"),
+        ("post", "/api/v1/compositions/cmp_x/cancel"),
+        ("post", "/api/v1/compositions/cmp_x/variations"),
+        ("post", "/api/v1/estimate"),
+        ("get", "/api/v1/results/res_x/file"),
+        ("post", "/api/v1/reports"),
+        ("get", "/api/v1/usage"),
+        ("get", "/api/v1/webhooks"),
+        ("post", "/api/v1/webhooks"),
+        ("delete", "/api/v1/webhooks/wh_x"),
+    ],
+)
+def test_anonymous_callers_get_401_everywhere(method, url):
+    assert_problem(getattr(APIClient(), method)(url), 401, "not_authenticated")
+
+
+def test_unknown_api_paths_are_problem_json(api):
+    assert_problem(api.get("/api/v1/nothing-here"), 404, "not_found")
+    assert_problem(api.get("/api/v1/results/res_x/original"), 404, "not_found")
