@@ -269,7 +269,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = BANANASITE_MAX_INPUT_IMAGES + 10
 
 # --- Compositions and the task queue --------------------------------------------------------
 
-BANANASITE_DEFAULT_MODEL = env_str("BANANASITE_DEFAULT_MODEL", "local")
+_default_model_env = env_str("BANANASITE_DEFAULT_MODEL")
 # Seconds a worker may hold a composition before the sweep considers it abandoned.
 BANANASITE_LEASE_SECONDS = env_int("BANANASITE_LEASE_SECONDS", 900, minimum=30)
 BANANASITE_MAX_ATTEMPTS = env_int("BANANASITE_MAX_ATTEMPTS", 3, minimum=1)
@@ -326,21 +326,55 @@ LOGGING = {
     },
 }
 
+# --- Providers --------------------------------------------------------------------------------
+# A provider is configured when its key is set; base URLs default to the real hosts and exist so
+# that tests can point the real clients at local fakes.
+BANANASITE_PROVIDERS = {}
+if env_str("GEMINI_API_KEY"):
+    BANANASITE_PROVIDERS["gemini"] = {
+        "api_key": env_str("GEMINI_API_KEY"),
+        "base_url": env_str("GEMINI_BASE_URL"),
+    }
+if env_str("VERTEX_API_KEY") or env_str("VERTEX_ACCESS_TOKEN"):
+    BANANASITE_PROVIDERS["vertex"] = {
+        "api_key": env_str("VERTEX_API_KEY"),
+        "access_token": env_str("VERTEX_ACCESS_TOKEN"),
+        "project": env_str("VERTEX_PROJECT"),
+        "location": env_str("VERTEX_LOCATION", "global"),
+        "base_url": env_str("VERTEX_BASE_URL"),
+    }
+    if BANANASITE_PROVIDERS["vertex"]["access_token"] and not env_str("VERTEX_PROJECT"):
+        raise ImproperlyConfigured("VERTEX_PROJECT is required with VERTEX_ACCESS_TOKEN.")
+if env_str("OPENROUTER_API_KEY"):
+    BANANASITE_PROVIDERS["openrouter"] = {
+        "api_key": env_str("OPENROUTER_API_KEY"),
+        "base_url": env_str("OPENROUTER_BASE_URL"),
+        "site_url": env_str("OPENROUTER_SITE_URL"),
+    }
+if env_str("RUNWARE_API_KEY"):
+    BANANASITE_PROVIDERS["runware"] = {
+        "api_key": env_str("RUNWARE_API_KEY"),
+        "base_url": env_str("RUNWARE_BASE_URL"),
+    }
+if env_str("AIMLAPI_API_KEY"):
+    BANANASITE_PROVIDERS["aimlapi"] = {
+        "api_key": env_str("AIMLAPI_API_KEY"),
+        "base_url": env_str("AIMLAPI_BASE_URL"),
+    }
+
 # --- Models -----------------------------------------------------------------------------------
-# Models are data: providers rename them often. Each entry is what `/api/v1/models` shows.
-ASPECT_RATIOS = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
-BANANASITE_MODELS = [
-    {
-        "id": "local",
-        "provider": "local",
-        "name": "Local compositor (offline, no AI)",
-        "provider_model": "local",
-        "max_images": 14,
-        "image_sizes": ["512", "1K", "2K", "4K"],
-        "aspect_ratios": ASPECT_RATIOS,
-        "credits_per_image": {"512": 1, "1K": 1, "2K": 1, "4K": 1},
-    },
-]
+# Models are data (bananasite/model_catalog.py): the Nano Banana models under every configured
+# provider's own name, then the local compositor. Each entry is what `/api/v1/models` shows.
+from bananasite.model_catalog import build_models  # noqa: E402 (plain data, no Django)
+
+BANANASITE_MODELS = build_models(BANANASITE_PROVIDERS)
+# The default: the operator's choice, else the first configured provider's Nano Banana 2.
+BANANASITE_DEFAULT_MODEL = _default_model_env or BANANASITE_MODELS[0]["id"]
+if BANANASITE_DEFAULT_MODEL not in {m["id"] for m in BANANASITE_MODELS}:
+    raise ImproperlyConfigured(
+        f"BANANASITE_DEFAULT_MODEL={BANANASITE_DEFAULT_MODEL!r} is not one of the configured "
+        f"models: {', '.join(m['id'] for m in BANANASITE_MODELS)}."
+    )
 
 # --- Payments (Stripe Checkout for credit packs) ---------------------------------------------
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -18,6 +18,8 @@ class ModelSpec:
     image_sizes: tuple[str, ...]
     aspect_ratios: tuple[str, ...]
     credits_per_image: dict
+    # (provider, the provider's model name, its input limit), in the order they are tried
+    routes: tuple[tuple[str, str, int], ...] = ()
 
 
 def all_models() -> list[ModelSpec]:
@@ -31,6 +33,13 @@ def all_models() -> list[ModelSpec]:
             image_sizes=tuple(m["image_sizes"]),
             aspect_ratios=tuple(m["aspect_ratios"]),
             credits_per_image=dict(m.get("credits_per_image", {})),
+            routes=tuple(
+                tuple(r)
+                for r in m.get(
+                    "routes",
+                    [(m["provider"], m.get("provider_model", m["id"]), int(m["max_images"]))],
+                )
+            ),
         )
         for m in settings.BANANASITE_MODELS
     ]

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from bananasite.errors import InvalidState, ValidationFailed
+from bananasite.errors import AppError, InvalidState, ValidationFailed
 from billing.services import (
     InsufficientCredits,
     NotAllowed,
@@ -29,8 +29,15 @@ from .catalog import ModelSpec, get_model
 from .images import ImageRejected, SanitizedUpload, sanitize_upload
 from .models import Composition, CompositionInput, Result, Role, Upload
 from .presets import default_roles, scaffold
+from .providers.http import CircuitBreaker
 
 logger = logging.getLogger(__name__)
+
+
+class ProviderDown(AppError):
+    code = "provider_unavailable"
+    status = 503
+    title = "Provider unavailable"
 
 
 @dataclass
@@ -199,6 +206,11 @@ def create_composition(
     model, errors = validate_options(options, count=count)
     if errors:
         raise ValidationFailed(errors)
+    if all(r[0] != "local" and CircuitBreaker(r[0]).is_open() for r in model.routes):
+        raise ProviderDown(
+            "The image service for this model is unavailable right now. Nothing was charged; "
+            "please try again in a few minutes."
+        )
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in plan_problems(
         plan=wallet.plan, model=model, image_size=options.image_size

@@ -24,6 +24,8 @@ from .catalog import get_model
 from .images import encode, make_thumbnail, normalise_mode
 from .models import Composition, Result
 from .providers import ComposeRequest, InputImage, ProviderError, get_provider
+from .providers.base import ProviderRateLimited, ProviderTimeout, ProviderUnavailable
+from .providers.http import CircuitBreaker
 from .services import (
     claim_next,
     delete_files,
@@ -34,31 +36,44 @@ from .services import (
 
 logger = logging.getLogger(__name__)
 
-# Longest edge of an input sent to a provider; the output is at most 4096 wide.
-PREPARED_EDGE = 2048
+# Longest edge of an input: the local compositor works up to 4K output; the models see inputs
+# at a fixed token cost per image, so a longer edge than this only makes requests bigger.
+LOCAL_EDGE = 2048
+REMOTE_EDGE = 1536
+REMOTE_QUALITY = 88
 
 
-def _prepare_one(name: str, role: str) -> InputImage:
+def _prepare_one(name: str, role: str, *, remote: bool) -> InputImage:
     from django.core.files.storage import default_storage
 
+    edge = REMOTE_EDGE if remote else LOCAL_EDGE
     with default_storage.open(name, "rb") as fh:
         img = Image.open(io.BytesIO(fh.read()))
-        source_format = img.format
-        if source_format == "JPEG":
-            img.draft("RGB", (PREPARED_EDGE, PREPARED_EDGE))  # decode at reduced scale
+        if img.format == "JPEG":
+            img.draft("RGB", (edge, edge))  # decode at a reduced scale, straight from the DCT
         img.load()
     img = normalise_mode(img)
-    if max(img.size) > PREPARED_EDGE:
-        img.thumbnail((PREPARED_EDGE, PREPARED_EDGE), Image.Resampling.LANCZOS)
-    encoded = encode(img, prefer_jpeg=True, quality=90)
+    if max(img.size) > edge:
+        img.thumbnail((edge, edge), Image.Resampling.LANCZOS)
+    if remote:
+        # Providers get JPEG, so transparency is flattened onto white (not black).
+        if img.mode == "RGBA":
+            flat = Image.new("RGB", img.size, (255, 255, 255))
+            flat.paste(img, mask=img.getchannel("A"))
+            img = flat
+        encoded = encode(img, prefer_jpeg=True, quality=REMOTE_QUALITY)
+    else:
+        encoded = encode(img, prefer_jpeg=True, quality=90)  # PNG where there is alpha
     return InputImage(data=encoded.data, mime_type=encoded.content_type, role=role)
 
 
-def prepare_inputs(composition: Composition) -> list[InputImage]:
+def prepare_inputs(composition: Composition, *, remote: bool = False) -> list[InputImage]:
     """Decode and size the inputs in parallel threads (Pillow releases the GIL while decoding)."""
     inputs = list(composition.inputs.select_related("upload").order_by("position"))
     with ThreadPoolExecutor(max_workers=min(4, len(inputs))) as pool:
-        return list(pool.map(lambda i: _prepare_one(i.upload.file.name, i.role), inputs))
+        return list(
+            pool.map(lambda i: _prepare_one(i.upload.file.name, i.role, remote=remote), inputs)
+        )
 
 
 def _seed(composition: Composition) -> int:
@@ -131,8 +146,13 @@ def run_composition(public_id: str) -> str:
         return "internal_error"
 
 
+def _routes_for(model, count: int):
+    """The routes that can take this request, circuits allowing, in order."""
+    usable = [r for r in model.routes if count <= r[2]]
+    return [r for r in usable if r[0] == "local" or CircuitBreaker(r[0]).allow()]
+
+
 def _run(composition: Composition) -> str:
-    images = prepare_inputs(composition)
     model = get_model(composition.model)
     if model is None:
         fail_composition(
@@ -141,24 +161,53 @@ def _run(composition: Composition) -> str:
             message="This model is no longer offered here; nothing was charged.",
         )
         return "model_gone"
+    routes = _routes_for(model, composition.inputs.count())
+    if not routes:
+        raise ProviderUnavailable(
+            "The image service is unavailable right now; nothing was charged. Please try again "
+            "in a few minutes."
+        )
+    images = prepare_inputs(composition, remote=routes[0][0] != "local")
     if not composition.advance(Composition.Status.GENERATING):
         return "canceled"
 
     def on_progress(fraction: float) -> None:
         composition.report_progress(30 + int(55 * fraction))
 
-    request = ComposeRequest(
-        prompt=composition.prompt,
-        images=images,
-        model=model.provider_model,
-        aspect_ratio=composition.aspect_ratio,
-        image_size=composition.image_size,
-        num_images=composition.num_images,
-        preset=composition.preset,
-        style=composition.style,
-        seed=_seed(composition),
-    )
-    outcome = get_provider(model.provider).compose(request, progress=on_progress)
+    outcome, used, tried = None, None, []
+    for provider_name, provider_model, _limit in routes:
+        request = ComposeRequest(
+            prompt=composition.prompt,
+            images=images,
+            model=provider_model,
+            aspect_ratio=composition.aspect_ratio,
+            image_size=composition.image_size,
+            num_images=composition.num_images,
+            preset=composition.preset,
+            style=composition.style,
+            seed=_seed(composition),
+        )
+        breaker = CircuitBreaker(provider_name)
+        try:
+            outcome = get_provider(provider_name).compose(request, progress=on_progress)
+        except (ProviderUnavailable, ProviderTimeout, ProviderRateLimited) as exc:
+            if provider_name != "local":
+                breaker.record_failure()
+            tried.append(provider_name)
+            logger.warning("Composition %s: %s failed (%s)", composition, provider_name, exc.detail)
+            if provider_name == routes[-1][0]:
+                raise
+            continue  # the next configured provider takes over
+        if provider_name != "local":
+            breaker.record_success()
+        used = provider_name
+        break
+    if used != composition.provider:
+        # A fallback provider made it: the composition records who really did.
+        Composition.objects.filter(pk=composition.pk).update(provider=used)
+        composition.provider = used
+    if tried:
+        outcome.usage = {**outcome.usage, "fallback_from": tried}
     if not outcome.images:
         raise ProviderError("The image service answered without an image.")
     if not composition.advance(Composition.Status.STORING):

@@ -149,7 +149,7 @@ class FakeStripe(BaseHTTPRequestHandler):
 def fake_stripe(stripe_settings):
     FakeStripe.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripe)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     stripe_settings.STRIPE_API_BASE = f"http://127.0.0.1:{server.server_port}"
     yield FakeStripe.requests

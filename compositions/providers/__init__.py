@@ -1,5 +1,6 @@
 """Image providers, chosen by each model's `provider` in the catalogue."""
 
+from .aimlapi import AimlApiProvider
 from .base import (
     ComposeRequest,
     ComposeResult,
@@ -8,9 +9,19 @@ from .base import (
     Provider,
     ProviderError,
 )
+from .gemini import GeminiProvider, VertexProvider
 from .local import LocalCompositor
+from .openrouter import OpenRouterProvider
+from .runware import RunwareProvider
 
-_PROVIDERS: dict[str, type[Provider]] = {"local": LocalCompositor}
+_PROVIDERS: dict[str, type[Provider]] = {
+    "local": LocalCompositor,
+    "gemini": GeminiProvider,
+    "vertex": VertexProvider,
+    "openrouter": OpenRouterProvider,
+    "runware": RunwareProvider,
+    "aimlapi": AimlApiProvider,
+}
 
 
 def get_provider(name: str) -> Provider:

@@ -136,7 +136,7 @@ def receiver(settings):
     """A webhook endpoint on loopback; the operator allowlist lets the fetcher reach it."""
     Receiver.received, Receiver.answer = [], 200
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     settings.BANANASITE_FETCH_ALLOW_NETWORKS = ["127.0.0.1/32"]
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

@@ -58,7 +58,7 @@ class ImageServer(BaseHTTPRequestHandler):
 @pytest.fixture
 def server(settings):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), ImageServer)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
     settings.BANANASITE_FETCH_ALLOW_NETWORKS = ["127.0.0.1/32"]
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()

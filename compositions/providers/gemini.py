@@ -1,0 +1,206 @@
+"""Google's Gemini API (`generateContent`) and Vertex AI, which takes the same body.
+
+Wire format: shared/design/providers.md §1 and §2. One image per call (there is no `n`), so the
+base class makes parallel calls for more. Interim "thought" images are skipped; a blocked prompt
+is a 200 with `promptFeedback.blockReason`; a blocked output is a candidate without an image and
+an image-safety `finishReason`; text with no image is a failure too.
+"""
+
+from .base import (
+    ComposeResult,
+    ProviderAuthError,
+    ProviderNoImage,
+    ProviderRateLimited,
+    ProviderSafetyBlock,
+)
+from .http import Answer, parse_duration
+from .remote import RemoteProvider, decode_image
+
+SAFETY_REASONS = {
+    "SAFETY",
+    "PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "RECITATION",
+    "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION",
+    "OTHER",
+    "JAILBREAK",
+    "MODEL_ARMOR",
+}
+PLAIN = {
+    "SAFETY": "it touches on content the model will not produce",
+    "PROHIBITED_CONTENT": "it asks for prohibited content",
+    "BLOCKLIST": "it contains a blocked term",
+    "SPII": "it involves sensitive personal information",
+    "RECITATION": "the result would copy protected material",
+    "IMAGE_SAFETY": "the picture it would make breaks the image safety rules",
+    "IMAGE_PROHIBITED_CONTENT": "the picture it would make is prohibited content",
+    "IMAGE_RECITATION": "the picture would copy protected material",
+}
+
+
+# USD per million image-output tokens (providers.md §1), for the cost we record; credits are
+# what people pay and come from the model catalogue.
+IMAGE_TOKEN_USD = {"gemini-3.1-flash": 60, "gemini-3-pro": 120, "gemini-2.5-flash": 30}
+
+
+def _inline(part: dict) -> dict | None:
+    return part.get("inlineData") or part.get("inline_data")
+
+
+def retry_delay(answer: Answer) -> float | None:
+    """RetryInfo.retryDelay from a google.rpc error body, e.g. "57.2s"."""
+    error = (answer.data or {}).get("error") if isinstance(answer.data, dict) else None
+    for detail in (error or {}).get("details") or []:
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            return parse_duration(detail.get("retryDelay"))
+    return None
+
+
+class GeminiProvider(RemoteProvider):
+    name = "gemini"
+    default_base_url = "https://generativelanguage.googleapis.com"
+
+    def endpoint(self, model: str) -> str:
+        base = (self.config.get("base_url") or self.default_base_url).rstrip("/")
+        return f"{base}/v1beta/models/{model}:generateContent"
+
+    def headers(self) -> dict:
+        return {
+            "x-goog-api-key": self.config.get("api_key", ""),
+            "content-type": "application/json",
+        }
+
+    def body(self, request) -> dict:
+        parts = [{"text": request.prompt}]
+        for image in request.images:
+            parts.append({"inlineData": {"mimeType": image.mime_type, "data": _b64(image.data)}})
+        image_config = {"aspectRatio": request.aspect_ratio}
+        # 2.5 Flash Image makes 1K only and is reported to refuse imageSize.
+        if not request.model.startswith("gemini-2.5"):
+            image_config["imageSize"] = request.image_size
+        return {
+            "contents": [{"role": "user", "parts": parts}],
+            "generationConfig": {
+                "responseModalities": ["TEXT", "IMAGE"],
+                "imageConfig": image_config,
+            },
+        }
+
+    def call(self, request, count) -> ComposeResult:
+        answer = self.http.post(
+            self.endpoint(request.model),
+            headers=self.headers(),
+            json_body=self.body(request),
+            retry_delay_hint=retry_delay,
+        )
+        if answer.status != 200:
+            raise self.google_error(answer)
+        return self.read(self.require_json(answer), model=request.model)
+
+    def google_error(self, answer: Answer):
+        error = (answer.data or {}).get("error", {}) if isinstance(answer.data, dict) else {}
+        message = str(error.get("message", ""))[:300]
+        reasons = {str(d.get("reason", "")) for d in error.get("details") or []}
+        if answer.status == 400 and (
+            "API_KEY_INVALID" in reasons or "API key not valid" in message
+        ):
+            # Google answers a bad key with 400, not 401.
+            return ProviderAuthError(detail=self.http.redact(f"{self.name} 400: {message}"))
+        mapped = self.error_for(answer, message)
+        if isinstance(mapped, ProviderRateLimited):
+            mapped.retry_after = retry_delay(answer)
+        return mapped
+
+    def read(self, data: dict, *, model: str = "") -> ComposeResult:
+        feedback = data.get("promptFeedback") or {}
+        candidates = data.get("candidates") or []
+        if not candidates and feedback.get("blockReason"):
+            reason = feedback["blockReason"]
+            raise ProviderSafetyBlock(
+                f"The image model declined the request: {PLAIN.get(reason, 'it was blocked')}.",
+                detail=f"blockReason={reason}",
+            )
+        images, texts, reasons = [], [], []
+        for candidate in candidates:
+            reasons.append(candidate.get("finishReason", ""))
+            for part in (candidate.get("content") or {}).get("parts") or []:
+                if part.get("thought"):
+                    continue  # Gemini 3's interim "thinking" images and text are not results
+                inline = _inline(part)
+                if inline and inline.get("data"):
+                    mime = inline.get("mimeType") or inline.get("mime_type")
+                    images.append(decode_image(inline["data"], mime))
+                elif part.get("text"):
+                    texts.append(part["text"])
+        text = "\n".join(texts).strip()
+        if not images:
+            blocked = next((r for r in reasons if r in SAFETY_REASONS), None)
+            if blocked:
+                raise ProviderSafetyBlock(
+                    "The image model declined to make this picture: "
+                    f"{PLAIN.get(blocked, 'it was blocked')}.",
+                    detail=f"finishReason={blocked}",
+                )
+            said = f' It said: "{text[:200]}"' if text else ""
+            raise ProviderNoImage(
+                f"The image model answered without an image.{said}",
+                detail=f"finishReason={','.join(reasons)}",
+            )
+        usage = data.get("usageMetadata") or {}
+        out_tokens = sum(
+            d.get("tokenCount", 0)
+            for d in usage.get("candidatesTokensDetails") or []
+            if d.get("modality") == "IMAGE"
+        ) or usage.get("candidatesTokenCount", 0)
+        rate = next((usd for prefix, usd in IMAGE_TOKEN_USD.items() if model.startswith(prefix)), 0)
+        return ComposeResult(
+            images=images,
+            text=text,
+            usage={
+                "prompt_tokens": usage.get("promptTokenCount", 0),
+                "output_tokens": usage.get("candidatesTokenCount", 0),
+                "total_tokens": usage.get("totalTokenCount", 0),
+            },
+            cost_usd=round(out_tokens * rate / 1_000_000, 6) if rate else None,
+            request_id=str(data.get("responseId", "")),
+        )
+
+
+class VertexProvider(GeminiProvider):
+    """Vertex AI: the Gemini body and answer, another URL and auth (token or express key)."""
+
+    name = "vertex"
+
+    def endpoint(self, model: str) -> str:
+        location = self.config.get("location") or "global"
+        default = (
+            "https://aiplatform.googleapis.com"
+            if location == "global"
+            else f"https://{location}-aiplatform.googleapis.com"
+        )
+        base = (self.config.get("base_url") or default).rstrip("/")
+        if self.config.get("access_token"):
+            project = self.config.get("project", "")
+            return (
+                f"{base}/v1beta1/projects/{project}/locations/{location}/publishers/google/"
+                f"models/{model}:generateContent"
+            )
+        return f"{base}/v1beta1/publishers/google/models/{model}:generateContent"  # express mode
+
+    def headers(self) -> dict:
+        if self.config.get("access_token"):
+            headers = {"authorization": f"Bearer {self.config['access_token']}"}
+            if self.config.get("project"):
+                headers["x-goog-user-project"] = self.config["project"]
+        else:
+            headers = {"x-goog-api-key": self.config.get("api_key", "")}
+        return {**headers, "content-type": "application/json"}
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()

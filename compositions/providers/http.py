@@ -1,0 +1,200 @@
+"""The one HTTP layer every provider client uses: timeouts, retries, size caps, redaction, and a
+circuit breaker per provider.
+
+Retries: connect errors, timeouts, 408, 429 and 5xx only, with capped exponential backoff and
+jitter, honouring Retry-After (or Gemini's RetryInfo.retryDelay, passed in by the client), inside
+a bounded total time. 400, 401, 402 and 403 are never retried.
+"""
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from django.core.cache import cache
+
+from .base import ProviderError, ProviderTimeout, ProviderUnavailable
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+MAX_BODY = 96 * 1024 * 1024  # four base64 4K images fit; a runaway body does not
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: httpx.Headers
+    data: object  # parsed JSON, or None when the body was not JSON
+    text: str
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def parse_duration(value) -> float | None:
+    """Google's protobuf Duration in JSON: "57.238747106s"."""
+    if isinstance(value, str) and (match := re.fullmatch(r"\s*([\d.]+)s\s*", value)):
+        return float(match.group(1))
+    return None
+
+
+class ProviderHTTP:
+    def __init__(
+        self,
+        provider: str,
+        *,
+        secrets: tuple[str, ...] = (),
+        timeout: float = 120.0,
+        connect_timeout: float = 10.0,
+        max_attempts: int = 4,
+        total_budget: float = 300.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.provider = provider
+        self.secrets = tuple(s for s in secrets if s)
+        self.max_attempts = max_attempts
+        self.total_budget = total_budget
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.sleep = sleep
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout), transport=transport
+        )
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def _read(self, response: httpx.Response) -> Answer:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise ProviderError(
+                    "The image service sent an answer too large to accept.",
+                    detail=f"{self.provider}: body over {MAX_BODY} bytes",
+                )
+        text = body.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(text) if text.strip() else None
+        except ValueError:
+            data = None
+        return Answer(response.status_code, response.headers, data, text)
+
+    def post(
+        self,
+        url: str,
+        *,
+        headers: dict,
+        json_body,
+        retry_delay_hint: Callable[[Answer], float | None] | None = None,
+    ) -> Answer:
+        """POST with retries; returns the final answer (which may be an error status)."""
+        deadline = time.monotonic() + self.total_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            wait = None
+            try:
+                with self.client.stream("POST", url, headers=headers, json=json_body) as response:
+                    answer = self._read(response)
+            except httpx.TimeoutException as exc:
+                error: ProviderError = ProviderTimeout(
+                    detail=f"{self.provider}: {type(exc).__name__}"
+                )
+                answer = None
+            except httpx.TransportError as exc:
+                error = ProviderUnavailable(detail=f"{self.provider}: {type(exc).__name__}")
+                answer = None
+            else:
+                if answer.status not in RETRY_STATUSES:
+                    return answer
+                error = None
+                wait = parse_retry_after(answer.headers.get("retry-after"))
+                if wait is None and retry_delay_hint:
+                    wait = retry_delay_hint(answer)
+            backoff = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+            delay = wait if wait is not None else backoff * random.uniform(0.5, 1.0)  # noqa: S311
+            remaining = deadline - time.monotonic()
+            if attempt >= self.max_attempts or delay > remaining:
+                if answer is not None:
+                    return answer  # the caller maps the last error status
+                raise error
+            logger.info(
+                "%s: attempt %s failed (%s), retrying in %.1fs",
+                self.provider,
+                attempt,
+                answer.status if answer else type(error).__name__,
+                delay,
+            )
+            self.sleep(delay)
+
+    def get_bytes(self, url: str, *, max_bytes: int = MAX_BODY) -> bytes:
+        """Download an image a provider answered with by URL (through the SSRF-safe fetcher)."""
+        from bananasite.errors import AppError
+        from bananasite.fetch import safe_request
+
+        try:
+            fetched = safe_request("GET", url, max_bytes=max_bytes, timeout=60)
+        except AppError as exc:
+            raise ProviderUnavailable(
+                detail=f"{self.provider}: download failed: {exc.message}"
+            ) from None
+        if fetched.status != 200:
+            raise ProviderUnavailable(detail=f"{self.provider}: download answered {fetched.status}")
+        return fetched.content
+
+
+class CircuitBreaker:
+    """Per provider: after `threshold` failures in a row the circuit opens for `cooldown`
+    seconds, during which new compositions for it are refused at once; then one probe is let
+    through, and its outcome closes or reopens the circuit. State lives in the cache, so every
+    web and worker process sees the same circuit (with Redis; per process with local memory)."""
+
+    def __init__(self, provider: str, *, threshold: int = 5, cooldown: float = 60.0):
+        self.provider = provider
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.key = f"circuit:{provider}"
+
+    def is_open(self) -> bool:
+        opened_at = cache.get(f"{self.key}:opened")
+        return opened_at is not None and time.time() - opened_at < self.cooldown
+
+    def allow(self) -> bool:
+        """May a call go out now? While open, no; after the cooldown, one probe at a time."""
+        opened_at = cache.get(f"{self.key}:opened")
+        if opened_at is None:
+            return True
+        if time.time() - opened_at < self.cooldown:
+            return False
+        return cache.add(f"{self.key}:probe", 1, timeout=int(self.cooldown))
+
+    def record_success(self) -> None:
+        cache.delete_many([f"{self.key}:failures", f"{self.key}:opened", f"{self.key}:probe"])
+
+    def record_failure(self) -> None:
+        cache.add(f"{self.key}:failures", 0, timeout=3600)
+        try:
+            failures = cache.incr(f"{self.key}:failures")
+        except ValueError:
+            failures = 1
+        if failures >= self.threshold or cache.get(f"{self.key}:probe"):
+            cache.set(f"{self.key}:opened", time.time(), timeout=3600)
+            cache.delete(f"{self.key}:probe")
+            logger.warning("%s: circuit opened after %s failures", self.provider, failures)

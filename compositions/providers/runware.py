@@ -1,0 +1,120 @@
+"""Runware's task API, `imageInference` (providers.md §4).
+
+The body is always a JSON array of tasks; the answer carries `data` and `errors` side by side,
+per task. Width and height must be a pair the model supports; the 1K pairs below are Google's,
+2K and 4K are their doubles and quadruples.
+"""
+
+import uuid
+
+from .base import ComposeResult, ProviderError, ProviderSafetyBlock, ProviderTimeout
+from .remote import OUT_OF_CREDIT, RemoteProvider, data_url, decode_image
+
+PAIRS_1K = {
+    "1:1": (1024, 1024),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
+}
+SCALE = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}
+
+
+def dimensions(aspect_ratio: str, image_size: str) -> tuple[int, int]:
+    from ..catalog import output_size
+
+    if aspect_ratio in PAIRS_1K:
+        w, h = PAIRS_1K[aspect_ratio]
+        scale = SCALE.get(image_size, 1)
+        return int(w * scale), int(h * scale)
+    return output_size(aspect_ratio, image_size)
+
+
+class RunwareProvider(RemoteProvider):
+    name = "runware"
+    default_base_url = "https://api.runware.ai"
+    images_per_call = 4
+
+    def body(self, request, count: int) -> list:
+        width, height = dimensions(request.aspect_ratio, request.image_size)
+        return [
+            {
+                "taskType": "imageInference",
+                "taskUUID": str(uuid.uuid4()),
+                "model": request.model,
+                "positivePrompt": request.prompt,
+                "width": width,
+                "height": height,
+                "inputs": {"referenceImages": [data_url(i) for i in request.images]},
+                "outputType": "base64Data",
+                "outputFormat": "PNG",
+                "numberResults": count,
+                "includeCost": True,
+                "deliveryMethod": "sync",
+            }
+        ]
+
+    def call(self, request, count) -> ComposeResult:
+        base = (self.config.get("base_url") or self.default_base_url).rstrip("/")
+        answer = self.http.post(
+            f"{base}/v1",
+            headers={
+                "authorization": f"Bearer {self.config.get('api_key', '')}",
+                "content-type": "application/json",
+            },
+            json_body=self.body(request, count),
+        )
+        data = answer.data if isinstance(answer.data, dict) else {}
+        items = [d for d in data.get("data") or [] if isinstance(d, dict)]
+        errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+        images = []
+        for item in items:
+            encoded = item.get("imageBase64Data") or item.get("imageDataURI")
+            if encoded:
+                images.append(decode_image(encoded))
+            elif item.get("imageURL"):
+                images.append(decode_image_bytes(self.http.get_bytes(item["imageURL"])))
+        if images:
+            return ComposeResult(
+                images=images,
+                usage={"results": len(images)},
+                cost_usd=round(sum(float(i.get("cost") or 0) for i in items), 6) or None,
+                request_id=str(items[0].get("taskUUID", "")),
+            )
+        if errors:
+            raise self.task_error(answer, errors[0])
+        if answer.status != 200:
+            raise self.error_for(answer)
+        self.require_json(answer)
+        raise ProviderError("The image service answered without an image.", detail="no data")
+
+    def task_error(self, answer, error: dict) -> ProviderError:
+        code = str(error.get("code", ""))
+        message = self.http.redact(str(error.get("message", ""))[:300])
+        if code in ("invalidProviderContent", "contentModerated", "nsfwContent") or (
+            "content" in code.lower() and "invalid" in code.lower()
+        ):
+            return ProviderSafetyBlock(
+                "The image service declined this request under its content rules.",
+                detail=f"{code}: {message}",
+            )
+        if code == "timeoutProvider":
+            return ProviderTimeout(detail=f"{code}: {message}")
+        if code in ("insufficientCredits", "insufficientBalance") or answer.status == 402:
+            from .base import ProviderAuthError
+
+            return ProviderAuthError(OUT_OF_CREDIT, detail=f"{code}: {message}")
+        if answer.status == 200:
+            answer.status = 400
+        return self.error_for(answer, f"{code}: {message}")
+
+
+def decode_image_bytes(data: bytes):
+    import base64
+
+    return decode_image(base64.b64encode(data).decode())

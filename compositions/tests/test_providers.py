@@ -1,0 +1,470 @@
+"""Each real provider client against a local fake that speaks its protocol (providers.md)."""
+
+import base64
+import logging
+
+import pytest
+
+from compositions.providers import get_provider
+from compositions.providers.base import (
+    ComposeRequest,
+    InputImage,
+    ProviderAuthError,
+    ProviderError,
+    ProviderNoImage,
+    ProviderSafetyBlock,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from compositions.providers.gemini import GeminiProvider, VertexProvider
+from compositions.providers.http import CircuitBreaker
+
+from .fakes import (
+    FakeProvider,
+    Reply,
+    aiml_ok,
+    gemini_ok,
+    google_error,
+    openrouter_ok,
+    png,
+    runware_ok,
+)
+
+KEY = "sk-very-secret-key-123"
+RED, BLUE, GREEN = png((220, 20, 20)), png((20, 20, 220)), png((20, 160, 20))
+INPUT_A, INPUT_B = png((1, 2, 3), (40, 30)), png((4, 5, 6), (30, 40))
+
+OK = {
+    "gemini": lambda *imgs, text="": gemini_ok(*imgs, text=text),
+    "vertex": lambda *imgs, text="": gemini_ok(*imgs, text=text),
+    "openrouter": lambda *imgs, text="": openrouter_ok(*imgs, text=text),
+    "runware": lambda *imgs, text="": runware_ok(*imgs),
+    "aimlapi": lambda *imgs, text="": aiml_ok(*imgs),
+}
+BAD_KEY = {
+    # Google answers an invalid key with 400, not 401.
+    "gemini": Reply(
+        400,
+        google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
+        ),
+    ),  # fmt: skip
+    "vertex": Reply(
+        401, google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+    ),
+    "openrouter": Reply(401, {"error": {"code": 401, "message": "No auth credentials found"}}),
+    "runware": Reply(
+        401,
+        {
+            "errors": [
+                {"code": "invalidApiKey", "message": "Invalid API key.", "parameter": "apiKey"}
+            ]
+        },
+    ),
+    "aimlapi": Reply(
+        401, {"message": "This request requires a valid API key", "statusCode": "401"}
+    ),
+}
+NO_CREDIT = {
+    "gemini": Reply(403, google_error(403, "PERMISSION_DENIED", "Billing is not enabled.")),
+    "vertex": Reply(403, google_error(403, "PERMISSION_DENIED", "Billing is not enabled.")),
+    "openrouter": Reply(402, {"error": {"code": 402, "message": "Insufficient credits"}}),
+    "runware": Reply(
+        402, {"errors": [{"code": "insufficientCredits", "message": "Not enough balance"}]}
+    ),
+    # AIML says so with 403, not 402.
+    "aimlapi": Reply(
+        403, {"message": "You've run out of credits. Top up to continue.", "statusCode": "403"}
+    ),
+}
+PROVIDERS = list(OK)
+
+
+@pytest.fixture
+def fake():
+    server = FakeProvider()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def slept():
+    return []
+
+
+def client(name, fake, settings, slept, **config):
+    conf = {"api_key": KEY, "base_url": fake.url, "max_attempts": 3, "timeout": 2.0, **config}
+    if name == "vertex":
+        conf.update(access_token=KEY, project="proj-1", location="global")
+    settings.BANANASITE_PROVIDERS = {name: conf}
+    return type(get_provider(name))(sleep=slept.append)
+
+
+def request(num_images=1, model="model-x", **kw):
+    kw.setdefault("aspect_ratio", "16:9")
+    kw.setdefault("image_size", "2K")
+    return ComposeRequest(
+        prompt="Put image 1 in image 2",
+        images=[InputImage(INPUT_A, "image/png"), InputImage(INPUT_B, "image/png")],
+        model=model,
+        num_images=num_images,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_success_with_several_images(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    per_call = provider.images_per_call
+    fake.script(
+        Reply(
+            200, OK[name](RED, BLUE, text="Done.") if per_call > 1 else OK[name](RED, text="Done.")
+        )
+    )
+    result = provider.compose(request(num_images=2))
+    assert len(result.images) == 2
+    assert all(i.mime_type == "image/png" for i in result.images)
+    assert result.images[0].data in (RED, BLUE)
+    # One call returns one image at Gemini/OpenRouter: two calls in parallel; else one call.
+    assert len(fake.requests) == (2 if per_call == 1 else 1)
+    assert slept == []
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_invalid_key_is_an_auth_error_and_never_retried(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    fake.script(BAD_KEY[name])
+    with pytest.raises(ProviderAuthError) as exc:
+        provider.compose(request())
+    assert not exc.value.retryable and len(fake.requests) == 1
+    assert KEY not in exc.value.message and KEY not in exc.value.detail
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_out_of_credit_is_not_retried(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    fake.script(NO_CREDIT[name])
+    with pytest.raises(ProviderError) as exc:
+        provider.compose(request())
+    assert not exc.value.retryable and len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_429_is_retried_after_the_time_it_asks_for(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    if name in ("gemini", "vertex"):
+        busy = Reply(429, google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted",
+                                       [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}]))  # fmt: skip
+        expected = 1.5
+    else:
+        busy = Reply(
+            429, {"error": {"code": 429, "message": "slow down"}}, headers={"Retry-After": "2"}
+        )
+        expected = 2.0
+    fake.script(busy, Reply(200, OK[name](RED)))
+    result = provider.compose(request())
+    assert len(result.images) == 1 and len(fake.requests) == 2
+    assert slept == [expected]
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_500_then_success(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    fake.script(
+        Reply(500, {"error": {"code": 500, "message": "internal"}}), Reply(200, OK[name](GREEN))
+    )
+    assert provider.compose(request()).images[0].data == GREEN
+    assert len(slept) == 1 and 0 < slept[0] <= 1.0  # backoff with jitter
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_persistent_5xx_ends_unavailable_after_bounded_attempts(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    fake.script(Reply(503, {"error": {"code": 503, "message": "overloaded"}}))
+    with pytest.raises(ProviderUnavailable) as exc:
+        provider.compose(request())
+    assert exc.value.retryable and len(fake.requests) == 3 and len(slept) == 2
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_timeout(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept, timeout=0.2, max_attempts=2)
+    fake.script(Reply(200, OK[name](RED), delay=0.5))
+    with pytest.raises(ProviderTimeout):
+        provider.compose(request())
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_malformed_json(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    fake.script(Reply(200, b"{not json"))
+    with pytest.raises(ProviderError, match="could not read|without an image"):
+        provider.compose(request())
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_huge_body_is_cut_off(name, fake, settings, slept, monkeypatch):
+    monkeypatch.setattr("compositions.providers.http.MAX_BODY", 50_000)
+    provider = client(name, fake, settings, slept)
+    fake.script(Reply(200, b"x" * 200_000))
+    with pytest.raises(ProviderError, match="too large"):
+        provider.compose(request())
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_payload_that_is_not_an_image(name, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    bogus = OK[name](b"this is not an image at all")
+    fake.script(Reply(200, bogus))
+    with pytest.raises(ProviderError, match="not an image"):
+        provider.compose(request())
+
+
+# --- Refusals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "error"),
+    [
+        ("gemini", {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": {}}, ProviderSafetyBlock),
+        ("gemini", {"candidates": [{"content": {"role": "model"}, "finishReason": "IMAGE_PROHIBITED_CONTENT",
+                                    "finishMessage": "could not be generated"}]}, ProviderSafetyBlock),
+        ("gemini", {"candidates": [{"content": {"parts": [{"text": "I can't"}]}, "finishReason": "IMAGE_SAFETY"}]}, ProviderSafetyBlock),
+        ("gemini", {"candidates": [{"content": {"parts": [{"text": "Here is a story instead."}]}, "finishReason": "STOP"}]}, ProviderNoImage),
+        ("gemini", {"candidates": [{"content": {"parts": []}, "finishReason": "NO_IMAGE"}]}, ProviderNoImage),
+        ("openrouter", {"choices": [{"finish_reason": "content_filter", "native_finish_reason": "IMAGE_SAFETY",
+                                     "message": {"role": "assistant", "content": ""}}]}, ProviderSafetyBlock),
+        ("openrouter", {"choices": [{"finish_reason": "stop", "native_finish_reason": "STOP",
+                                     "message": {"role": "assistant", "content": "Only words."}}]}, ProviderNoImage),
+        ("runware", {"data": [], "errors": [{"code": "invalidProviderContent", "message": "Invalid content detected"}]}, ProviderSafetyBlock),
+        ("aimlapi", {"data": [], "meta": {}}, ProviderNoImage),
+    ],
+)  # fmt: skip
+def test_refusals_end_in_a_clear_failure(name, body, error, fake, settings, slept):
+    provider = client(name, fake, settings, slept)
+    fake.script(Reply(200, body))
+    with pytest.raises(error) as exc:
+        provider.compose(request())
+    assert exc.value.code in ("provider_safety_block", "provider_no_image")
+    assert exc.value.message and "{" not in exc.value.message and len(fake.requests) == 1
+
+
+def test_openrouter_moderation_403_is_a_safety_block(fake, settings, slept):
+    provider = client("openrouter", fake, settings, slept)
+    fake.script(
+        Reply(
+            403,
+            {"error": {"code": 403, "message": "flagged", "metadata": {"reasons": ["violence"]}}},
+        )
+    )
+    with pytest.raises(ProviderSafetyBlock):
+        provider.compose(request())
+
+
+def test_aiml_safety_message_is_a_safety_block(fake, settings, slept):
+    provider = client("aimlapi", fake, settings, slept)
+    fake.script(Reply(400, {"message": "Request blocked by content policy", "statusCode": "400"}))
+    with pytest.raises(ProviderSafetyBlock):
+        provider.compose(request())
+
+
+def test_no_image_reports_what_the_model_said(fake, settings, slept):
+    provider = client("gemini", fake, settings, slept)
+    fake.script(
+        Reply(
+            200,
+            {
+                "candidates": [
+                    {"content": {"parts": [{"text": "Which cat?"}]}, "finishReason": "STOP"}
+                ]
+            },
+        )
+    )
+    with pytest.raises(ProviderNoImage, match='It said: "Which cat\\?"'):
+        provider.compose(request())
+
+
+# --- Reading answers --------------------------------------------------------------------------
+
+
+def test_gemini_skips_thought_images_and_keeps_text_and_usage(fake, settings, slept):
+    provider = client("gemini", fake, settings, slept)
+    fake.script(Reply(200, gemini_ok(RED, text="Here is the composite.", thought=BLUE)))
+    result = provider.compose(request(model="gemini-3.1-flash-image"))
+    assert [i.data for i in result.images] == [RED]
+    assert result.text == "Here is the composite."
+    assert result.usage["output_tokens"] == 1120 and result.request_id == "resp-1"
+    assert result.cost_usd == pytest.approx(1120 * 60 / 1e6)
+
+
+def test_gemini_accepts_snake_case_inline_data(fake, settings, slept):
+    provider = client("gemini", fake, settings, slept)
+    body = {"candidates": [{"content": {"parts": [{"inline_data": {"mime_type": "image/png", "data": base64.b64encode(RED).decode()}}]},
+                            "finishReason": "STOP"}]}  # fmt: skip
+    fake.script(Reply(200, body))
+    assert provider.compose(request()).images[0].data == RED
+
+
+def test_aiml_reads_both_answer_shapes(fake, settings, slept):
+    provider = client("aimlapi", fake, settings, slept)
+    fake.script(Reply(200, aiml_ok(RED, shape="images")))
+    result = provider.compose(request())
+    assert result.images[0].data == RED and result.text == "Here is your picture"
+    fake.script(Reply(200, aiml_ok(BLUE)))
+    assert provider.compose(request()).cost_usd == 0.06
+
+
+def test_aiml_downloads_result_urls_through_the_safe_fetcher(fake, settings, slept):
+    settings.BANANASITE_FETCH_ALLOW_NETWORKS = ["127.0.0.1/32"]
+    provider = client("aimlapi", fake, settings, slept)
+    fake.script(Reply(200, {"data": [{"url": f"{fake.url}/cdn/out.png"}]}), Reply(200, GREEN))
+    assert provider.compose(request()).images[0].data == GREEN
+    settings.BANANASITE_FETCH_ALLOW_NETWORKS = []
+    fake.script(Reply(200, {"data": [{"url": f"{fake.url}/cdn/out.png"}]}))
+    with pytest.raises(ProviderUnavailable):  # a loopback URL from a provider is refused
+        provider.compose(request())
+
+
+def test_runware_keeps_images_when_errors_come_alongside(fake, settings, slept):
+    provider = client("runware", fake, settings, slept)
+    body = {**runware_ok(RED), "errors": [{"code": "someWarning", "message": "one task failed"}]}
+    fake.script(Reply(200, body))
+    result = provider.compose(request())
+    assert [i.data for i in result.images] == [RED] and result.cost_usd == 0.0672
+
+
+# --- What we send, field by field ------------------------------------------------------------
+
+
+def test_gemini_request_shape(fake, settings, slept):
+    provider = client("gemini", fake, settings, slept)
+    fake.script(Reply(200, gemini_ok(RED)))
+    provider.compose(request(model="gemini-3.1-flash-image"))
+    [sent] = fake.requests
+    assert sent["path"] == "/v1beta/models/gemini-3.1-flash-image:generateContent"
+    assert sent["headers"]["x-goog-api-key"] == KEY
+    parts = sent["json"]["contents"][0]["parts"]
+    assert sent["json"]["contents"][0]["role"] == "user"
+    assert parts[0] == {"text": "Put image 1 in image 2"}
+    assert [p["inlineData"]["mimeType"] for p in parts[1:]] == ["image/png", "image/png"]
+    assert base64.b64decode(parts[1]["inlineData"]["data"]) == INPUT_A  # order kept
+    assert sent["json"]["generationConfig"] == {
+        "responseModalities": ["TEXT", "IMAGE"],
+        "imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"},
+    }
+
+
+def test_gemini_25_gets_no_image_size(fake, settings, slept):
+    provider = client("gemini", fake, settings, slept)
+    fake.script(Reply(200, gemini_ok(RED)))
+    provider.compose(request(model="gemini-2.5-flash-image", image_size="1K"))
+    assert fake.requests[0]["json"]["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9"}
+
+
+def test_vertex_request_shape_with_token_and_with_express_key(fake, settings, slept):
+    provider = client("vertex", fake, settings, slept)
+    fake.script(Reply(200, gemini_ok(RED)))
+    provider.compose(request(model="gemini-3-pro-image"))
+    sent = fake.requests[0]
+    assert sent["path"] == (
+        "/v1beta1/projects/proj-1/locations/global/publishers/google/models/"
+        "gemini-3-pro-image:generateContent"
+    )
+    assert sent["headers"]["authorization"] == f"Bearer {KEY}"
+    assert sent["headers"]["x-goog-user-project"] == "proj-1"
+    assert "generationConfig" in sent["json"]
+    settings.BANANASITE_PROVIDERS = {"vertex": {"api_key": KEY, "base_url": fake.url}}
+    express = VertexProvider(sleep=slept.append)
+    fake.script(Reply(200, gemini_ok(RED)))
+    express.compose(request(model="gemini-3-pro-image"))
+    assert (
+        fake.requests[0]["path"]
+        == "/v1beta1/publishers/google/models/gemini-3-pro-image:generateContent"
+    )
+    assert fake.requests[0]["headers"]["x-goog-api-key"] == KEY
+
+
+def test_vertex_default_hosts():
+    assert VertexProvider.__mro__[1] is GeminiProvider
+
+
+def test_openrouter_request_shape(fake, settings, slept):
+    provider = client("openrouter", fake, settings, slept)
+    fake.script(Reply(200, openrouter_ok(RED)))
+    provider.compose(request(model="google/gemini-3.1-flash-image", image_size="512"))
+    [sent] = fake.requests
+    body = sent["json"]
+    assert sent["path"] == "/api/v1/chat/completions"
+    assert sent["headers"]["authorization"] == f"Bearer {KEY}"
+    assert body["model"] == "google/gemini-3.1-flash-image"
+    assert body["modalities"] == ["image", "text"]  # without it Gemini answers text only
+    assert body["image_config"] == {"aspect_ratio": "16:9", "image_size": "0.5K"}
+    content = body["messages"][0]["content"]
+    assert content[0] == {"type": "text", "text": "Put image 1 in image 2"}  # text first
+    assert content[1]["type"] == "image_url"
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert body["stream"] is False
+
+
+def test_runware_request_shape(fake, settings, slept):
+    provider = client("runware", fake, settings, slept)
+    fake.script(Reply(200, runware_ok(RED, BLUE, GREEN)))
+    provider.compose(request(model="google:4@3", num_images=3, image_size="1K"))
+    [sent] = fake.requests
+    assert sent["path"] == "/v1" and sent["headers"]["authorization"] == f"Bearer {KEY}"
+    [task] = sent["json"]  # always an array of tasks
+    assert task["taskType"] == "imageInference" and task["model"] == "google:4@3"
+    assert len(task["taskUUID"]) == 36 and task["positivePrompt"] == "Put image 1 in image 2"
+    assert (task["width"], task["height"]) == (1376, 768)  # Google's 1K pair for 16:9
+    assert "resolution" not in task  # never both
+    refs = task["inputs"]["referenceImages"]
+    assert len(refs) == 2 and all(r.startswith("data:image/png;base64,") for r in refs)
+    assert task["numberResults"] == 3 and task["includeCost"] is True
+    assert task["outputType"] == "base64Data" and task["deliveryMethod"] == "sync"
+
+
+def test_aiml_request_shape(fake, settings, slept):
+    provider = client("aimlapi", fake, settings, slept)
+    fake.script(Reply(200, aiml_ok(RED, BLUE)))
+    provider.compose(request(model="google/nano-banana-2", num_images=2))
+    [sent] = fake.requests
+    body = sent["json"]
+    assert sent["path"] == "/v1/images/generations"
+    assert body["model"] == "google/nano-banana-2" and body["prompt"] == "Put image 1 in image 2"
+    assert len(body["image_urls"]) == 2 and body["image_urls"][0].startswith("data:image/png")
+    assert body["aspect_ratio"] == "16:9" and body["resolution"] == "2K" and body["num_images"] == 2
+    fake.script(Reply(200, aiml_ok(RED)))
+    provider.compose(request(model="google/nano-banana-edit", image_size="1K"))
+    assert "resolution" not in fake.requests[0]["json"]  # 2.5 takes none
+
+
+# --- Keys and the circuit breaker ------------------------------------------------------------
+
+
+def test_keys_never_reach_logs_or_errors(fake, settings, slept, caplog):
+    caplog.set_level(logging.DEBUG)
+    provider = client("gemini", fake, settings, slept)
+    fake.script(Reply(400, google_error(400, "INVALID_ARGUMENT", f"bad request for key {KEY}")))
+    with pytest.raises(ProviderError) as exc:
+        provider.compose(request())
+    assert KEY not in caplog.text and KEY not in exc.value.detail and KEY not in exc.value.message
+
+
+def test_circuit_opens_after_repeated_failures_and_a_probe_closes_it(settings):
+    import time_machine
+    from django.utils import timezone
+
+    breaker = CircuitBreaker("gemini", threshold=3, cooldown=60)
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.is_open() and not breaker.allow()
+    with time_machine.travel(timezone.now() + timezone.timedelta(seconds=61)):
+        assert breaker.allow()  # one probe
+        assert not breaker.allow()  # and only one
+        breaker.record_success()
+        assert not breaker.is_open() and breaker.allow()
