@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers as s
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,6 +29,7 @@ from . import services
 from .catalog import all_models, default_model
 from .models import Composition, Result, Upload, Webhook
 from .serializers import (
+    CompositionFormIn,
     CompositionIn,
     CompositionOut,
     EstimateOut,
@@ -279,18 +280,45 @@ def _options_and_images(view, request, data) -> tuple[services.CompositionOption
     return options, images
 
 
+def _composition_input(request):
+    """The request's fields, validated by the serializer for its body type."""
+    data = _request_data(request)
+    serializer = (CompositionFormIn if hasattr(data, "getlist") else CompositionIn)(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+COMPOSITION_BODY = {"application/json": CompositionIn, "multipart/form-data": CompositionFormIn}
+
+
 def _request_data(request):
     """JSON as is; multipart with its repeated fields (`images`, `roles`) as lists."""
     if hasattr(request.data, "getlist"):
-        data = {k: request.data.get(k) for k in request.data}
-        data["images"] = request.FILES.getlist("images")
-        data["roles"] = request.data.getlist("roles")
+        from django.http import QueryDict
+
+        if not request.data:
+            # A form body with no fields at all is malformed (or a part without headers).
+            raise ValidationFailed([("body", "invalid_request", "The form body has no fields.")])
+        if "inputs" in request.data:
+            raise ValidationFailed(
+                [
+                    (
+                        "inputs",
+                        "invalid_request",
+                        "In a multipart form, send the photos as repeated `images` files; "
+                        "`inputs` belongs in a JSON body.",
+                    )
+                ]
+            )
+        data = QueryDict(mutable=True)
+        for key in request.data:
+            data.setlist(key, request.data.getlist(key))  # files and plain values alike
         return data
     return request.data
 
 
 class CompositionsView(WorkspaceAPIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, MultiPartParser]
     pagination_class = NewestFirstCursorPagination
     required_scopes = {"GET": "compositions:read", "POST": "compositions:write"}
 
@@ -328,12 +356,10 @@ class CompositionsView(WorkspaceAPIView):
         data = CompositionOut(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
 
-    @extend_schema(request=CompositionIn, responses={202: CompositionOut, **WRITE_ERRORS})
+    @extend_schema(request=COMPOSITION_BODY, responses={202: CompositionOut, **WRITE_ERRORS})
     @idempotent
     def post(self, request):
-        incoming = CompositionIn(data=_request_data(request))
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
+        data = _composition_input(request)
         options, images = _options_and_images(self, request, data)
         parent = None
         if data.get("parent"):
@@ -392,14 +418,12 @@ class VariationsView(WorkspaceAPIView):
 
 
 class EstimateView(WorkspaceAPIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, MultiPartParser]
     required_scopes = {"POST": "compositions:read"}
 
-    @extend_schema(request=CompositionIn, responses={200: EstimateOut, **ERRORS})
+    @extend_schema(request=COMPOSITION_BODY, responses={200: EstimateOut, **ERRORS})
     def post(self, request):
-        incoming = CompositionIn(data=_request_data(request))
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
+        data = _composition_input(request)
         count = len(data.get("inputs") or []) + len(data.get("images") or [])
         options = services.CompositionOptions(
             prompt=data.get("prompt") or "",

@@ -164,7 +164,25 @@ class WebhookCreatedOut(WebhookOut):
 # --- Input ------------------------------------------------------------------------------------
 
 
-class InputIn(serializers.Serializer):
+class StrictInput(serializers.Serializer):
+    """Form bodies as strict as JSON ones: DRF quietly treats an empty form value of an optional
+    field as "not sent"; here it is refused, as the schema says."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            blank = {
+                name: [serializers.ErrorDetail("This field may not be blank.", code="blank")]
+                for name, field in self.fields.items()
+                if name in data
+                and data.get(name) == ""
+                and not getattr(field, "allow_blank", False)
+            }
+            if blank:
+                raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
+
+class InputIn(StrictInput):
     upload = serializers.CharField(required=False, max_length=40)
     url = serializers.URLField(required=False, max_length=2048)
     role = serializers.ChoiceField(choices=Role.choices, required=False)
@@ -195,11 +213,12 @@ def _size_choices():
     return sorted({s for m in all_models() for s in m.image_sizes})
 
 
-class CompositionIn(serializers.Serializer):
+class CompositionFields(StrictInput):
+    """Options shared by the JSON and the multipart form of a composition request."""
+
     prompt = serializers.CharField(
         required=False, allow_blank=False, trim_whitespace=False, max_length=4000
     )
-    inputs = InputIn(many=True, required=False, min_length=2, max_length=14)
     preset = serializers.ChoiceField(
         choices=Composition.Preset.choices, required=False, default="none"
     )
@@ -211,10 +230,6 @@ class CompositionIn(serializers.Serializer):
     image_size = serializers.ChoiceField(choices=[], required=False, default="1K")
     num_images = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
     parent = serializers.CharField(required=False, allow_null=True, max_length=40)
-    images = serializers.ListField(child=serializers.FileField(), required=False)
-    roles = serializers.ListField(
-        child=serializers.ChoiceField(choices=Role.choices), required=False
-    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -224,13 +239,30 @@ class CompositionIn(serializers.Serializer):
         self.fields["image_size"].choices = _size_choices()
 
 
-class VariationIn(serializers.Serializer):
+class CompositionIn(CompositionFields):
+    """JSON: the images are `inputs`, each an upload id or a URL, in order."""
+
+    inputs = InputIn(many=True, required=False, min_length=2, max_length=14)
+
+
+class CompositionFormIn(CompositionFields):
+    """multipart/form-data: the images are repeated `images` files, in order, with `roles`."""
+
+    images = serializers.ListField(
+        child=serializers.FileField(), required=False, min_length=2, max_length=14
+    )
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=Role.choices), required=False, max_length=14
+    )
+
+
+class VariationIn(StrictInput):
     prompt = serializers.CharField(required=False, allow_blank=False, max_length=4000)
     num_images = serializers.IntegerField(required=False, min_value=1, max_value=4)
     style = serializers.ChoiceField(choices=Composition.Style.choices, required=False)
 
 
-class UploadIn(serializers.Serializer):
+class UploadIn(StrictInput):
     file = serializers.FileField(required=False)
     url = serializers.URLField(required=False, max_length=2048)
 
@@ -242,14 +274,14 @@ class UploadIn(serializers.Serializer):
         return attrs
 
 
-class ReportIn(serializers.Serializer):
+class ReportIn(StrictInput):
     target_type = serializers.ChoiceField(choices=Report.TargetType.choices)
     target_id = serializers.CharField(max_length=40)
     reason = serializers.ChoiceField(choices=Report.Reason.choices)
     details = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
-class WebhookIn(serializers.Serializer):
+class WebhookIn(StrictInput):
     url = serializers.URLField(max_length=500)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1

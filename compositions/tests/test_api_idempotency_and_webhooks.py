@@ -34,8 +34,9 @@ def test_same_key_same_body_replays_the_first_response(owner):
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
     assert Composition.objects.count() == 1
-    other = api.post("/api/v1/compositions", {**body, "prompt": "y"}, format="json",
-                     HTTP_IDEMPOTENCY_KEY="k-1")  # fmt: skip
+    other = api.post(
+        "/api/v1/compositions", {**body, "prompt": "y"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
     assert_problem(other, 422, "idempotency_key_reused")
     assert Composition.objects.count() == 1
 
@@ -43,10 +44,18 @@ def test_same_key_same_body_replays_the_first_response(owner):
 @pytest.mark.django_db
 def test_keys_are_scoped_to_the_workspace(owner, stranger):
     mine, theirs = client_for(owner), client_for(stranger)
-    a = mine.post("/api/v1/uploads", {"file": _file("chelsea.png")}, format="multipart",
-                  HTTP_IDEMPOTENCY_KEY="shared")  # fmt: skip
-    b = theirs.post("/api/v1/uploads", {"file": _file("chelsea.png")}, format="multipart",
-                    HTTP_IDEMPOTENCY_KEY="shared")  # fmt: skip
+    a = mine.post(
+        "/api/v1/uploads",
+        {"file": _file("chelsea.png")},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="shared",
+    )
+    b = theirs.post(
+        "/api/v1/uploads",
+        {"file": _file("chelsea.png")},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="shared",
+    )
     assert a.status_code == b.status_code == 201 and a.json()["id"] != b.json()["id"]
 
 
@@ -73,11 +82,19 @@ def test_a_key_is_forgotten_after_24_hours(owner):
     from django.utils import timezone
 
     api = client_for(owner)
-    first = api.post("/api/v1/uploads", {"file": _file("chelsea.png")}, format="multipart",
-                     HTTP_IDEMPOTENCY_KEY="day")  # fmt: skip
+    first = api.post(
+        "/api/v1/uploads",
+        {"file": _file("chelsea.png")},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="day",
+    )
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
-        later = api.post("/api/v1/uploads", {"file": _file("coffee.png")}, format="multipart",
-                         HTTP_IDEMPOTENCY_KEY="day")  # fmt: skip
+        later = api.post(
+            "/api/v1/uploads",
+            {"file": _file("coffee.png")},
+            format="multipart",
+            HTTP_IDEMPOTENCY_KEY="day",
+        )
     assert later.status_code == 201 and later.json()["id"] != first.json()["id"]
 
 

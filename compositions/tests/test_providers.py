@@ -51,7 +51,7 @@ BAD_KEY = {
             "API key not valid. Please pass a valid API key.",
             [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
         ),
-    ),  # fmt: skip
+    ),
     "vertex": Reply(
         401, google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
     ),
@@ -156,8 +156,15 @@ def test_out_of_credit_is_not_retried(name, fake, settings, slept):
 def test_429_is_retried_after_the_time_it_asks_for(name, fake, settings, slept):
     provider = client(name, fake, settings, slept)
     if name in ("gemini", "vertex"):
-        busy = Reply(429, google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted",
-                                       [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}]))  # fmt: skip
+        busy = Reply(
+            429,
+            google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Resource has been exhausted",
+                [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}],
+            ),
+        )
         expected = 1.5
     else:
         busy = Reply(
@@ -202,7 +209,7 @@ def test_a_timeout(name, fake, settings, slept):
 def test_malformed_json(name, fake, settings, slept):
     provider = client(name, fake, settings, slept)
     fake.script(Reply(200, b"{not json"))
-    with pytest.raises(ProviderError, match="could not read|without an image"):
+    with pytest.raises(ProviderError, match=r"could not read|without an image"):
         provider.compose(request())
 
 
@@ -230,20 +237,89 @@ def test_a_payload_that_is_not_an_image(name, fake, settings, slept):
 @pytest.mark.parametrize(
     ("name", "body", "error"),
     [
-        ("gemini", {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": {}}, ProviderSafetyBlock),
-        ("gemini", {"candidates": [{"content": {"role": "model"}, "finishReason": "IMAGE_PROHIBITED_CONTENT",
-                                    "finishMessage": "could not be generated"}]}, ProviderSafetyBlock),
-        ("gemini", {"candidates": [{"content": {"parts": [{"text": "I can't"}]}, "finishReason": "IMAGE_SAFETY"}]}, ProviderSafetyBlock),
-        ("gemini", {"candidates": [{"content": {"parts": [{"text": "Here is a story instead."}]}, "finishReason": "STOP"}]}, ProviderNoImage),
-        ("gemini", {"candidates": [{"content": {"parts": []}, "finishReason": "NO_IMAGE"}]}, ProviderNoImage),
-        ("openrouter", {"choices": [{"finish_reason": "content_filter", "native_finish_reason": "IMAGE_SAFETY",
-                                     "message": {"role": "assistant", "content": ""}}]}, ProviderSafetyBlock),
-        ("openrouter", {"choices": [{"finish_reason": "stop", "native_finish_reason": "STOP",
-                                     "message": {"role": "assistant", "content": "Only words."}}]}, ProviderNoImage),
-        ("runware", {"data": [], "errors": [{"code": "invalidProviderContent", "message": "Invalid content detected"}]}, ProviderSafetyBlock),
+        (
+            "gemini",
+            {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": {}},
+            ProviderSafetyBlock,
+        ),
+        (
+            "gemini",
+            {
+                "candidates": [
+                    {
+                        "content": {"role": "model"},
+                        "finishReason": "IMAGE_PROHIBITED_CONTENT",
+                        "finishMessage": "could not be generated",
+                    }
+                ]
+            },
+            ProviderSafetyBlock,
+        ),
+        (
+            "gemini",
+            {
+                "candidates": [
+                    {"content": {"parts": [{"text": "I can't"}]}, "finishReason": "IMAGE_SAFETY"}
+                ]
+            },
+            ProviderSafetyBlock,
+        ),
+        (
+            "gemini",
+            {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": "Here is a story instead."}]},
+                        "finishReason": "STOP",
+                    }
+                ]
+            },
+            ProviderNoImage,
+        ),
+        (
+            "gemini",
+            {"candidates": [{"content": {"parts": []}, "finishReason": "NO_IMAGE"}]},
+            ProviderNoImage,
+        ),
+        (
+            "openrouter",
+            {
+                "choices": [
+                    {
+                        "finish_reason": "content_filter",
+                        "native_finish_reason": "IMAGE_SAFETY",
+                        "message": {"role": "assistant", "content": ""},
+                    }
+                ]
+            },
+            ProviderSafetyBlock,
+        ),
+        (
+            "openrouter",
+            {
+                "choices": [
+                    {
+                        "finish_reason": "stop",
+                        "native_finish_reason": "STOP",
+                        "message": {"role": "assistant", "content": "Only words."},
+                    }
+                ]
+            },
+            ProviderNoImage,
+        ),
+        (
+            "runware",
+            {
+                "data": [],
+                "errors": [
+                    {"code": "invalidProviderContent", "message": "Invalid content detected"}
+                ],
+            },
+            ProviderSafetyBlock,
+        ),
         ("aimlapi", {"data": [], "meta": {}}, ProviderNoImage),
     ],
-)  # fmt: skip
+)
 def test_refusals_end_in_a_clear_failure(name, body, error, fake, settings, slept):
     provider = client(name, fake, settings, slept)
     fake.script(Reply(200, body))
@@ -303,8 +379,23 @@ def test_gemini_skips_thought_images_and_keeps_text_and_usage(fake, settings, sl
 
 def test_gemini_accepts_snake_case_inline_data(fake, settings, slept):
     provider = client("gemini", fake, settings, slept)
-    body = {"candidates": [{"content": {"parts": [{"inline_data": {"mime_type": "image/png", "data": base64.b64encode(RED).decode()}}]},
-                            "finishReason": "STOP"}]}  # fmt: skip
+    body = {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {
+                            "inline_data": {
+                                "mime_type": "image/png",
+                                "data": base64.b64encode(RED).decode(),
+                            }
+                        }
+                    ]
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
     fake.script(Reply(200, body))
     assert provider.compose(request()).images[0].data == RED
 
