@@ -28,10 +28,10 @@ test: venv
 	./scripts/test-all
 
 test-fast: venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 test-services: venv
-	./scripts/with-services $(PY) -m pytest
+	./scripts/with-services $(PY) -m pytest -n 2
 
 test-browser: venv
 	$(PY) -m pytest -m browser
