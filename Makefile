@@ -31,7 +31,7 @@ test-fast: venv
 	$(PY) -m pytest -n 2
 
 test-services: venv
-	./scripts/with-services $(PY) -m pytest -n 2
+	./scripts/with-services $(PY) -m pytest
 
 test-browser: venv
 	$(PY) -m pytest -m browser
