@@ -21,7 +21,7 @@ from billing.services import settle_credits
 
 from . import webhooks
 from .catalog import get_model
-from .images import encode, make_thumbnail, normalise_mode
+from .images import make_thumbnail, normalise_mode, prepare_image
 from .models import Composition, Result
 from .providers import ComposeRequest, InputImage, ProviderError, get_provider
 from .providers.base import ProviderRateLimited, ProviderTimeout, ProviderUnavailable
@@ -46,25 +46,13 @@ REMOTE_QUALITY = 88
 def _prepare_one(name: str, role: str, *, remote: bool) -> InputImage:
     from django.core.files.storage import default_storage
 
-    edge = REMOTE_EDGE if remote else LOCAL_EDGE
     with default_storage.open(name, "rb") as fh:
-        img = Image.open(io.BytesIO(fh.read()))
-        if img.format == "JPEG":
-            img.draft("RGB", (edge, edge))  # decode at a reduced scale, straight from the DCT
-        img.load()
-    img = normalise_mode(img)
-    if max(img.size) > edge:
-        img.thumbnail((edge, edge), Image.Resampling.LANCZOS)
+        source = io.BytesIO(fh.read())
     if remote:
-        # Providers get JPEG, so transparency is flattened onto white (not black).
-        if img.mode == "RGBA":
-            flat = Image.new("RGB", img.size, (255, 255, 255))
-            flat.paste(img, mask=img.getchannel("A"))
-            img = flat
-        encoded = encode(img, prefer_jpeg=True, quality=REMOTE_QUALITY)
-    else:
-        encoded = encode(img, prefer_jpeg=True, quality=90)  # PNG where there is alpha
-    return InputImage(data=encoded.data, mime_type=encoded.content_type, role=role)
+        prepared = prepare_image(source, edge=REMOTE_EDGE, quality=REMOTE_QUALITY)
+    else:  # the local compositor uses transparency (logos), so it keeps it
+        prepared = prepare_image(source, edge=LOCAL_EDGE, quality=90, keep_alpha=True)
+    return InputImage(data=prepared.data, mime_type=prepared.content_type, role=role)
 
 
 def prepare_inputs(composition: Composition, *, remote: bool = False) -> list[InputImage]:

@@ -146,3 +146,71 @@ def test_transparent_png_keeps_its_alpha():
     stored = reopen(sanitize(buf.getvalue()).image)
     assert stored.mode == "RGBA"
     assert stored.getpixel((0, 0))[3] == 0
+
+
+# --- The provider input pipeline -------------------------------------------------------------
+
+
+def prepared(img_or_bytes, **kwargs):
+    from compositions.images import prepare_image
+
+    if isinstance(img_or_bytes, bytes):
+        data = img_or_bytes
+    else:
+        buf = io.BytesIO()
+        img_or_bytes.save(buf, "PNG")
+        data = buf.getvalue()
+    out = prepare_image(io.BytesIO(data), **{"edge": 256, **kwargs})
+    return out, Image.open(io.BytesIO(out.data))
+
+
+def test_a_phone_photo_with_exif_rotation_arrives_upright():
+    data = jpeg_with_exif(orientation=6, size=(400, 200))
+    out, img = prepared(data)
+    assert out.content_type == "image/jpeg" and img.size == (128, 256)  # upright and scaled
+    r, g, b = img.getpixel((img.width - 4, 3))  # the marker moved to the top-right
+    assert r > 180 and g > 180 and b < 100
+
+
+def test_transparency_is_flattened_onto_white_not_black():
+    img = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+    img.paste((200, 0, 0, 255), (100, 100, 200, 200))
+    out, result = prepared(img)
+    assert result.mode == "RGB" and out.content_type == "image/jpeg"
+    assert min(result.getpixel((5, 5))) > 245
+    _, kept = prepared(img, keep_alpha=True)
+    assert kept.mode == "RGBA" and kept.getpixel((5, 5))[3] == 0
+
+
+@pytest.mark.parametrize("mode", ["P", "LA", "I;16", "CMYK", "1", "L"])
+def test_every_mode_is_prepared_without_crashing(mode):
+    if mode == "I;16":
+        img = Image.fromarray(np.full((300, 400), 40000, dtype=np.uint16))
+    elif mode == "LA":
+        img = Image.new("LA", (400, 300), (120, 200))
+    else:
+        img = Image.new(mode, (400, 300))
+    buf = io.BytesIO()
+    img.save(buf, "TIFF" if mode in ("I;16", "CMYK") else "PNG")
+    out, result = prepared(buf.getvalue())
+    assert result.mode == "RGB" and max(result.size) == 256
+
+
+def test_large_jpegs_are_decoded_at_a_reduced_scale(monkeypatch):
+    from PIL import JpegImagePlugin
+
+    seen = []
+    real = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = real(self, mode, size)
+        seen.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    big = Image.new("RGB", (2400, 1800), (10, 120, 200))
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=90)
+    _, img = prepared(buf.getvalue(), edge=512)
+    assert seen == [(600, 450)]  # decoded at a quarter scale, never at full size
+    assert img.size == (512, 384)
