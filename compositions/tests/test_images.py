@@ -192,7 +192,7 @@ def test_every_mode_is_prepared_without_crashing(mode):
         img = Image.new(mode, (400, 300))
     buf = io.BytesIO()
     img.save(buf, "TIFF" if mode in ("I;16", "CMYK") else "PNG")
-    out, result = prepared(buf.getvalue())
+    _, result = prepared(buf.getvalue())
     assert result.mode == "RGB" and max(result.size) == 256
 
 
