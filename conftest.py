@@ -171,7 +171,7 @@ def database_url() -> str:
 class Worker:
     """A real `manage.py qcluster` on the test database and storage; its output goes to a log."""
 
-    def __init__(self, media, log_path):
+    def __init__(self, media, log_path, extra_env=None):
         import os
         import subprocess
         import sys
@@ -184,6 +184,7 @@ class Worker:
             "DATABASE_URL": database_url(),
             "MEDIA_ROOT": str(media),
             "BANANASITE_WORKERS": "1",
+            **(extra_env or {}),
         }
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -201,6 +202,21 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture
+def start_worker(settings, _isolated_storage, tmp_path):
+    """Start a real worker with extra environment (provider keys, base URLs)."""
+    settings.BANANASITE_TASKS_SYNC = False
+    started = []
+
+    def start(extra_env):
+        started.append(Worker(_isolated_storage, tmp_path / "qcluster.log", extra_env))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.stop()
 
 
 @pytest.fixture

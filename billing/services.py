@@ -180,6 +180,26 @@ def lock_wallet(*, workspace_id) -> Wallet:
     return Wallet.objects.select_for_update().select_related("plan").get(workspace_id=workspace_id)
 
 
+def _composition_entry(wallet, composition, kind: str, amount: int, reason: str, user=None):
+    """A ledger row about a composition; its ref outlives the composition."""
+    LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=kind,
+        amount=amount,
+        composition=composition,
+        composition_ref=composition.public_id,
+        created_by=user,
+        reason=reason,
+    )
+
+
+def _record_settlement(composition, *, charged: int, refunded: int) -> None:
+    type(composition).objects.filter(pk=composition.pk).update(
+        credits_charged=charged, credits_refunded=refunded
+    )
+    composition.credits_charged, composition.credits_refunded = charged, refunded
+
+
 def reserve_credits(*, wallet: Wallet, composition, amount: int, user) -> None:
     """Hold the estimate for a new composition; refuse if the balance cannot cover it."""
     taken = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
@@ -192,14 +212,8 @@ def reserve_credits(*, wallet: Wallet, composition, amount: int, user) -> None:
             f"the workspace has {balance}.",
             field="num_images",
         )
-    LedgerEntry.objects.create(
-        wallet=wallet,
-        kind=Kind.RESERVE,
-        amount=-amount,
-        composition=composition,
-        composition_ref=composition.public_id,
-        created_by=user,
-        reason="Held while the composition runs",
+    _composition_entry(
+        wallet, composition, Kind.RESERVE, -amount, "Held while the composition runs", user
     )
 
 
@@ -216,26 +230,10 @@ def settle_credits(*, composition, delivered_images: int) -> int:
     wallet = Wallet.objects.get(workspace_id=composition.workspace_id)
     # The hold covers the charge, so this can never take the balance below zero.
     Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + held - charge)
-    LedgerEntry.objects.create(
-        wallet=wallet,
-        kind=Kind.RELEASE,
-        amount=held,
-        composition=composition,
-        composition_ref=composition.public_id,
-        reason="Hold released",
-    )
-    LedgerEntry.objects.create(
-        wallet=wallet,
-        kind=Kind.CAPTURE,
-        amount=-charge,
-        composition=composition,
-        composition_ref=composition.public_id,
-        reason=f"{delivered_images} image{'s' if delivered_images != 1 else ''} delivered",
-    )
-    type(composition).objects.filter(pk=composition.pk).update(
-        credits_charged=charge, credits_refunded=held - charge
-    )
-    composition.credits_charged, composition.credits_refunded = charge, held - charge
+    _composition_entry(wallet, composition, Kind.RELEASE, held, "Hold released")
+    images = f"{delivered_images} image{'s' if delivered_images != 1 else ''}"
+    _composition_entry(wallet, composition, Kind.CAPTURE, -charge, f"{images} delivered")
+    _record_settlement(composition, charged=charge, refunded=held - charge)
     return charge
 
 
@@ -244,18 +242,9 @@ def release_credits(*, composition) -> None:
     held = composition.credits_reserved
     wallet = Wallet.objects.get(workspace_id=composition.workspace_id)
     Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + held)
-    LedgerEntry.objects.create(
-        wallet=wallet,
-        kind=Kind.RELEASE,
-        amount=held,
-        composition=composition,
-        composition_ref=composition.public_id,
-        reason=f"Not charged: {composition.get_status_display().lower()}",
-    )
-    type(composition).objects.filter(pk=composition.pk).update(
-        credits_charged=0, credits_refunded=held
-    )
-    composition.credits_charged, composition.credits_refunded = 0, held
+    reason = f"Not charged: {composition.get_status_display().lower()}"
+    _composition_entry(wallet, composition, Kind.RELEASE, held, reason)
+    _record_settlement(composition, charged=0, refunded=held)
 
 
 # --- Grants, purchases, adjustments ----------------------------------------------------------

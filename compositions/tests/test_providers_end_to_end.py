@@ -193,3 +193,37 @@ def _file(name):
     from conftest import sample_bytes
 
     return SimpleUploadedFile(name, sample_bytes(name))
+
+
+ENV_NAMES = {
+    "gemini": {"GEMINI_API_KEY": "k", "GEMINI_BASE_URL": "{url}"},
+    "vertex": {"VERTEX_API_KEY": "k", "VERTEX_BASE_URL": "{url}"},
+    "openrouter": {"OPENROUTER_API_KEY": "k", "OPENROUTER_BASE_URL": "{url}"},
+    "runware": {"RUNWARE_API_KEY": "k", "RUNWARE_BASE_URL": "{url}"},
+    "aimlapi": {"AIMLAPI_API_KEY": "k", "AIMLAPI_BASE_URL": "{url}"},
+}
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("name", list(ENV_NAMES))
+def test_a_real_worker_configured_by_environment_composes_through_each_provider(
+    name, owner, settings, fakes, start_worker
+):
+    import time
+
+    configure(settings, fakes, name)
+    fakes[name].script(Reply(200, ANSWERS[name]))
+    env = {k: v.format(url=fakes[name].url) for k, v in ENV_NAMES[name].items()}
+    worker = start_worker(env)
+    composition = compose(owner, model="nano-banana-2", image_size="1K")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        composition.refresh_from_db()
+        if composition.is_finished:
+            break
+        time.sleep(0.2)  # waiting on another process, not on the clock
+    assert composition.status == "succeeded", worker.log()
+    assert composition.provider == name and len(fakes[name].requests) == 1
+    with composition.results.get().file.open("rb") as fh:
+        assert fh.read() == OUT
