@@ -18,6 +18,10 @@ class AppError(Exception):
         self.field = field
 
 
+# The contract (api-v1.md) answers these input problems with their own statuses; the rest 400.
+STATUS_BY_CODE = {"unsupported_image_type": 415, "image_too_large": 413}
+
+
 class ValidationFailed(AppError):
     """One or more inputs are invalid; `errors` holds (field, code, message) triples."""
 
@@ -25,6 +29,7 @@ class ValidationFailed(AppError):
         self.errors = errors
         field, code, message = errors[0]
         super().__init__(message, code=code, field=field)
+        self.status = STATUS_BY_CODE.get(code, 400)
 
 
 class NotFound(AppError):

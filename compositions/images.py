@@ -26,7 +26,11 @@ try:  # HEIC/HEIF (phone photos) when the optional pillow-heif is installed.
 except ImportError:
     pass
 
-ACCEPT_LABEL = "a JPEG, PNG, WebP or GIF image"
+ACCEPT_LABEL = (
+    "a JPEG, PNG, WebP, GIF or HEIC image"
+    if "HEIF" in FORMAT_MIME
+    else "a JPEG, PNG, WebP or GIF image"
+)
 THUMBNAIL_EDGE = 384
 
 

@@ -190,16 +190,18 @@ def test_upload_a_file(api, owner):
 
 
 @pytest.mark.parametrize(
-    ("name", "data", "code"),
+    ("name", "data", "status", "code"),
     [
-        ("doc.jpg", b"%PDF-1.7\n%%EOF", "unsupported_image_type"),
-        ("bomb.png", png_header_only(50000, 50000), "image_too_large_pixels"),
-        ("cut.jpg", sample_bytes("rocket.jpg")[:4000], "image_corrupt"),
+        ("doc.jpg", b"%PDF-1.7\n%%EOF", 415, "unsupported_image_type"),
+        ("bomb.png", png_header_only(50000, 50000), 400, "image_too_large_pixels"),
+        ("cut.jpg", sample_bytes("rocket.jpg")[:4000], 400, "image_corrupt"),
     ],
 )
-def test_bad_uploads_are_clear_problems_and_store_nothing(api, media_files, name, data, code):
+def test_bad_uploads_are_clear_problems_and_store_nothing(
+    api, media_files, name, data, status, code
+):
     response = api.post("/api/v1/uploads", {"file": _file(name, data)}, format="multipart")
-    body = assert_problem(response, 400, code)
+    body = assert_problem(response, status, code)
     assert body["errors"][0]["field"] == "file"
     assert not Upload.objects.exists() and media_files() == []
 
@@ -467,6 +469,13 @@ def test_errors_never_leak_internals(api, monkeypatch):
     response = api.post("/api/v1/uploads", {"file": _file("chelsea.png")}, format="multipart")
     body = assert_problem(response, 500, "internal_error")
     assert "hunter2" not in response.content.decode() and "/srv" not in body["detail"]
+
+
+def test_a_photo_over_the_byte_limit_is_413(api, settings, media_files):
+    settings.BANANASITE_MAX_UPLOAD_BYTES = 10_000
+    response = api.post("/api/v1/uploads", {"file": _file("rocket.jpg")}, format="multipart")
+    assert_problem(response, 413, "image_too_large")
+    assert media_files() == []
 
 
 def test_oversized_api_request_is_problem_json_413(api, settings):

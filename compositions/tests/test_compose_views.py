@@ -100,7 +100,7 @@ def test_preset_supplies_the_prompt_when_left_empty(owner_client, uploaded):
     [
         (["one"], {}, "images", "Add at least 2 photos to combine (you added 1)."),
         (["one"] * 15, {}, "images", "at most 14 photos (you added 15)."),
-        (["one", "pdf"], {}, "images", "“report.jpg” is not a JPEG, PNG, WebP or GIF image."),
+        (["one", "pdf"], {}, "images", "“report.jpg” is not a JPEG, PNG, WebP, GIF or HEIC image."),
         (["one", "truncated"], {}, "images", "“cut.jpg” is damaged or incomplete"),
         (["one", "bomb"], {}, "images", "“huge.png” is 2,500 megapixels; the limit is 64"),
         (["one", "one"], {"prompt": ""}, "prompt", "Describe how to combine the photos"),

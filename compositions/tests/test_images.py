@@ -214,3 +214,11 @@ def test_large_jpegs_are_decoded_at_a_reduced_scale(monkeypatch):
     _, img = prepared(buf.getvalue(), edge=512)
     assert seen == [(600, 450)]  # decoded at a quarter scale, never at full size
     assert img.size == (512, 384)
+
+
+def test_heic_phone_photos_are_accepted_and_stored_as_jpeg():
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(buf, "HEIF", quality=90)
+    assert buf.getvalue()[4:12] == b"ftypheic"
+    stored = sanitize(buf.getvalue(), name="IMG_0001.HEIC").image
+    assert stored.content_type == "image/jpeg" and (stored.width, stored.height) == (64, 48)
