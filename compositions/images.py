@@ -79,7 +79,15 @@ def open_verified(fileobj, *, label: str) -> Image.Image:
                     "image_too_large_pixels",
                     f"“{label}” is {width}×{height} pixels; the limit is {_megapixels(limit)}.",
                 )
-            if getattr(img, "n_frames", 1) > 1:
+            frames = getattr(img, "n_frames", 1)
+            if frames > settings.BANANASITE_MAX_FRAMES:
+                # An animation bomb: thousands of frames behind a small file.
+                raise ImageRejected(
+                    "image_too_large_pixels",
+                    f"“{label}” has {frames:,} frames; the limit is "
+                    f"{settings.BANANASITE_MAX_FRAMES:,}.",
+                )
+            if frames > 1:
                 img.seek(0)  # Animated GIF or WebP: the first frame is the photo.
             img.load()
     except ImageRejected:

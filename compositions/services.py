@@ -69,6 +69,27 @@ def clean_prompt(raw: str, *, preset: str, count: int) -> str:
     return prompt
 
 
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+
+
+def normalise_for_policy(text: str) -> str:
+    """Text as the blocked-terms policy sees it: compatibility forms folded (NFKC, so
+    full-width and ligature tricks fail), case folded, zero-width characters removed,
+    punctuation and spacing collapsed to single spaces."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(ZERO_WIDTH)
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in text).split())
+
+
+def blocked_term(prompt: str) -> str | None:
+    """The first configured blocked term (a word or phrase) the prompt contains, if any."""
+    haystack = f" {normalise_for_policy(prompt)} "
+    for term in settings.BANANASITE_BLOCKED_TERMS:
+        needle = normalise_for_policy(term)
+        if needle and f" {needle} " in haystack:
+            return term
+    return None
+
+
 def validate_options(options: CompositionOptions, *, count: int) -> tuple[ModelSpec, list]:
     """Check everything but the image bytes; return the model and a list of problems."""
     errors: list[tuple[str, str, str]] = []
@@ -126,6 +147,14 @@ def validate_options(options: CompositionOptions, *, count: int) -> tuple[ModelS
         )
     elif any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in prompt):
         errors.append(("prompt", "prompt_invalid", "The prompt contains control characters."))
+    elif blocked_term(prompt):
+        errors.append(
+            (
+                "prompt",
+                "prompt_blocked",
+                "The prompt asks for something this site does not make. Please rephrase it.",
+            )
+        )
     for role in options.roles:
         if role and role not in Role.values:
             errors.append(("roles", "unsupported_option", f"“{role}” is not a role."))

@@ -23,6 +23,7 @@ from . import webhooks
 from .catalog import get_model
 from .images import make_thumbnail, normalise_mode, prepare_image
 from .models import Composition, Result
+from .provenance import with_provenance
 from .providers import ComposeRequest, InputImage, ProviderError, get_provider
 from .providers.base import ProviderRateLimited, ProviderTimeout, ProviderUnavailable
 from .providers.http import CircuitBreaker
@@ -73,7 +74,14 @@ def _store_results(composition: Composition, images) -> list[Result]:
     results = []
     try:
         for position, output in enumerate(images, start=1):
-            img = Image.open(io.BytesIO(output.data))
+            # Marked as AI-generated (IPTC, in XMP), spliced in without re-encoding a pixel.
+            data = with_provenance(
+                output.data,
+                output.mime_type,
+                model=composition.model,
+                provider=composition.provider,
+            )
+            img = Image.open(io.BytesIO(data))
             img.load()
             result = Result(
                 composition=composition,
@@ -81,12 +89,12 @@ def _store_results(composition: Composition, images) -> list[Result]:
                 width=img.width,
                 height=img.height,
                 content_type=output.mime_type,
-                bytes=len(output.data),
-                sha256=hashlib.sha256(output.data).hexdigest(),
+                bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
             )
             extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(output.mime_type, "png")
-            # The provider's bytes are stored as received: re-encoding would only lose quality.
-            result.file.save(f"result.{extension}", ContentFile(output.data), save=False)
+            # The provider's pixels are stored as received: re-encoding would only lose quality.
+            result.file.save(f"result.{extension}", ContentFile(data), save=False)
             thumb = make_thumbnail(normalise_mode(img))
             result.thumbnail.save("thumb.webp", ContentFile(thumb.data), save=False)
             results.append(result)

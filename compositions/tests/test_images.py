@@ -106,11 +106,14 @@ def test_bytes_over_the_limit_are_refused_before_decoding(settings):
 
 
 def test_first_frame_of_an_animated_gif():
-    frames = [Image.new("P", (30, 30), i * 40) for i in range(3)]
+    frames = [Image.new("RGB", (30, 30), (200, i * 100, 0)) for i in range(3)]
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    assert Image.open(io.BytesIO(buf.getvalue())).n_frames == 3
     stored = reopen(sanitize(buf.getvalue()).image)
     assert stored.size == (30, 30)
+    r, g, _b = stored.convert("RGB").getpixel((5, 5))
+    assert r > 150 and g < 50  # the first frame's colour
 
 
 @pytest.mark.parametrize(
@@ -222,3 +225,13 @@ def test_heic_phone_photos_are_accepted_and_stored_as_jpeg():
     assert buf.getvalue()[4:12] == b"ftypheic"
     stored = sanitize(buf.getvalue(), name="IMG_0001.HEIC").image
     assert stored.content_type == "image/jpeg" and (stored.width, stored.height) == (64, 48)
+
+
+def test_an_animation_frame_bomb_is_refused(settings):
+    settings.BANANASITE_MAX_FRAMES = 5
+    frames = [Image.new("RGB", (20, 20), (i * 30, 0, 0)) for i in range(8)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageRejected) as exc:
+        sanitize(buf.getvalue(), name="spin.gif")
+    assert exc.value.code == "image_too_large_pixels" and "8 frames" in exc.value.message

@@ -10,6 +10,7 @@ from accounts.services import create_api_token
 from bananasite.model_catalog import build_models
 from billing.models import Wallet
 from compositions.models import Composition
+from compositions.provenance import read_provenance
 from compositions.providers.http import CircuitBreaker
 from compositions.tasks import run_composition
 
@@ -60,9 +61,12 @@ def test_a_composition_through_each_provider(name, owner, settings, fakes):
     assert run_composition(composition.public_id) == "succeeded"
     composition.refresh_from_db()
     result = composition.results.get()
-    # The provider's bytes are stored as received.
+    # The provider's bytes are stored as received, plus the provenance packet.
     with result.file.open("rb") as fh:
-        assert fh.read() == OUT
+        stored = fh.read()
+    assert stored.startswith(OUT[: OUT.rfind(b"IEND") - 4])
+    assert b"trainedAlgorithmicMedia" in read_provenance(stored)
+    assert b'bananasite:provider="' + name.encode() + b'"' in read_provenance(stored)
     assert (result.width, result.height) == (96, 64)
     assert composition.credits_charged == 6  # nano-banana-2 at 1K
     # What the provider got: JPEGs, with the logo's transparency flattened onto white.
@@ -226,4 +230,4 @@ def test_a_real_worker_configured_by_environment_composes_through_each_provider(
     assert composition.status == "succeeded", worker.log()
     assert composition.provider == name and len(fakes[name].requests) == 1
     with composition.results.get().file.open("rb") as fh:
-        assert fh.read() == OUT
+        assert fh.read().startswith(OUT[: OUT.rfind(b"IEND") - 4])
