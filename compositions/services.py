@@ -516,6 +516,32 @@ def estimate_composition(*, workspace, user, options: CompositionOptions, count:
     return {"credits": credits, "allowed": not reasons, "reasons": reasons}
 
 
+REPORTS_PER_HOUR = 20
+
+
+class ReportsThrottled(AppError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many reports"
+
+
+def _throttle_reports(user) -> None:
+    """At most REPORTS_PER_HOUR reports per person, in the browser and the API together."""
+    from django.core.cache import cache
+
+    key = f"reports:{user.pk}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        count = 1
+    if count > REPORTS_PER_HOUR:
+        raise ReportsThrottled(
+            "You have sent many reports in the last hour; please wait before sending more."
+        )
+
+
 def create_report(*, reporter, workspace, target_type: str, target_id: str, reason, details=""):
     """Report a result or an upload the reporter can see; one open report per target."""
     from django.db import IntegrityError
@@ -524,6 +550,7 @@ def create_report(*, reporter, workspace, target_type: str, target_id: str, reas
 
     from .models import Report
 
+    _throttle_reports(reporter)  # counts every attempt, so probing ids costs the same
     if target_type == Report.TargetType.RESULT:
         target = Result.objects.filter(
             public_id=target_id, composition__workspace=workspace

@@ -10,6 +10,7 @@ urlpatterns = [
     path("c/<str:public_id>/", views.detail, name="detail"),
     path("c/<str:public_id>/progress", views.progress, name="progress"),
     path("c/<str:public_id>/cancel", views.cancel, name="cancel"),
+    path("c/<str:public_id>/report", views.report, name="report"),
     path("c/<str:public_id>/delete", views.delete, name="delete"),
     path("c/<str:public_id>/variations", views.variations, name="variations"),
     re_path(

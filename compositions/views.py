@@ -137,8 +137,11 @@ def detail(request, public_id):
     composition = get_object_or_404(
         _compositions(request).select_related("parent", "created_by"), public_id=public_id
     )
+    from .models import Report
+
     context = {
         "composition": composition,
+        "report_reasons": Report.Reason.choices,
         "waiting": _waiting_text(composition.queue_position()),
         "inputs": composition.inputs.select_related("upload"),
         "results": composition.results.all(),
@@ -175,6 +178,34 @@ def progress_payload(composition: Composition) -> dict:
 def progress(request, public_id):
     composition = get_object_or_404(_compositions(request), public_id=public_id)
     return JsonResponse(progress_payload(composition))
+
+
+@login_required
+@require_POST
+def report(request, public_id):
+    """Report a result or an input of this composition (the form sits beside each one)."""
+    from .models import Report
+
+    composition = get_object_or_404(_compositions(request), public_id=public_id)
+    target_type = request.POST.get("target_type", "")
+    reason = request.POST.get("reason", "")
+    if target_type not in Report.TargetType.values or reason not in Report.Reason.values:
+        messages.error(request, "Choose what is wrong with it.")
+        return redirect(composition)
+    try:
+        services.create_report(
+            reporter=request.user,
+            workspace=request.workspace,
+            target_type=target_type,
+            target_id=request.POST.get("target_id", ""),
+            reason=reason,
+            details=request.POST.get("details", ""),
+        )
+    except AppError as exc:
+        messages.info(request, exc.message)
+    else:
+        messages.success(request, "Thank you. Moderators will look at your report.")
+    return redirect(composition)
 
 
 @login_required

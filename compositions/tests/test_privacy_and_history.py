@@ -119,3 +119,58 @@ def test_history_filters_by_status_and_explains_failures(owner, owner_client):
 def test_empty_history_invites_a_first_composition(owner_client):
     html = owner_client.get(reverse("compositions:history")).content.decode()
     assert "Compose your first image" in html
+
+
+def test_report_a_result_and_an_input_from_the_page(owner, owner_client, finished):
+    from compositions.models import Report
+
+    page = owner_client.get(finished.get_absolute_url()).content.decode()
+    assert "Report this result" in page and page.count('name="reason"') == 3
+    url = reverse("compositions:report", args=[finished.public_id])
+    result = finished.results.get()
+    upload = finished.inputs.first().upload
+    owner_client.post(
+        url,
+        {
+            "target_type": "result",
+            "target_id": result.public_id,
+            "reason": "privacy",
+            "details": "my face",
+        },
+    )
+    response = owner_client.post(
+        url,
+        {"target_type": "upload", "target_id": upload.public_id, "reason": "copyright"},
+        follow=True,
+    )
+    assert "Moderators will look at your report" in response.content.decode()
+    assert set(Report.objects.values_list("target_type", "reason")) == {
+        ("result", "privacy"),
+        ("upload", "copyright"),
+    }
+    again = owner_client.post(
+        url, {"target_type": "result", "target_id": result.public_id, "reason": "spam"}, follow=True
+    )
+    assert "already have an open report" in again.content.decode()
+    assert Report.objects.count() == 2
+
+
+def test_reports_are_throttled_and_strangers_cannot_report(owner_client, stranger_client, finished):
+    from compositions.models import Report
+    from compositions.services import REPORTS_PER_HOUR
+
+    url = reverse("compositions:report", args=[finished.public_id])
+    result = finished.results.get()
+    assert (
+        stranger_client.post(
+            url, {"target_type": "result", "target_id": result.public_id, "reason": "spam"}
+        ).status_code
+        == 404
+    )
+    for _ in range(REPORTS_PER_HOUR):
+        owner_client.post(url, {"target_type": "result", "target_id": "res_nope", "reason": "spam"})
+    response = owner_client.post(
+        url, {"target_type": "result", "target_id": result.public_id, "reason": "spam"}, follow=True
+    )
+    assert "many reports in the last hour" in response.content.decode()
+    assert not Report.objects.exists()
