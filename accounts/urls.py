@@ -9,12 +9,10 @@ urlpatterns = [
     path("teams/new", views.create_team, name="create_team"),
     path("switch", views.switch, name="switch"),
     path("invite", views.invite, name="invite"),
-    path(
-        "invitations/<int:invitation_id>/cancel", views.cancel_invitation, name="cancel_invitation"
-    ),
+    path("invitations/withdraw", views.cancel_invitation, name="cancel_invitation"),
     path("join/<str:token>", views.invitation, name="invitation"),
-    path("members/<int:user_id>/remove", views.remove_member, name="remove_member"),
-    path("members/<int:user_id>/transfer", views.transfer, name="transfer"),
+    path("members/remove", views.remove_member, name="remove_member"),
+    path("members/transfer", views.transfer, name="transfer"),
     path("leave", views.leave, name="leave"),
     path("tokens/new", views.create_token, name="create_token"),
     path("tokens/<str:token_id>/revoke", views.revoke_token, name="revoke_token"),

@@ -69,7 +69,11 @@ def create_team(request):
     except AppError as exc:
         messages.error(request, exc.message)
         return redirect("accounts:workspace")
-    messages.success(request, f"Created the team {team.name}; you are working in it now.")
+    messages.success(
+        request,
+        f"Created the team {team.name}; you are working in it now. It starts without credits: "
+        "buy a pack under Credits, or ask an administrator.",
+    )
     return redirect("accounts:workspace")
 
 
@@ -110,12 +114,13 @@ def invite(request):
 
 @login_required
 @require_POST
-def cancel_invitation(request, invitation_id):
+def cancel_invitation(request):
     services.require_manager(user=request.user, workspace=request.workspace)
+    email = request.POST.get("email", "").strip()
     Invitation.objects.filter(
-        pk=invitation_id, workspace=request.workspace, accepted_at__isnull=True
+        email__iexact=email, workspace=request.workspace, accepted_at__isnull=True
     ).delete()
-    messages.success(request, "Invitation withdrawn.")
+    messages.success(request, f"Invitation to {email} withdrawn.")
     return redirect("accounts:workspace")
 
 
@@ -134,10 +139,19 @@ def invitation(request, token):
     return render(request, "accounts/invitation.html", {"invitation": found, "valid": valid})
 
 
+def _member(request) -> User:
+    """The member named by email in the form; only members of this workspace are found."""
+    return get_object_or_404(
+        User,
+        email__iexact=request.POST.get("email", "").strip(),
+        memberships__workspace=request.workspace,
+    )
+
+
 @login_required
 @require_POST
-def remove_member(request, user_id):
-    member = get_object_or_404(User, pk=user_id)
+def remove_member(request):
+    member = _member(request)
     return _act(
         request,
         lambda: services.remove_member(
@@ -149,8 +163,8 @@ def remove_member(request, user_id):
 
 @login_required
 @require_POST
-def transfer(request, user_id):
-    member = get_object_or_404(User, pk=user_id)
+def transfer(request):
+    member = _member(request)
     return _act(
         request,
         lambda: services.transfer_ownership(

@@ -49,14 +49,17 @@ def default_plan() -> Plan:
 
 
 def open_wallet(*, workspace) -> Wallet:
-    """The workspace's wallet, created on the default plan with its signup grant."""
+    """The workspace's wallet, created on the default plan.
+
+    The welcome grant goes to personal workspaces only: it is one per person, and a grant per
+    team would let anyone mint credits by creating teams. Teams buy credits or get a grant."""
     wallet = Wallet.objects.filter(workspace=workspace).select_related("plan").first()
     if wallet:
         return wallet
     with transaction.atomic():
         plan = default_plan()
         wallet, created = Wallet.objects.get_or_create(workspace=workspace, defaults={"plan": plan})
-        if created and plan.signup_grant:
+        if created and plan.signup_grant and workspace.kind == "personal":
             grant_credits(
                 wallet=wallet,
                 amount=plan.signup_grant,
@@ -200,6 +203,14 @@ def _record_settlement(composition, *, charged: int, refunded: int) -> None:
     composition.credits_charged, composition.credits_refunded = charged, refunded
 
 
+def insufficient(needed: int, balance: int) -> InsufficientCredits:
+    return InsufficientCredits(
+        f"This composition needs {needed} credit{'s' if needed != 1 else ''}; "
+        f"the workspace has {balance}.",
+        field="num_images",
+    )
+
+
 def reserve_credits(*, wallet: Wallet, composition, amount: int, user) -> None:
     """Hold the estimate for a new composition; refuse if the balance cannot cover it."""
     taken = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
@@ -207,11 +218,7 @@ def reserve_credits(*, wallet: Wallet, composition, amount: int, user) -> None:
     )
     if not taken:
         balance = Wallet.objects.values_list("balance", flat=True).get(pk=wallet.pk)
-        raise InsufficientCredits(
-            f"This composition needs {amount} credit{'s' if amount != 1 else ''}; "
-            f"the workspace has {balance}.",
-            field="num_images",
-        )
+        raise insufficient(amount, balance)
     _composition_entry(
         wallet, composition, Kind.RESERVE, -amount, "Held while the composition runs", user
     )

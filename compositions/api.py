@@ -529,18 +529,24 @@ def _date_param(request, name, default) -> date:
 
 
 def _member_totals(workspace, start, end):
+    """Per member. Compositions and results are counted in separate queries: grouping both in
+    one would join them and count a composition once per result."""
+    in_range = {"created_at__date__gte": start, "created_at__date__lte": end}
     rows = (
-        Composition.objects.filter(
-            workspace=workspace, created_at__date__gte=start, created_at__date__lte=end
-        )
+        Composition.objects.filter(workspace=workspace, **in_range)
         .values("created_by__email")
         .annotate(
             compositions=Count("id"),
             failed=Count("id", filter=Q(status="failed")),
             credits=Sum("credits_charged"),
-            images=Count("results"),
         )
         .order_by("created_by__email")
+    )
+    images = dict(
+        Result.objects.filter(composition__workspace=workspace, **in_range)
+        .values("composition__created_by__email")
+        .annotate(n=Count("id"))
+        .values_list("composition__created_by__email", "n")
     )
     return [
         {
@@ -548,7 +554,7 @@ def _member_totals(workspace, start, end):
             "compositions": r["compositions"],
             "failed": r["failed"],
             "credits": r["credits"] or 0,
-            "images": r["images"],
+            "images": images.get(r["created_by__email"], 0),
         }
         for r in rows
     ]

@@ -435,6 +435,7 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_key_once")
         ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
 
     def __str__(self):
         return self.key

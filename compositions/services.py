@@ -13,10 +13,10 @@ from django_q.tasks import async_task
 
 from bananasite.errors import AppError, InvalidState, ValidationFailed
 from billing.services import (
-    InsufficientCredits,
     NotAllowed,
     check_quotas,
     estimate_credits,
+    insufficient,
     lock_wallet,
     open_wallet,
     plan_problems,
@@ -249,10 +249,7 @@ def create_composition(
         model=model, image_size=options.image_size, num_images=options.num_images
     )
     if credits > wallet.balance:  # cheap early answer; the reserve below is the real check
-        raise InsufficientCredits(
-            f"This composition needs {credits} credits; the workspace has {wallet.balance}.",
-            field="num_images",
-        )
+        raise insufficient(credits, wallet.balance)
     # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
     # no trace of the first nine.
     sanitized, errors = _sanitize_all(list(new_images))
@@ -502,13 +499,8 @@ def estimate_composition(*, workspace, user, options: CompositionOptions, count:
             )
         ]
         if credits > wallet.balance:
-            reasons.append(
-                {
-                    "code": "insufficient_credits",
-                    "message": f"This composition needs {credits} credits; "
-                    f"the workspace has {wallet.balance}.",
-                }
-            )
+            problem = insufficient(credits, wallet.balance)
+            reasons.append({"code": problem.code, "message": problem.message})
         try:
             check_quotas(wallet=wallet, user=user, images=options.num_images)
         except QuotaExceeded as exc:

@@ -143,9 +143,12 @@ def run_composition(public_id: str) -> str:
 
 
 def _routes_for(model, count: int):
-    """The routes that can take this request, circuits allowing, in order."""
+    """The routes that can take this many inputs and whose circuit is not open, in order.
+
+    `is_open` only looks; the single probe after a cooldown is taken (`allow`) just before a
+    route is actually called, so a fallback that is never reached does not use it up."""
     usable = [r for r in model.routes if count <= r[2]]
-    return [r for r in usable if r[0] == "local" or CircuitBreaker(r[0]).allow()]
+    return [r for r in usable if r[0] == "local" or not CircuitBreaker(r[0]).is_open()]
 
 
 def _run(composition: Composition) -> str:
@@ -184,6 +187,13 @@ def _run(composition: Composition) -> str:
             seed=_seed(composition),
         )
         breaker = CircuitBreaker(provider_name)
+        if provider_name != "local" and not breaker.allow():
+            tried.append(provider_name)  # another composition holds the probe
+            if provider_name == routes[-1][0]:
+                raise ProviderUnavailable(
+                    "The image service is unavailable right now; nothing was charged."
+                )
+            continue
         try:
             outcome = get_provider(provider_name).compose(request, progress=on_progress)
         except (ProviderUnavailable, ProviderTimeout, ProviderRateLimited) as exc:
@@ -259,3 +269,15 @@ def sweep_compositions() -> dict:
     if requeued or failed or nudged:
         logger.info("Sweep: %s re-queued, %s failed, %s enqueued again", requeued, failed, nudged)
     return {"requeued": requeued, "failed": failed, "enqueued_again": nudged}
+
+
+IDEMPOTENCY_HOURS = 24
+
+
+def purge_idempotency_keys() -> int:
+    """Scheduled hourly: forget Idempotency-Keys after the 24 hours the contract keeps them."""
+    from .models import IdempotencyKey
+
+    cutoff = timezone.now() - timedelta(hours=IDEMPOTENCY_HOURS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -39,7 +39,10 @@ def test_creating_a_team_gives_it_a_wallet_and_makes_it_current(owner, owner_cli
     owner.refresh_from_db()
     assert owner.current_workspace == team
     assert Membership.objects.get(workspace=team, user=owner).role == "owner"
-    assert Wallet.objects.get(workspace=team).balance == 50
+    # The welcome grant is per person (personal workspace), so teams cannot mint credits.
+    assert Wallet.objects.get(workspace=team).balance == 0
+    owner_client.post(reverse("accounts:create_team"), {"name": "Second"})
+    assert Wallet.objects.filter(workspace__kind="team", balance__gt=0).count() == 0
 
 
 def test_invite_and_accept(owner, team, make_user):
@@ -100,7 +103,7 @@ def test_remove_a_member_revokes_their_tokens(owner, team, make_user):
     mate = make_user("mate@example.com")
     Membership.objects.create(workspace=team, user=mate)
     token, raw = create_api_token(workspace=team, user=mate, name="mate's")
-    client_for(owner).post(reverse("accounts:remove_member", args=[mate.pk]))
+    client_for(owner).post(reverse("accounts:remove_member"), {"email": mate.email})
     assert not Membership.objects.filter(workspace=team, user=mate).exists()
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -113,12 +116,12 @@ def test_the_owner_cannot_be_removed_and_must_transfer_before_leaving(owner, tea
     Membership.objects.create(workspace=team, user=admin, role="admin")
     admin.current_workspace = team
     admin.save()
-    client_for(admin).post(reverse("accounts:remove_member", args=[owner.pk]))
+    client_for(admin).post(reverse("accounts:remove_member"), {"email": owner.email})
     assert Membership.objects.get(workspace=team, user=owner).role == "owner"
     owner_client = client_for(owner)
     response = owner_client.post(reverse("accounts:leave"), follow=True)
     assert "Transfer ownership" in response.content.decode()
-    owner_client.post(reverse("accounts:transfer", args=[admin.pk]))
+    owner_client.post(reverse("accounts:transfer"), {"email": admin.email})
     roles = dict(Membership.objects.filter(workspace=team).values_list("user__email", "role"))
     assert roles == {"owner@example.com": "admin", "admin@example.com": "owner"}
     owner_client.post(reverse("accounts:leave"))
@@ -135,6 +138,9 @@ def test_switching_workspace_changes_what_history_shows(owner, team, owner_clien
     owner.current_workspace = personal
     owner.save()
     compose(owner, prompt="personal one")
+    from billing.services import grant_credits
+
+    grant_credits(wallet=Wallet.objects.get(workspace=team), amount=10, reason="team credits")
     owner_client.post(reverse("accounts:switch"), {"workspace": team.slug, "next": "/history/"})
     owner.refresh_from_db()
     compose(owner, prompt="team one")
@@ -148,10 +154,11 @@ def test_switching_workspace_changes_what_history_shows(owner, team, owner_clien
 
 def test_teammates_share_compositions_but_quotas_are_per_member(owner, team, make_user):
     from billing.models import Plan
-    from billing.services import QuotaExceeded
+    from billing.services import QuotaExceeded, grant_credits
     from compositions.tests.factories import compose
 
     Plan.objects.filter(code="free").update(daily_images_per_member=1)
+    grant_credits(wallet=Wallet.objects.get(workspace=team), amount=50, reason="team credits")
     mate = make_user("mate@example.com")
     Membership.objects.create(workspace=team, user=mate)
     mate.current_workspace = team
@@ -215,3 +222,18 @@ def test_webhook_log_and_redeliver_from_the_ui(
     delivery.refresh_from_db()
     assert delivery.attempts == 1  # a new round, sent at once (port 9 refuses: it will retry)
     assert delivery.status == "pending" and delivery.last_error
+
+
+def test_members_are_named_by_email_and_only_this_workspaces_count(owner, team, stranger):
+    owner_client = client_for(owner)
+    # A stranger is not a member here: nothing to remove, and no internal id to guess.
+    assert (
+        owner_client.post(reverse("accounts:remove_member"), {"email": stranger.email}).status_code
+        == 404
+    )
+    link = invite(owner_client, "Friend@Example.com")
+    assert link
+    owner_client.post(reverse("accounts:cancel_invitation"), {"email": "friend@example.com"})
+    from accounts.models import Invitation
+
+    assert not Invitation.objects.filter(workspace=team).exists()

@@ -518,3 +518,16 @@ def test_anonymous_callers_get_401_everywhere(method, url):
 def test_unknown_api_paths_are_problem_json(api):
     assert_problem(api.get("/api/v1/nothing-here"), 404, "not_found")
     assert_problem(api.get("/api/v1/results/res_x/original"), 404, "not_found")
+
+
+def test_member_totals_count_each_composition_once_whatever_its_results(api, owner):
+    # Two compositions, one with two results: a join with results must not inflate the counts.
+    first = compose_json(api, num_images=2).json()["id"]
+    second = compose_json(api).json()["id"]
+    run_composition(first)
+    run_composition(second)
+    body = api.get("/api/v1/usage").json()
+    assert body["members"] == [
+        {"email": owner.email, "compositions": 2, "failed": 0, "credits": 3, "images": 3}
+    ]
+    assert body["totals"] == {"images": 3, "credits": 3, "compositions": 2, "failed": 0}

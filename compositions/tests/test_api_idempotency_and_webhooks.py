@@ -266,3 +266,29 @@ def test_requests_are_throttled_per_token(owner, settings):
         assert second.get("/api/v1/me").status_code == 200  # another token has its own budget
     finally:
         SimpleRateThrottle.THROTTLE_RATES = original
+
+
+@pytest.mark.django_db
+def test_expired_keys_are_purged_by_the_hourly_task(owner):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    from compositions.models import IdempotencyKey
+    from compositions.tasks import purge_idempotency_keys
+
+    api = client_for(owner)
+    api.post(
+        "/api/v1/uploads",
+        {"file": _file("chelsea.png")},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="old",
+    )
+    with time_machine.travel(timezone.now() + timedelta(hours=23)):
+        assert purge_idempotency_keys() == 0
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        assert purge_idempotency_keys() == 1
+    assert not IdempotencyKey.objects.exists()
+    assert Schedule.objects.filter(func="compositions.tasks.purge_idempotency_keys").exists()

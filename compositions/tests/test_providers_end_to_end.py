@@ -231,3 +231,18 @@ def test_a_real_worker_configured_by_environment_composes_through_each_provider(
     assert composition.provider == name and len(fakes[name].requests) == 1
     with composition.results.get().file.open("rb") as fh:
         assert fh.read().startswith(OUT[: OUT.rfind(b"IEND") - 4])
+
+
+def test_an_unreached_fallback_keeps_its_probe(owner, settings, fakes):
+    import time_machine
+    from django.utils import timezone
+
+    configure(settings, fakes, "gemini", "openrouter")
+    fakes["gemini"].script(Reply(200, ANSWERS["gemini"]))
+    fallback = CircuitBreaker("openrouter")
+    for _ in range(fallback.threshold):
+        fallback.record_failure()
+    with time_machine.travel(timezone.now() + timezone.timedelta(seconds=fallback.cooldown + 1)):
+        composition = compose(owner, model="nano-banana-2")
+        assert run_composition(composition.public_id) == "succeeded"
+        assert fallback.allow()  # the probe is still there for a composition that needs it
