@@ -9,3 +9,16 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             ensure_personal_workspace(user=user)
         return user
+
+    def respond_user_inactive(self, request, user):
+        """A suspended account is told so, and why, instead of allauth's "inactive" page."""
+        if getattr(user, "is_suspended", False):
+            from django.shortcuts import render
+
+            return render(
+                request,
+                "account/suspended.html",
+                {"reason": user.suspension_reason, "since": user.suspended_at},
+                status=403,
+            )
+        return super().respond_user_inactive(request, user)

@@ -11,6 +11,15 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.permissions import BasePermission
 
+from bananasite.errors import AppError
+
+
+class AccountSuspended(AppError):
+    code = "account_suspended"
+    status = 403
+    title = "Account suspended"
+
+
 TOKEN_PREFIX = "bns_"  # noqa: S105 (a prefix, not a secret)
 
 
@@ -33,14 +42,23 @@ class BearerTokenAuthentication(BaseAuthentication):
         if keyword.lower() != self.keyword.lower() or not raw.strip():
             raise exceptions.AuthenticationFailed("Use the header: Authorization: Bearer <token>.")
         token = (
-            ApiToken.objects.active()
-            .select_related("workspace", "user")
+            ApiToken.objects.select_related("workspace", "user")
             .filter(token_hash=hash_token(raw.strip()))
             .first()
         )
-        if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("The token is unknown, revoked or expired.")
+        if token is not None and token.user.is_suspended:
+            # Its tokens were revoked with the suspension; say why rather than "unknown".
+            raise AccountSuspended(
+                "This account is suspended; its API tokens no longer work.",
+            )
         now = timezone.now()
+        if (
+            token is None
+            or not token.user.is_active
+            or token.revoked_at is not None
+            or (token.expires_at is not None and token.expires_at <= now)
+        ):
+            raise exceptions.AuthenticationFailed("The token is unknown, revoked or expired.")
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             type(token).objects.filter(pk=token.pk).update(last_used_at=now)
         request._request.workspace = token.workspace

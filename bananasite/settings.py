@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "compositions",
+    "moderation",
 ]
 
 MIDDLEWARE = [
@@ -269,6 +270,21 @@ BANANASITE_MAX_PROMPT_CHARS = 4000
 # Anything larger goes to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = BANANASITE_MAX_INPUT_IMAGES + 10
+
+# --- Moderation -----------------------------------------------------------------------------
+
+# Words or phrases that do not refuse a prompt but hold its composition for a moderator.
+BANANASITE_FLAGGED_TERMS = env_list("BANANASITE_FLAGGED_TERMS")
+# Perceptual hashes (64 bits) of removed content: an upload within BLOCK_DISTANCE bits of one
+# is refused; within HOLD_DISTANCE its composition waits for a moderator.
+BANANASITE_HASH_BLOCK_DISTANCE = env_int("BANANASITE_HASH_BLOCK_DISTANCE", 4, minimum=0)
+BANANASITE_HASH_HOLD_DISTANCE = env_int("BANANASITE_HASH_HOLD_DISTANCE", 10, minimum=0)
+# A new account's first N compositions are held for review (0: none).
+BANANASITE_HOLD_FIRST_COMPOSITIONS = env_int("BANANASITE_HOLD_FIRST_COMPOSITIONS", 0, minimum=0)
+# This many provider refusals (safety blocks) within the window hold the account's new
+# compositions (0: never).
+BANANASITE_HOLD_AFTER_REFUSALS = env_int("BANANASITE_HOLD_AFTER_REFUSALS", 3, minimum=0)
+BANANASITE_REFUSAL_WINDOW_HOURS = env_int("BANANASITE_REFUSAL_WINDOW_HOURS", 24, minimum=1)
 
 # --- Compositions and the task queue --------------------------------------------------------
 

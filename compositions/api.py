@@ -253,9 +253,8 @@ def _options_and_images(view, request, data) -> tuple[services.CompositionOption
     images, roles = [], []
     for index, item in enumerate(data.get("inputs") or [], start=1):
         if item.get("upload"):
-            upload = Upload.objects.filter(
-                public_id=item["upload"], workspace=workspace, status=Upload.Status.READY
-            ).first()
+            # Held and rejected uploads are found too: the service holds or refuses them.
+            upload = Upload.objects.filter(public_id=item["upload"], workspace=workspace).first()
             if upload is None:
                 raise ValidationFailed(
                     [("inputs", "not_found", f"Input {index}: there is no such upload here.")]
@@ -276,6 +275,7 @@ def _options_and_images(view, request, data) -> tuple[services.CompositionOption
         image_size=data.get("image_size") or "1K",
         num_images=data.get("num_images") or 1,
         roles=roles,
+        consent=bool(data.get("consent")),
     )
     return options, images
 

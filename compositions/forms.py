@@ -46,6 +46,10 @@ class ComposeForm(forms.Form):
     num_images = forms.TypedChoiceField(
         label="Number of images", choices=[(n, n) for n in range(1, 5)], coerce=int
     )
+    consent = forms.BooleanField(
+        label="I have the right to use these photos and the consent of the people in them.",
+        required=False,  # required for presets with people; the service says so
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

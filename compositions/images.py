@@ -12,6 +12,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
+import imagehash
 import numpy as np
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -58,6 +59,18 @@ class EncodedImage:
 class SanitizedUpload:
     image: EncodedImage
     thumbnail: EncodedImage
+    phash: str = ""
+
+
+def perceptual_hash(img: Image.Image) -> str:
+    """The 64-bit DCT hash of an image as 16 hex digits: photos that look alike (re-encoded,
+    resized, lightly edited) are a few bits apart, which is how removed content is recognised
+    when it comes back. ImageHash is the maintained implementation of pHash."""
+    if img.mode == "RGBA":
+        flat = Image.new("RGB", img.size, (255, 255, 255))
+        flat.paste(img, mask=img.getchannel("A"))
+        img = flat
+    return str(imagehash.phash(img))
 
 
 def _megapixels(pixels: int) -> str:
@@ -164,7 +177,7 @@ def sanitize_upload(fileobj, *, label: str, size: int | None = None) -> Sanitize
     img = ImageOps.exif_transpose(img)
     img = normalise_mode(img)
     stored = encode(img, prefer_jpeg=source_format in ("JPEG", "HEIF"))
-    return SanitizedUpload(image=stored, thumbnail=make_thumbnail(img))
+    return SanitizedUpload(image=stored, thumbnail=make_thumbnail(img), phash=perceptual_hash(img))
 
 
 def load_rgba(data: bytes) -> Image.Image:

@@ -33,6 +33,15 @@ class Role(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class VisibleManager(models.Manager):
+    """Rows a moderator has not removed. The default manager, so every history, page, API
+    listing and related lookup (`composition.results`) leaves removed content out at once;
+    `all_objects` is for moderation and the admin."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(removed_at__isnull=True)
+
+
 class Upload(models.Model):
     """A photo a person gave us, sanitised (oriented, metadata stripped) before it was stored."""
 
@@ -60,12 +69,20 @@ class Upload(models.Model):
     height = models.PositiveIntegerField()
     content_type = models.CharField(max_length=40)
     bytes = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    # 64-bit perceptual (DCT) hash in hex, compared with the hashes of removed content.
+    phash = models.CharField(max_length=16, blank=True)
     status = models.CharField(max_length=10, choices=Status, default=Status.READY)
     created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = VisibleManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        base_manager_name = "all_objects"
+        default_manager_name = "objects"
         indexes = [models.Index(fields=["workspace", "-created_at"], name="upload_ws_recent")]
 
     def __str__(self):
@@ -164,6 +181,14 @@ class Composition(models.Model):
     credits_reserved = models.PositiveIntegerField(default=0, help_text="The hold taken at submit.")
     credits_charged = models.PositiveIntegerField(default=0)
     credits_refunded = models.PositiveIntegerField(default=0)
+    held_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why it waits for a moderator (status held)."
+    )
+    consent = models.BooleanField(
+        default=False,
+        help_text="The person stated they have the right to use the photos and the consent of "
+        "the people in them.",
+    )
     provider_request_id = models.CharField(max_length=200, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -283,6 +308,14 @@ class Composition(models.Model):
             finished_at=timezone.now(),
         )
 
+    def release_hold(self) -> bool:
+        """A moderator approved a held composition: it joins the queue."""
+        return self._conditional_update(
+            from_statuses=[self.Status.HELD],
+            status=self.Status.QUEUED,
+            enqueued_at=timezone.now(),
+        )
+
     def requeue(self) -> bool:
         """Give an abandoned composition (its lease expired) back to the queue."""
         return self._conditional_update(
@@ -293,6 +326,11 @@ class Composition(models.Model):
         )
 
 
+class VisibleInputManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(upload__removed_at__isnull=True)
+
+
 class CompositionInput(models.Model):
     """Image N of a composition: the order is what "image 1", "image 2" mean in the prompt."""
 
@@ -301,8 +339,13 @@ class CompositionInput(models.Model):
     position = models.PositiveSmallIntegerField()
     role = models.CharField(max_length=12, choices=Role, default=Role.OTHER)
 
+    all_objects = models.Manager()
+    objects = VisibleInputManager()  # inputs a moderator removed are left out everywhere
+
     class Meta:
         ordering = ["position"]
+        base_manager_name = "all_objects"
+        default_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["composition", "position"], name="input_position_unique"
@@ -325,11 +368,18 @@ class Result(models.Model):
     height = models.PositiveIntegerField()
     content_type = models.CharField(max_length=40)
     bytes = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    phash = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = VisibleManager()
 
     class Meta:
         ordering = ["position"]
+        base_manager_name = "all_objects"
+        default_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["composition", "position"], name="result_position_unique"

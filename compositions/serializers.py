@@ -104,6 +104,7 @@ class CompositionOut(serializers.ModelSerializer):
             "credits",
             "parent",
             "queue_position",
+            "consent",
             "created_at",
             "started_at",
             "finished_at",
@@ -230,6 +231,13 @@ class CompositionFields(StrictInput):
     image_size = serializers.ChoiceField(choices=[], required=False, default="1K")
     num_images = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
     parent = serializers.CharField(required=False, allow_null=True, max_length=40)
+    consent = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="The caller states they have the right to use these photos and the consent of "
+        "the people in them. Without it, a preset with people (face_swap, outfit_change, "
+        "combine_subjects) is held for a moderator's review.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

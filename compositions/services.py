@@ -23,12 +23,13 @@ from billing.services import (
     release_credits,
     reserve_credits,
 )
+from moderation.policy import hold_reasons
 
 from . import webhooks
 from .catalog import ModelSpec, get_model
 from .images import ImageRejected, SanitizedUpload, sanitize_upload
 from .models import Composition, CompositionInput, Result, Role, Upload
-from .presets import default_roles, scaffold
+from .presets import PEOPLE_PRESETS, default_roles, scaffold
 from .providers.http import CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,11 @@ class CompositionOptions:
     image_size: str = "1K"
     num_images: int = 1
     roles: list[str] = field(default_factory=list)
+    # The statement "I have the right to use these photos and the consent of the people in
+    # them". The browser requires it for people presets (`require_consent`); an API call
+    # without it is held for a moderator instead, so existing clients keep working.
+    consent: bool = False
+    require_consent: bool = False
 
 
 @dataclass
@@ -80,14 +86,19 @@ def normalise_for_policy(text: str) -> str:
     return " ".join("".join(ch if ch.isalnum() else " " for ch in text).split())
 
 
-def blocked_term(prompt: str) -> str | None:
-    """The first configured blocked term (a word or phrase) the prompt contains, if any."""
-    haystack = f" {normalise_for_policy(prompt)} "
-    for term in settings.BANANASITE_BLOCKED_TERMS:
+def contains_term(text: str, terms) -> str | None:
+    """The first of `terms` (words or phrases) the text contains as whole words, if any."""
+    haystack = f" {normalise_for_policy(text)} "
+    for term in terms:
         needle = normalise_for_policy(term)
         if needle and f" {needle} " in haystack:
             return term
     return None
+
+
+def blocked_term(prompt: str) -> str | None:
+    """The first configured blocked term (a word or phrase) the prompt contains, if any."""
+    return contains_term(prompt, settings.BANANASITE_BLOCKED_TERMS)
 
 
 def validate_options(options: CompositionOptions, *, count: int) -> tuple[ModelSpec, list]:
@@ -159,20 +170,53 @@ def validate_options(options: CompositionOptions, *, count: int) -> tuple[ModelS
         if role and role not in Role.values:
             errors.append(("roles", "unsupported_option", f"“{role}” is not a role."))
             break
+    if options.require_consent and options.preset in PEOPLE_PRESETS and not options.consent:
+        errors.append(
+            (
+                "consent",
+                "consent_required",
+                "This preset works with people: tick the statement that you have the right to "
+                "use these photos and the consent of the people in them.",
+            )
+        )
     return model, errors
 
 
-def _sanitize_all(images: list[NewImage]) -> tuple[list[SanitizedUpload], list]:
+BLOCKED_IMAGE = "“{}” matches content our moderators removed, so it cannot be used here."
+
+
+def _hash_verdict(clean: SanitizedUpload, label: str) -> str:
+    """Upload status for a photo by its likeness to removed content, or ImageRejected."""
+    from moderation.policy import nearest_blocked
+
+    bits = nearest_blocked(clean.phash)
+    if bits is None:
+        return Upload.Status.READY
+    if bits <= settings.BANANASITE_HASH_BLOCK_DISTANCE:
+        raise ImageRejected("image_blocked", BLOCKED_IMAGE.format(label))
+    if bits <= settings.BANANASITE_HASH_HOLD_DISTANCE:
+        return Upload.Status.HELD
+    return Upload.Status.READY
+
+
+def _sanitize_one(image: NewImage) -> tuple[SanitizedUpload, str]:
+    clean = sanitize_upload(image.fileobj, label=image.name, size=image.size)
+    return clean, _hash_verdict(clean, image.name)
+
+
+def _sanitize_all(images: list[NewImage]) -> tuple[list[tuple[SanitizedUpload, str]], list]:
     sanitized, errors = [], []
     for image in images:
         try:
-            sanitized.append(sanitize_upload(image.fileobj, label=image.name, size=image.size))
+            sanitized.append(_sanitize_one(image))
         except ImageRejected as exc:
             errors.append(("images", exc.code, exc.message))
     return sanitized, errors
 
 
-def _store_upload(*, workspace, user, image: NewImage, clean: SanitizedUpload, saved: list):
+def _store_upload(
+    *, workspace, user, image: NewImage, clean: SanitizedUpload, status: str, saved: list
+):
     upload = Upload(
         workspace=workspace,
         uploaded_by=user,
@@ -182,6 +226,8 @@ def _store_upload(*, workspace, user, image: NewImage, clean: SanitizedUpload, s
         content_type=clean.image.content_type,
         bytes=len(clean.image.data),
         sha256=clean.image.sha256,
+        phash=clean.phash,
+        status=status,
     )
     upload.file.save(f"image.{clean.image.extension}", ContentFile(clean.image.data), save=False)
     saved.append(upload.file.name)
@@ -233,6 +279,11 @@ def create_composition(
     new_images = [i for i in images if isinstance(i, NewImage)]
     count = len(images)
     model, errors = validate_options(options, count=count)
+    for position, item in enumerate(images, start=1):
+        if isinstance(item, Upload) and item.status == Upload.Status.REJECTED:
+            errors.append(
+                ("images", "image_rejected", f"Image {position} was rejected by a moderator.")
+            )
     if errors:
         raise ValidationFailed(errors)
     if all(r[0] != "local" and CircuitBreaker(r[0]).is_open() for r in model.routes):
@@ -267,12 +318,24 @@ def create_composition(
         cleaned = dict(zip(map(id, new_images), sanitized, strict=True))
         uploads = [
             _store_upload(
-                workspace=workspace, user=user, image=item, clean=cleaned[id(item)], saved=saved
+                workspace=workspace,
+                user=user,
+                image=item,
+                clean=cleaned[id(item)][0],
+                status=cleaned[id(item)][1],
+                saved=saved,
             )
             if isinstance(item, NewImage)
             else item
             for item in images
         ]
+        held = hold_reasons(
+            user=user,
+            prompt=prompt,
+            uploads=uploads,
+            people_preset=options.preset in PEOPLE_PRESETS,
+            consent=options.consent,
+        )
         with transaction.atomic():
             # The wallet row serialises this workspace's submissions: quotas and credits are
             # checked and taken together, so concurrent requests cannot both slip through.
@@ -294,8 +357,10 @@ def create_composition(
                 num_images=options.num_images,
                 parent=parent,
                 origin=origin,
-                status=Composition.Status.QUEUED,
-                enqueued_at=timezone.now(),
+                status=Composition.Status.HELD if held else Composition.Status.QUEUED,
+                held_reason=" ".join(held)[:300],
+                consent=options.consent,
+                enqueued_at=None if held else timezone.now(),
                 credits_reserved=credits,
             )
             reserve_credits(wallet=wallet, composition=composition, amount=credits, user=user)
@@ -303,7 +368,8 @@ def create_composition(
                 CompositionInput(composition=composition, upload=upload, position=i, role=role)
                 for i, (upload, role) in enumerate(zip(uploads, roles, strict=True), start=1)
             )
-            enqueue_composition(composition)
+            if not held:  # a held composition waits for a moderator's approval
+                enqueue_composition(composition)
     except BaseException:
         delete_files(saved)
         raise
@@ -327,6 +393,7 @@ def upload_from_result(*, result: Result, user) -> Upload:
         content_type=result.content_type,
         bytes=result.bytes,
         sha256=result.sha256,
+        phash=result.phash,
     )
     upload.file.save(f"image.{result.extension}", ContentFile(data), save=False)
     upload.thumbnail.save("thumb.webp", ContentFile(thumb), save=False)
@@ -364,7 +431,12 @@ def create_variation(*, source: Composition, user, **overrides) -> Composition:
         image_size=source.image_size,
         num_images=overrides.get("num_images") or source.num_images,
         roles=[i.role for i in inputs],
+        consent=source.consent,
     )
+    if len(inputs) < source.inputs(manager="all_objects").count():
+        raise InvalidState(
+            "A photo of this composition was removed by a moderator; it cannot be varied."
+        )
     return create_composition(
         workspace=source.workspace,
         user=user,
@@ -455,13 +527,13 @@ def delete_composition(*, composition: Composition) -> None:
 def create_upload(*, workspace, user, image: NewImage) -> Upload:
     """Validate and store one photo on its own, for later use as an input."""
     try:
-        clean = sanitize_upload(image.fileobj, label=image.name, size=image.size)
+        clean, status = _sanitize_one(image)
     except ImageRejected as exc:
         raise ValidationFailed([("file", exc.code, exc.message)]) from None
     saved: list[str] = []
     try:
         upload = _store_upload(
-            workspace=workspace, user=user, image=image, clean=clean, saved=saved
+            workspace=workspace, user=user, image=image, clean=clean, status=status, saved=saved
         )
         upload.save()
     except BaseException:

@@ -18,14 +18,20 @@ from PIL import Image
 
 from bananasite.errors import AppError
 from billing.services import settle_credits
+from moderation.policy import record_refusal
 
 from . import webhooks
 from .catalog import get_model
-from .images import make_thumbnail, normalise_mode, prepare_image
+from .images import make_thumbnail, normalise_mode, perceptual_hash, prepare_image
 from .models import Composition, Result
 from .provenance import with_provenance
 from .providers import ComposeRequest, InputImage, ProviderError, get_provider
-from .providers.base import ProviderRateLimited, ProviderTimeout, ProviderUnavailable
+from .providers.base import (
+    ProviderRateLimited,
+    ProviderSafetyBlock,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from .providers.http import CircuitBreaker
 from .services import (
     claim_next,
@@ -83,6 +89,7 @@ def _store_results(composition: Composition, images) -> list[Result]:
             )
             img = Image.open(io.BytesIO(data))
             img.load()
+            img = normalise_mode(img)
             result = Result(
                 composition=composition,
                 position=position,
@@ -91,11 +98,12 @@ def _store_results(composition: Composition, images) -> list[Result]:
                 content_type=output.mime_type,
                 bytes=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
+                phash=perceptual_hash(img),
             )
             extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(output.mime_type, "png")
             # The provider's pixels are stored as received: re-encoding would only lose quality.
             result.file.save(f"result.{extension}", ContentFile(data), save=False)
-            thumb = make_thumbnail(normalise_mode(img))
+            thumb = make_thumbnail(img)
             result.thumbnail.save("thumb.webp", ContentFile(thumb.data), save=False)
             results.append(result)
     except BaseException:
@@ -127,7 +135,10 @@ def run_composition(public_id: str) -> str:
         logger.warning(
             "Composition %s failed at the provider: %s %s", composition, exc.code, exc.detail
         )
-        fail_composition(composition=composition, code=exc.code, message=exc.message)
+        if fail_composition(composition=composition, code=exc.code, message=exc.message) and (
+            isinstance(exc, ProviderSafetyBlock)
+        ):
+            record_refusal(composition)  # counted per account; enough of them hold new work
         return exc.code
     except AppError as exc:
         fail_composition(composition=composition, code=exc.code, message=exc.message)

@@ -16,7 +16,7 @@ from . import services
 from .catalog import all_models
 from .forms import ComposeForm
 from .models import Composition, Result, Role, Upload
-from .presets import SCAFFOLDS
+from .presets import PEOPLE_PRESETS, SCAFFOLDS
 
 HISTORY_PAGE_SIZE = 12
 
@@ -38,7 +38,15 @@ def _models_for_js(plan):
     }
 
 
-def _waiting_text(position: int | None) -> str:
+HELD_TEXT = (
+    "Held for a short review by our moderators; it starts as soon as it is approved. "
+    "Its credits are on hold, not charged."
+)
+
+
+def _waiting_text(position: int | None, status: str = "") -> str:
+    if status == Composition.Status.HELD:
+        return HELD_TEXT
     if position is None:
         return ""
     if position == 1:
@@ -76,6 +84,8 @@ def compose(request):
                 image_size=data["image_size"],
                 num_images=data["num_images"],
                 roles=request.POST.getlist("roles"),
+                consent=data["consent"],
+                require_consent=True,
             )
             new_images = [
                 services.NewImage(name=f.name, fileobj=f, size=f.size)
@@ -128,6 +138,8 @@ def compose(request):
         "max_upload_mb": settings.BANANASITE_MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_prompt": settings.BANANASITE_MAX_PROMPT_CHARS,
         "roles": Role.choices,
+        "people_presets": sorted(PEOPLE_PRESETS),
+        "people_preset_labels": [Composition.Preset(p).label for p in sorted(PEOPLE_PRESETS)],
     }
     return render(request, "compositions/compose.html", context, status=status)
 
@@ -142,7 +154,7 @@ def detail(request, public_id):
     context = {
         "composition": composition,
         "report_reasons": Report.Reason.choices,
-        "waiting": _waiting_text(composition.queue_position()),
+        "waiting": _waiting_text(composition.queue_position(), composition.status),
         "inputs": composition.inputs.select_related("upload"),
         "results": composition.results.all(),
         "children": composition.children.all()[:10],
@@ -156,7 +168,7 @@ def progress_payload(composition: Composition) -> dict:
     position = composition.queue_position()
     return {
         "queue_position": position,
-        "waiting": _waiting_text(position),
+        "waiting": _waiting_text(position, composition.status),
         "id": composition.public_id,
         "status": composition.status,
         "stage": composition.stage_label,

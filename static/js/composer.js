@@ -136,13 +136,23 @@
     }
   }
 
+  // The consent statement only concerns presets with people; without JavaScript it stays shown.
+  const consent = document.getElementById("consent-field");
+  function showConsent() {
+    if (!consent) return;
+    const people = consent.dataset.peoplePresets.split(" ");
+    consent.hidden = !people.includes(preset.value);
+  }
+
   preset.addEventListener("change", () => {
     const untouched = prompt.value.trim() === "" || prompt.value === lastScaffold;
     if (untouched) {
       prompt.value = lastScaffold = scaffoldFor(preset.value);
       updatePromptCount();
     }
+    showConsent();
   });
+  showConsent();
 
   function limitOptions() {
     const m = models[modelSelect.value];

@@ -15,7 +15,7 @@
   const stageLabel = document.getElementById("stage-label");
   const percent = document.getElementById("percent");
   const elapsed = document.getElementById("elapsed");
-  const order = ["queued", "preparing", "generating", "storing", "succeeded"];
+  const order = ["held", "queued", "preparing", "generating", "storing", "succeeded"];
   let seconds = 0;
   let failures = 0;
 

@@ -1,0 +1,212 @@
+"""The moderation panel in Django's admin: the queue, the audit log and the blocklist."""
+
+import mimetypes
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from bananasite.errors import AppError
+from compositions.models import Result, Upload
+
+from . import services
+from .models import AuditEntry, BlockedHash, ModerationQueue
+from .queue import ACTION_LABELS, ACTIONS, queue, resolve
+
+NEEDS_REASON = {"remove", "suspend", "reject"}
+TABS = [
+    ("all", "Everything open"),
+    ("reports", "Reports"),
+    ("held", "Held compositions"),
+    ("suspended", "Suspended accounts"),
+]
+
+
+def can_moderate(request) -> bool:
+    return request.user.is_active and request.user.has_perm("moderation.moderate")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ModerationQueue)
+class ModerationQueueAdmin(ReadOnlyAdmin):
+    """Not a model list: one page with every open report and held composition."""
+
+    def has_module_permission(self, request):
+        return can_moderate(request)
+
+    def has_view_permission(self, request, obj=None):
+        return can_moderate(request)
+
+    def get_urls(self):
+        return [
+            path(
+                "media/<str:kind>/<str:public_id>/<str:variant>/",
+                self.admin_site.admin_view(self.media_view),
+                name="moderation_media",
+            ),
+            *super().get_urls(),
+        ]
+
+    def media_view(self, request, kind, public_id, variant):
+        """A result or upload for moderators, whichever workspace it belongs to."""
+        if not can_moderate(request):
+            raise PermissionDenied
+        model = {"result": Result, "upload": Upload}.get(kind)
+        item = model and model.objects.filter(public_id=public_id).first()
+        if item is None or variant not in ("thumb", "full"):
+            raise Http404
+        field = item.thumbnail if variant == "thumb" else item.file
+        if not field:
+            raise Http404
+        content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+        response = FileResponse(field.open("rb"), content_type=content_type)
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        if not can_moderate(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self._act(request)
+        show = request.GET.get("show", "all")
+        if show not in dict(TABS):
+            show = "all"
+        page = Paginator(queue(show), 50).get_page(request.GET.get("page"))
+        actions = sorted(
+            {a for kind in ACTIONS.values() for a in kind}, key=list(ACTION_LABELS).index
+        )
+        if show == "suspended":
+            actions = ["restore"]
+        elif show == "reports":
+            actions = ACTIONS["report"]
+        elif show == "held":
+            actions = ACTIONS["held"]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Moderation queue",
+            "opts": self.model._meta,
+            "page": page,
+            "show": show,
+            "tabs": TABS,
+            "bulk_actions": [(a, ACTION_LABELS[a]) for a in actions],
+            "needs_reason": sorted(NEEDS_REASON),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/moderation/queue.html", context)
+
+    def _act(self, request):
+        """Apply an action to the chosen items: a row's own button, or the bulk form."""
+        back = request.get_full_path()
+        single = request.POST.get("do", "")
+        if single:
+            action, _, key = single.partition("|")
+            keys = [key]
+        else:
+            action = request.POST.get("action", "")
+            keys = request.POST.getlist("items")
+        reason = request.POST.get("reason", "").strip()
+        if action not in ACTION_LABELS:
+            messages.error(request, "Choose an action.")
+            return redirect(back)
+        if not keys:
+            messages.error(request, "Tick at least one item first.")
+            return redirect(back)
+        if action in NEEDS_REASON and not reason:
+            messages.error(
+                request,
+                f"“{ACTION_LABELS[action]}” needs a reason: it is written to the audit log. "
+                "Nothing was changed.",
+            )
+            return redirect(back)
+        done, problems = 0, []
+        for key in dict.fromkeys(keys):
+            resolved = resolve(key)
+            if resolved is None:
+                problems.append(f"{key.partition(':')[2]}: no longer there")
+                continue
+            kind, target = resolved
+            if action not in ACTIONS[kind]:
+                problems.append(
+                    f"{key.partition(':')[2]}: “{ACTION_LABELS[action]}” does not apply"
+                )
+                continue
+            try:
+                perform(action, target, actor=request.user, reason=reason)
+            except AppError as exc:
+                problems.append(f"{key.partition(':')[2]}: {exc.message}")
+            else:
+                done += 1
+        if done:
+            messages.success(
+                request, f"{ACTION_LABELS[action]}: done for {done} item{'s' if done != 1 else ''}."
+            )
+        if problems:
+            messages.warning(request, "Not done: " + "; ".join(problems))
+        return redirect(back)
+
+
+def perform(action: str, target, *, actor, reason: str) -> None:
+    if action == "dismiss":
+        services.dismiss_reports(target=target, actor=actor, reason=reason)
+    elif action == "remove":
+        services.remove_content(target=target, actor=actor, reason=reason)
+    elif action == "approve":
+        services.approve_composition(composition=target, actor=actor, reason=reason)
+    elif action == "reject":
+        services.reject_composition(composition=target, actor=actor, reason=reason)
+    elif action == "restore":
+        services.restore_account(user=target, actor=actor, reason=reason)
+    elif action == "suspend":
+        owner = services.owner_of(target)
+        if owner is None:
+            raise AppError("The account behind it no longer exists.")
+        services.suspend_account(user=owner, actor=actor, reason=reason)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """Read-only for everyone, superusers included: the log is append-only."""
+
+    list_display = ["created_at", "actor_email", "action", "target_type", "target_id", "reason"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_email", "target_id", "reason"]
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "actor_email",
+        "action",
+        "target_type",
+        "target_id",
+        "reason",
+        "details",
+    ]
+    readonly_fields = fields
+
+    def get_actions(self, request):
+        return {}  # no bulk delete
+
+
+@admin.register(BlockedHash)
+class BlockedHashAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "phash", "source", "added_by", "reason"]
+    search_fields = ["phash", "sha256", "source"]
+    fields = ["created_at", "phash", "sha256", "source", "added_by", "reason"]
+    readonly_fields = fields
+
+    def get_actions(self, request):
+        return {}

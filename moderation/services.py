@@ -1,0 +1,270 @@
+"""Moderator actions. Each one is a single transaction that also writes its audit entry, so
+an action and its record cannot be separated; files leave storage only after the commit."""
+
+import io
+import logging
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from PIL import Image
+
+from accounts.models import ApiToken, User
+from bananasite.errors import AppError, InvalidState
+from compositions.images import perceptual_hash
+from compositions.models import Composition, Report, Result, Upload
+from compositions.services import (
+    cancel_composition,
+    delete_files,
+    enqueue_composition,
+    fail_composition,
+)
+
+from .models import AuditEntry, BlockedHash
+
+logger = logging.getLogger(__name__)
+
+REMOVED_INPUT_MESSAGE = (
+    "A photo in this composition was removed by a moderator. Nothing was charged."
+)
+REJECTED_MESSAGE = "A moderator did not approve this composition. Nothing was charged."
+
+
+class ReasonRequired(AppError):
+    code = "reason_required"
+
+
+def _audit(*, actor, action, target_type, target_id, reason, **details) -> AuditEntry:
+    return AuditEntry.objects.create(
+        actor=actor,
+        actor_email=actor.email,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        reason=reason,
+        details=details,
+    )
+
+
+def _require(reason: str, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired(f"Say why you {what}; the reason goes in the audit log.")
+    return reason
+
+
+def target_type_of(target) -> str:
+    return Report.TargetType.RESULT if isinstance(target, Result) else Report.TargetType.UPLOAD
+
+
+def owner_of(target) -> User | None:
+    """The account behind reported content or a held composition."""
+    if isinstance(target, Result):
+        return target.composition.created_by
+    if isinstance(target, Upload):
+        return target.uploaded_by
+    return target.created_by
+
+
+def open_reports(target):
+    field = "result" if isinstance(target, Result) else "upload"
+    return Report.objects.filter(status=Report.Status.OPEN, **{field: target})
+
+
+def _close_reports(target, status) -> int:
+    return open_reports(target).update(status=status, resolved_at=timezone.now())
+
+
+def dismiss_reports(*, target, actor, reason: str = "") -> int:
+    """Close the open reports about a result or an upload: nothing wrong with it."""
+    with transaction.atomic():
+        closed = _close_reports(target, Report.Status.DISMISSED)
+        _audit(
+            actor=actor,
+            action=AuditEntry.Action.DISMISS,
+            target_type=target_type_of(target),
+            target_id=target.public_id,
+            reason=reason.strip() or "No reason given.",
+            reports=closed,
+        )
+    return closed
+
+
+def _hash_of(target) -> str:
+    if target.phash:
+        return target.phash
+    try:  # stored before hashes existed: hash the file while it is still there
+        with target.file.open("rb") as fh:
+            img = Image.open(io.BytesIO(fh.read()))
+            img.load()
+        return perceptual_hash(img.convert("RGBA"))
+    except Exception:
+        logger.exception("Could not hash %s before removing it", target.public_id)
+        return ""
+
+
+def _take_down(item, *, now) -> list[str]:
+    """Mark one result or upload removed, fail work that needs it; the file names to delete."""
+    model = type(item)
+    if not model.all_objects.filter(pk=item.pk, removed_at__isnull=True).update(removed_at=now):
+        return []
+    if isinstance(item, Upload):
+        waiting = Composition.objects.filter(
+            inputs__upload=item, status__in=Composition.UNFINISHED
+        ).distinct()
+        for composition in waiting:
+            fail_composition(
+                composition=composition, code="input_rejected", message=REMOVED_INPUT_MESSAGE
+            )
+    _close_reports(item, Report.Status.ACTIONED)
+    return [item.file.name, item.thumbnail.name]
+
+
+def remove_content(*, target, actor, reason: str) -> list[str]:
+    """Take a result or an upload down: it disappears from every history and the API, its
+    file leaves storage, its likeness goes on the blocklist. Byte-for-byte copies (a result
+    reused as an input) go with it. Returns the public ids removed."""
+    reason = _require(reason, "remove this")
+    phash = _hash_of(target)
+    now = timezone.now()
+    with transaction.atomic():
+        copies = [
+            *Result.objects.filter(sha256=target.sha256),
+            *Upload.objects.filter(sha256=target.sha256),
+        ]
+        items = [target, *(c for c in copies if c != target)]  # same model and pk: the target
+        names, removed = [], []
+        for item in items:
+            gone = _take_down(item, now=now)
+            if gone:
+                names += gone
+                removed.append(item.public_id)
+        if not removed:
+            raise InvalidState("This has already been removed.")
+        if phash:
+            BlockedHash.objects.create(
+                phash=phash,
+                sha256=target.sha256,
+                source=target.public_id,
+                reason=reason,
+                added_by=actor,
+            )
+        _audit(
+            actor=actor,
+            action=AuditEntry.Action.REMOVE,
+            target_type=target_type_of(target),
+            target_id=target.public_id,
+            reason=reason,
+            removed=removed,
+            phash=phash,
+            owner=getattr(owner_of(target), "email", None),
+        )
+        transaction.on_commit(lambda: delete_files(names))
+    return removed
+
+
+def suspend_account(*, user: User, actor, reason: str) -> dict:
+    """Sign the person out everywhere, revoke their tokens, cancel (and release) their
+    unfinished compositions, and refuse their logins with a clear message."""
+    reason = _require(reason, "suspend this account")
+    if user.pk == actor.pk:
+        raise InvalidState("You cannot suspend your own account.")
+    if user.is_staff or user.is_superuser:
+        raise InvalidState("Staff accounts are suspended by an administrator, not from the queue.")
+    now = timezone.now()
+    with transaction.atomic():
+        suspended = User.objects.filter(pk=user.pk, suspended_at__isnull=True).update(
+            suspended_at=now,
+            suspension_reason=reason,
+            is_active=False,
+            session_epoch=F("session_epoch") + 1,  # every session's auth hash changes
+        )
+        if not suspended:
+            raise InvalidState(f"{user.email} is already suspended.")
+        tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+        canceled = []
+        unfinished = Composition.objects.filter(
+            created_by=user, status__in=Composition.UNFINISHED
+        ).order_by("created_at")
+        for composition in unfinished:
+            try:
+                cancel_composition(composition=composition)
+            except InvalidState:
+                continue  # it finished meanwhile
+            canceled.append(composition.public_id)
+        _audit(
+            actor=actor,
+            action=AuditEntry.Action.SUSPEND,
+            target_type="account",
+            target_id=user.email,
+            reason=reason,
+            tokens_revoked=tokens,
+            compositions_canceled=canceled,
+        )
+    user.refresh_from_db()
+    return {"tokens_revoked": tokens, "compositions_canceled": canceled}
+
+
+def restore_account(*, user: User, actor, reason: str = "") -> None:
+    """Lift a suspension: the person can sign in again (and create new tokens)."""
+    with transaction.atomic():
+        if not User.objects.filter(pk=user.pk, suspended_at__isnull=False).update(
+            suspended_at=None, suspension_reason="", is_active=True
+        ):
+            raise InvalidState(f"{user.email} is not suspended.")
+        _audit(
+            actor=actor,
+            action=AuditEntry.Action.RESTORE,
+            target_type="account",
+            target_id=user.email,
+            reason=reason.strip() or "No reason given.",
+        )
+    user.refresh_from_db()
+
+
+def _held_uploads(composition):
+    return Upload.objects.filter(uses__composition=composition, status=Upload.Status.HELD)
+
+
+def approve_composition(*, composition: Composition, actor, reason: str = "") -> None:
+    """A held composition may run: it joins its workspace's queue."""
+    with transaction.atomic():
+        if not composition.release_hold():
+            raise InvalidState(f"{composition.public_id} is no longer held.")
+        Upload.objects.filter(pk__in=_held_uploads(composition).values("pk")).update(
+            status=Upload.Status.READY
+        )
+        enqueue_composition(composition)
+        _audit(
+            actor=actor,
+            action=AuditEntry.Action.APPROVE,
+            target_type="composition",
+            target_id=composition.public_id,
+            reason=reason.strip() or "No reason given.",
+            held_reason=composition.held_reason,
+        )
+
+
+def reject_composition(*, composition: Composition, actor, reason: str) -> None:
+    """A held composition will not run: it fails, its credits are released in full, and the
+    photos that made it wait cannot be used again."""
+    reason = _require(reason, "reject this")
+    with transaction.atomic():
+        if not fail_composition(
+            composition=composition,
+            code="moderation_rejected",
+            message=REJECTED_MESSAGE,
+            from_statuses=[Composition.Status.HELD],
+        ):
+            raise InvalidState(f"{composition.public_id} is no longer held.")
+        Upload.objects.filter(pk__in=_held_uploads(composition).values("pk")).update(
+            status=Upload.Status.REJECTED
+        )
+        _audit(
+            actor=actor,
+            action=AuditEntry.Action.REJECT,
+            target_type="composition",
+            target_id=composition.public_id,
+            reason=reason,
+            held_reason=composition.held_reason,
+        )
