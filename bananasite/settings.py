@@ -278,7 +278,7 @@ BANANASITE_FLAGGED_TERMS = env_list("BANANASITE_FLAGGED_TERMS")
 # Perceptual hashes (64 bits) of removed content: an upload within BLOCK_DISTANCE bits of one
 # is refused; within HOLD_DISTANCE its composition waits for a moderator.
 BANANASITE_HASH_BLOCK_DISTANCE = env_int("BANANASITE_HASH_BLOCK_DISTANCE", 4, minimum=0)
-BANANASITE_HASH_HOLD_DISTANCE = env_int("BANANASITE_HASH_HOLD_DISTANCE", 10, minimum=0)
+BANANASITE_HASH_HOLD_DISTANCE = env_int("BANANASITE_HASH_HOLD_DISTANCE", 12, minimum=0)
 # A new account's first N compositions are held for review (0: none).
 BANANASITE_HOLD_FIRST_COMPOSITIONS = env_int("BANANASITE_HOLD_FIRST_COMPOSITIONS", 0, minimum=0)
 # This many provider refusals (safety blocks) within the window hold the account's new

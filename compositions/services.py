@@ -433,7 +433,8 @@ def create_variation(*, source: Composition, user, **overrides) -> Composition:
         roles=[i.role for i in inputs],
         consent=source.consent,
     )
-    if len(inputs) < source.inputs(manager="all_objects").count():
+    # (Not `source.inputs(manager=...)`: a prefetched `inputs` would answer for it.)
+    if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
         raise InvalidState(
             "A photo of this composition was removed by a moderator; it cannot be varied."
         )

@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 
 from bananasite.errors import AppError
 from compositions.models import Result, Upload
@@ -182,7 +183,7 @@ def perform(action: str, target, *, actor, reason: str) -> None:
 class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only for everyone, superusers included: the log is append-only."""
 
-    list_display = ["created_at", "actor_email", "action", "target_type", "target_id", "reason"]
+    list_display = ["when", "actor_email", "action", "target", "short_reason"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_email", "target_id", "reason"]
     date_hierarchy = "created_at"
@@ -197,8 +198,17 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
-    def get_actions(self, request):
-        return {}  # no bulk delete
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj):
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    @admin.display(description="Target")
+    def target(self, obj):
+        return f"{obj.target_type} {obj.target_id}"
+
+    @admin.display(description="Why")
+    def short_reason(self, obj):
+        return obj.reason if len(obj.reason) <= 80 else obj.reason[:79] + "…"
 
 
 @admin.register(BlockedHash)
@@ -207,6 +217,3 @@ class BlockedHashAdmin(ReadOnlyAdmin):
     search_fields = ["phash", "sha256", "source"]
     fields = ["created_at", "phash", "sha256", "source", "added_by", "reason"]
     readonly_fields = fields
-
-    def get_actions(self, request):
-        return {}

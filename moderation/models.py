@@ -74,6 +74,7 @@ class BlockedHash(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "blocked image hash"
+        verbose_name_plural = "blocked image hashes"
 
     def __str__(self):
         return f"{self.phash} ({self.source})"

@@ -128,6 +128,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "blocked image hash",
+                "verbose_name_plural": "blocked image hashes",
                 "ordering": ["-created_at"],
             },
         ),

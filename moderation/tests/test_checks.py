@@ -1,0 +1,222 @@
+"""Checks on the way in: perceptual hashes of removed content, the consent statement, and the
+rules that hold a composition for review."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from compositions.images import perceptual_hash
+from compositions.models import Composition, Upload
+from compositions.tasks import run_composition
+from compositions.tests.api_clients import token_client
+from compositions.tests.factories import compose
+from conftest import SAMPLES
+from moderation.models import BlockedHash, ProviderRefusal
+from moderation.policy import distance
+
+from .helpers import cropped, reencoded
+
+pytestmark = pytest.mark.django_db
+
+
+def hash_of(data: bytes) -> str:
+    import io
+
+    return perceptual_hash(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def block(sample: str) -> BlockedHash:
+    img = Image.open(SAMPLES / sample).convert("RGB")
+    return BlockedHash.objects.create(phash=perceptual_hash(img), source="res_test")
+
+
+def test_lookalikes_hash_close_and_different_photos_far():
+    original = hash_of((SAMPLES / "chelsea.png").read_bytes())
+    assert distance(original, hash_of(reencoded("chelsea.png"))) <= 4
+    assert 4 < distance(original, hash_of(cropped("chelsea.png"))) <= 12
+    for other in ("coffee.png", "astronaut.png", "rocket.jpg", "brick.png"):
+        assert distance(original, hash_of((SAMPLES / other).read_bytes())) > 20
+
+
+def compose_post(client, images, **fields):
+    data = {
+        "prompt": "The cat from image 1 beside the cup from image 2",
+        "preset": "none",
+        "style": "natural",
+        "model": "local",
+        "aspect_ratio": "1:1",
+        "image_size": "512",
+        "num_images": "1",
+        "images": images,
+        **fields,
+    }
+    return client.post(reverse("compositions:compose"), data)
+
+
+def test_a_copy_of_removed_content_is_refused_in_the_composer(owner_client, uploaded, media_files):
+    block("chelsea.png")
+    response = compose_post(
+        owner_client,
+        [uploaded("again.jpg", reencoded("chelsea.png")), uploaded(sample="coffee.png")],
+    )
+    assert response.status_code == 400
+    assert "matches content our moderators removed" in response.content.decode()
+    assert not Composition.objects.exists() and not Upload.all_objects.exists()
+    assert media_files() == []
+
+
+def test_a_copy_of_removed_content_is_refused_by_the_api(owner, uploaded, media_files):
+    block("chelsea.png")
+    api = token_client(owner)
+    response = api.post(
+        "/api/v1/uploads", {"file": uploaded("again.jpg", reencoded("chelsea.png"))}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "image_blocked"
+    assert media_files() == [] and not Upload.all_objects.exists()
+
+
+def test_a_near_match_is_held_for_review(owner, owner_client, uploaded):
+    block("chelsea.png")
+    response = compose_post(
+        owner_client,
+        [uploaded("crop.png", cropped("chelsea.png")), uploaded(sample="coffee.png")],
+    )
+    composition = Composition.objects.get()
+    assert response.status_code == 302
+    assert composition.status == "held"
+    assert "close to removed content" in composition.held_reason
+    held = Upload.objects.get(original_name="crop.png")
+    assert held.status == "held" and held.public_id in composition.held_reason
+    assert Upload.objects.get(original_name="coffee.png").status == "ready"
+    # The person is told it waits for a review, and is not charged for waiting.
+    page = owner_client.get(composition.get_absolute_url()).content.decode()
+    assert "Held for a short review" in page
+    # No worker runs it while it is held.
+    assert run_composition(composition.public_id) == "nothing to do"
+    composition.refresh_from_db()
+    assert composition.status == "held"
+
+
+def test_api_uploads_say_held_when_near_removed_content(owner, uploaded):
+    block("chelsea.png")
+    api = token_client(owner)
+    response = api.post("/api/v1/uploads", {"file": uploaded("crop.png", cropped("chelsea.png"))})
+    assert response.status_code == 201 and response.json()["status"] == "held"
+    other = api.post("/api/v1/uploads", {"file": uploaded(sample="coffee.png")}).json()
+    body = {
+        "prompt": "The cat beside the cup",
+        "model": "local",
+        "image_size": "512",
+        "inputs": [{"upload": response.json()["id"]}, {"upload": other["id"]}],
+    }
+    created = api.post("/api/v1/compositions", body, format="json")
+    assert created.status_code == 202 and created.json()["status"] == "held"
+
+
+PEOPLE = {"preset": "face_swap", "prompt": ""}
+
+
+def test_people_presets_need_the_consent_statement_in_the_browser(
+    owner_client, uploaded, media_files
+):
+    images = [uploaded(sample="astronaut.png"), uploaded(sample="chelsea.png")]
+    response = compose_post(owner_client, images, **PEOPLE)
+    assert response.status_code == 400
+    assert "consent of the people in them" in response.content.decode()
+    assert not Composition.objects.exists() and media_files() == []
+
+    images = [uploaded(sample="astronaut.png"), uploaded(sample="chelsea.png")]
+    response = compose_post(owner_client, images, consent="on", **PEOPLE)
+    composition = Composition.objects.get()
+    assert response.status_code == 302
+    assert composition.consent and composition.status == "queued"
+
+
+def test_other_presets_do_not_ask_for_consent(owner_client, uploaded):
+    images = [uploaded(sample="rocket.jpg"), uploaded(sample="coffee.png")]
+    response = compose_post(owner_client, images, preset="product_in_scene", prompt="")
+    assert response.status_code == 302
+    assert Composition.objects.get().status == "queued"
+
+
+def test_api_people_preset_without_consent_is_held_not_refused(owner, uploaded):
+    api = token_client(owner)
+    ids = [
+        api.post("/api/v1/uploads", {"file": uploaded(sample=s)}).json()["id"]
+        for s in ("astronaut.png", "chelsea.png")
+    ]
+    body = {"preset": "face_swap", "model": "local", "inputs": [{"upload": i} for i in ids]}
+    held = api.post("/api/v1/compositions", body, format="json").json()
+    assert held["status"] == "held" and held["consent"] is False
+    assert "consent" in Composition.objects.get(public_id=held["id"]).held_reason
+    ok = api.post("/api/v1/compositions", {**body, "consent": True}, format="json").json()
+    assert ok["status"] == "queued" and ok["consent"] is True
+
+
+def test_a_new_accounts_first_compositions_are_held(settings, owner):
+    settings.BANANASITE_HOLD_FIRST_COMPOSITIONS = 2
+    first, second, third = (compose(owner) for _ in range(3))
+    assert [first.status, second.status, third.status] == ["held", "held", "queued"]
+    assert "New account: composition 1 of the first 2" in first.held_reason
+    # Held compositions reserve their credits; they are released if a moderator rejects.
+    assert first.credits_reserved > 0 and first.enqueued_at is None
+
+
+def test_flagged_prompt_terms_hold_after_normalisation(settings, owner):
+    settings.BANANASITE_FLAGGED_TERMS = ["red carpet"]
+    held = compose(owner, prompt="The cat on a RED\u200b-carpet with the cup")
+    assert held.status == "held" and "red carpet" in held.held_reason
+    assert compose(owner, prompt="A red cat on a blue carpet").status == "queued"
+
+
+def test_provider_refusals_are_counted_and_hold_new_work(settings, owner, monkeypatch):
+    from compositions import tasks
+    from compositions.providers.base import ProviderSafetyBlock
+
+    class Refuses:
+        def compose(self, request, progress=None):
+            raise ProviderSafetyBlock()
+
+    monkeypatch.setattr(tasks, "get_provider", lambda name: Refuses())
+    settings.BANANASITE_HOLD_AFTER_REFUSALS = 2
+    for _ in range(2):
+        composition = compose(owner)
+        assert run_composition(composition.public_id) == "provider_safety_block"
+        composition.refresh_from_db()
+        composition.delete()  # deleting the evidence does not reset the count
+    assert ProviderRefusal.objects.filter(user=owner).count() == 2
+    held = compose(owner)
+    assert held.status == "held" and "2 provider refusals" in held.held_reason
+
+    # Outside the window they no longer count.
+    ProviderRefusal.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    assert compose(owner).status == "queued"
+
+
+def test_other_failures_are_not_counted_as_refusals(owner, monkeypatch):
+    from compositions import tasks
+    from compositions.providers.base import ProviderNoImage
+
+    class NoImage:
+        def compose(self, request, progress=None):
+            raise ProviderNoImage()
+
+    monkeypatch.setattr(tasks, "get_provider", lambda name: NoImage())
+    composition = compose(owner)
+    assert run_composition(composition.public_id) == "provider_no_image"
+    assert not ProviderRefusal.objects.exists()
+
+
+def test_uploads_and_results_store_their_perceptual_hash(owner):
+    composition = compose(owner)
+    run_composition(composition.public_id)
+    composition.refresh_from_db()
+    upload = composition.inputs.first().upload
+    assert upload.phash == hash_of((SAMPLES / "chelsea.png").read_bytes())
+    result = composition.results.get()
+    with result.file.open("rb") as fh:
+        assert result.phash == hash_of(fh.read())
