@@ -75,7 +75,15 @@ def test_sign_up_compose_watch_download_history_delete(page, live_server, worker
     previews.nth(0).get_by_role("button", name="Move later").click()
     expect(previews.nth(0).locator(".preview-name")).to_have_text("astronaut.png")
     expect(previews.nth(0).locator(".preview-index")).to_have_text("Image 1")
+    # A preset with people asks for the consent statement before the form is sent.
+    consent = page.get_by_label(re.compile("I have the right to use these photos"))
+    expect(consent).to_be_hidden()
+    page.get_by_label("Preset").select_option("face_swap")
+    expect(consent).to_be_visible()
+    assert consent.evaluate("(box) => box.required")
     page.get_by_label("Preset").select_option("product_in_scene")
+    expect(consent).to_be_hidden()
+    assert not consent.evaluate("(box) => box.required")
     prompt = page.get_by_role("textbox", name="Prompt")
     expect(prompt).to_have_value(
         re.compile(r"^Place the product from image 1 into the scene from image 2")

@@ -142,6 +142,8 @@
     if (!consent) return;
     const people = consent.dataset.peoplePresets.split(" ");
     consent.hidden = !people.includes(preset.value);
+    // Checked before the form is sent, so the chosen photos are not lost to a server error.
+    consent.querySelector('input[type="checkbox"]').required = !consent.hidden;
   }
 
   preset.addEventListener("change", () => {

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.test.utils import override_settings
 
@@ -47,8 +48,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--email", default="demo@bananasite.local")
         parser.add_argument("--password", default="banana-demo-2026")
+        parser.add_argument(
+            "--moderator",
+            default="moderator@bananasite.local",
+            help="Also a moderator account (same password) for the queue at /admin/; '' for none.",
+        )
 
-    def handle(self, *args, email, password, **options):
+    def _account(self, email, password):
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
             user = create_user(email=email, password=password)
@@ -56,6 +62,13 @@ class Command(BaseCommand):
         else:
             user.set_password(password)
             user.save(update_fields=["password"])
+        return user
+
+    def handle(self, *args, email, password, moderator, **options):
+        user = self._account(email, password)
+        if moderator:
+            self._account(moderator, password)
+            call_command("grant_moderator", moderator, stdout=self.stdout)
         workspace = user.current_workspace
         if not Composition.objects.filter(workspace=workspace).exists():
             # Run the demos inline so they are finished before the server starts.
@@ -81,3 +94,7 @@ class Command(BaseCommand):
             done = Composition.objects.filter(workspace=workspace, status="succeeded").count()
             self.stdout.write(f"Made {done} sample compositions.")
         self.stdout.write(self.style.SUCCESS(f"Demo account: {email}  password: {password}"))
+        if moderator:
+            self.stdout.write(
+                self.style.SUCCESS(f"Moderator (at /admin/): {moderator}  password: {password}")
+            )
