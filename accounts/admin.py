@@ -7,15 +7,18 @@ from .models import Membership, User, Workspace
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["email"]
-    list_display = ["email", "display_name", "is_staff", "is_active", "date_joined"]
+    list_display = ["email", "display_name", "is_staff", "is_active", "suspended_at", "date_joined"]
     search_fields = ["email", "display_name"]
     fieldsets = [
         (None, {"fields": ["email", "password", "display_name", "current_workspace"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        # Changed only through the moderation queue, which revokes and audits.
+        ("Moderation", {"fields": ["suspended_at", "suspension_reason"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
     raw_id_fields = ["current_workspace"]
+    readonly_fields = ["suspended_at", "suspension_reason"]
 
 
 class MembershipInline(admin.TabularInline):
