@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
+from bananasite.admin import ReadOnlyAdmin
 from bananasite.errors import AppError
 
 from .models import LedgerEntry, Plan, StripeEvent, Wallet
@@ -88,22 +89,13 @@ class WalletAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     """The ledger is append-only: readable here, never editable."""
 
     list_display = ["created_at", "wallet", "kind", "amount", "composition_ref", "reason"]
     list_filter = ["kind"]
     search_fields = ["wallet__workspace__slug", "composition_ref", "reference", "reason"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StripeEvent)

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from bananasite.append_only import AppendOnlyModel, AppendOnlyQuerySet
+
 
 class Plan(models.Model):
     """What a workspace may do and what it is given. Plans are data, edited in the admin."""
@@ -70,13 +72,15 @@ class Wallet(models.Model):
         return f"{self.workspace.slug}: {self.balance} credits"
 
 
-class LedgerEntry(models.Model):
+class LedgerEntry(AppendOnlyModel):
     """One change to a wallet's balance. Append-only: never updated, never deleted.
 
     `amount` is the change to the spendable balance: a reserve holds credits (negative), a
     release gives the whole hold back (positive), a capture charges what was delivered
     (negative). So a settled composition adds up to exactly what it cost.
     """
+
+    append_only_message = "Ledger entries are append-only."
 
     class Kind(models.TextChoices):
         GRANT = "grant", "Grant"
@@ -106,6 +110,8 @@ class LedgerEntry(models.Model):
     reference = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AppendOnlyQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
@@ -131,14 +137,6 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.amount:+d}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Ledger entries are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Ledger entries are append-only.")
 
 
 class StripeEvent(models.Model):

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from bananasite.admin import ReadOnlyAdmin
+
 from .models import Report
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyAdmin):
     """Every report, open and closed, for reference; moderators act on them in the queue."""
 
     list_display = ["created_at", "reason", "target_type", "target", "reporter", "status"]
@@ -28,12 +30,3 @@ class ReportAdmin(admin.ModelAdmin):
     @admin.display(description="Target")
     def target(self, obj):
         return (obj.result or obj.upload).public_id
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from bananasite.admin import ReadOnlyAdmin
 from bananasite.errors import AppError
 from compositions.models import Result, Upload
 
@@ -29,17 +30,6 @@ TABS = [
 
 def can_moderate(request) -> bool:
     return request.user.is_active and request.user.has_perm("moderation.moderate")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ModerationQueue)

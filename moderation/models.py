@@ -4,21 +4,16 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import User
+from bananasite.append_only import AppendOnlyModel, AppendOnlyQuerySet
 from compositions.models import Composition, Report
 
 
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise ValueError("The audit log is append-only.")
-
-    def delete(self):
-        raise ValueError("The audit log is append-only.")
-
-
-class AuditEntry(models.Model):
+class AuditEntry(AppendOnlyModel):
     """One moderator action: who, what, which target, why, when. Never changed or deleted:
     the model, its queryset, the admin and (by triggers, see migration 0002) the database
     refuse it."""
+
+    append_only_message = "The audit log is append-only."
 
     class Action(models.TextChoices):
         DISMISS = "dismiss", "Dismissed reports"
@@ -49,14 +44,6 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.actor_email} {self.action} {self.target_type} {self.target_id}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("The audit log is append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("The audit log is append-only.")
 
 
 class BlockedHash(models.Model):

@@ -79,6 +79,8 @@ def dismiss_reports(*, target, actor, reason: str = "") -> int:
     """Close the open reports about a result or an upload: nothing wrong with it."""
     with transaction.atomic():
         closed = _close_reports(target, Report.Status.DISMISSED)
+        if not closed:  # someone else acted on it first (or a double submit)
+            raise InvalidState("There are no open reports about this any more.")
         _audit(
             actor=actor,
             action=AuditEntry.Action.DISMISS,

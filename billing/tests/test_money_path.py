@@ -198,6 +198,10 @@ def test_ledger_entries_cannot_be_changed_or_deleted(owner):
         entry.save()
     with pytest.raises(ValueError, match="append-only"):
         entry.delete()
+    with pytest.raises(ValueError, match="append-only"):
+        type(entry).objects.filter(pk=entry.pk).update(amount=1000)
+    with pytest.raises(ValueError, match="append-only"):
+        type(entry).objects.all().delete()
 
 
 def test_a_grant_with_a_reference_happens_once(owner):

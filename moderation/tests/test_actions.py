@@ -155,6 +155,9 @@ def test_dismissing_closes_every_open_report_on_the_item(owner, moderator):
     assert second.status == Report.Status.OPEN  # another item, still waiting
     assert Result.objects.filter(pk=result.pk).exists()
     assert AuditEntry.objects.get().details == {"reports": 1}
+    with pytest.raises(services.InvalidState):  # a second moderator, or a double submit
+        services.dismiss_reports(target=result, actor=moderator)
+    assert AuditEntry.objects.count() == 1
 
 
 # --- held compositions -----------------------------------------------------------------------

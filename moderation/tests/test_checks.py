@@ -4,7 +4,6 @@ rules that hold a composition for review."""
 from datetime import timedelta
 
 import pytest
-from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
@@ -13,6 +12,7 @@ from compositions.models import Composition, Upload
 from compositions.tasks import run_composition
 from compositions.tests.api_clients import token_client
 from compositions.tests.factories import compose
+from compositions.tests.test_compose_views import post_compose
 from conftest import SAMPLES
 from moderation.models import BlockedHash, ProviderRefusal
 from moderation.policy import distance
@@ -41,24 +41,9 @@ def test_lookalikes_hash_close_and_different_photos_far():
         assert distance(original, hash_of((SAMPLES / other).read_bytes())) > 20
 
 
-def compose_post(client, images, **fields):
-    data = {
-        "prompt": "The cat from image 1 beside the cup from image 2",
-        "preset": "none",
-        "style": "natural",
-        "model": "local",
-        "aspect_ratio": "1:1",
-        "image_size": "512",
-        "num_images": "1",
-        "images": images,
-        **fields,
-    }
-    return client.post(reverse("compositions:compose"), data)
-
-
 def test_a_copy_of_removed_content_is_refused_in_the_composer(owner_client, uploaded, media_files):
     block("chelsea.png")
-    response = compose_post(
+    response = post_compose(
         owner_client,
         [uploaded("again.jpg", reencoded("chelsea.png")), uploaded(sample="coffee.png")],
     )
@@ -81,7 +66,7 @@ def test_a_copy_of_removed_content_is_refused_by_the_api(owner, uploaded, media_
 
 def test_a_near_match_is_held_for_review(owner, owner_client, uploaded):
     block("chelsea.png")
-    response = compose_post(
+    response = post_compose(
         owner_client,
         [uploaded("crop.png", cropped("chelsea.png")), uploaded(sample="coffee.png")],
     )
@@ -124,13 +109,13 @@ def test_people_presets_need_the_consent_statement_in_the_browser(
     owner_client, uploaded, media_files
 ):
     images = [uploaded(sample="astronaut.png"), uploaded(sample="chelsea.png")]
-    response = compose_post(owner_client, images, **PEOPLE)
+    response = post_compose(owner_client, images, **PEOPLE)
     assert response.status_code == 400
     assert "consent of the people in them" in response.content.decode()
     assert not Composition.objects.exists() and media_files() == []
 
     images = [uploaded(sample="astronaut.png"), uploaded(sample="chelsea.png")]
-    response = compose_post(owner_client, images, consent="on", **PEOPLE)
+    response = post_compose(owner_client, images, consent="on", **PEOPLE)
     composition = Composition.objects.get()
     assert response.status_code == 302
     assert composition.consent and composition.status == "queued"
@@ -138,7 +123,7 @@ def test_people_presets_need_the_consent_statement_in_the_browser(
 
 def test_other_presets_do_not_ask_for_consent(owner_client, uploaded):
     images = [uploaded(sample="rocket.jpg"), uploaded(sample="coffee.png")]
-    response = compose_post(owner_client, images, preset="product_in_scene", prompt="")
+    response = post_compose(owner_client, images, preset="product_in_scene", prompt="")
     assert response.status_code == 302
     assert Composition.objects.get().status == "queued"
 
