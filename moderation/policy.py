@@ -7,11 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from compositions.images import perceptual_hash  # noqa: F401 (re-exported for moderation)
-
 from .models import BlockedHash, ProviderRefusal
-
-HASH_BITS = 64
 
 
 def distance(a: str, b: str) -> int:
@@ -34,16 +30,6 @@ def nearest_blocked(phash: str) -> int | None:
             if bits == 0:
                 break
     return best
-
-
-def is_blocked(phash: str) -> bool:
-    bits = nearest_blocked(phash)
-    return bits is not None and bits <= settings.BANANASITE_HASH_BLOCK_DISTANCE
-
-
-def is_near_blocked(phash: str) -> bool:
-    bits = nearest_blocked(phash)
-    return bits is not None and bits <= settings.BANANASITE_HASH_HOLD_DISTANCE
 
 
 def flagged_term(prompt: str) -> str | None:
