@@ -185,11 +185,11 @@ def validate_options(options: CompositionOptions, *, count: int) -> tuple[ModelS
 BLOCKED_IMAGE = "“{}” matches content our moderators removed, so it cannot be used here."
 
 
-def _hash_verdict(clean: SanitizedUpload, label: str) -> str:
+def _hash_verdict(clean: SanitizedUpload, label: str, blocked: list[int]) -> str:
     """Upload status for a photo by its likeness to removed content, or ImageRejected."""
     from moderation.policy import nearest_blocked
 
-    bits = nearest_blocked(clean.phash)
+    bits = nearest_blocked(clean.phash, blocked)
     if bits is None:
         return Upload.Status.READY
     if bits <= settings.BANANASITE_HASH_BLOCK_DISTANCE:
@@ -199,16 +199,19 @@ def _hash_verdict(clean: SanitizedUpload, label: str) -> str:
     return Upload.Status.READY
 
 
-def _sanitize_one(image: NewImage) -> tuple[SanitizedUpload, str]:
+def _sanitize_one(image: NewImage, blocked: list[int]) -> tuple[SanitizedUpload, str]:
     clean = sanitize_upload(image.fileobj, label=image.name, size=image.size)
-    return clean, _hash_verdict(clean, image.name)
+    return clean, _hash_verdict(clean, image.name, blocked)
 
 
 def _sanitize_all(images: list[NewImage]) -> tuple[list[tuple[SanitizedUpload, str]], list]:
+    from moderation.policy import blocked_hashes
+
     sanitized, errors = [], []
+    blocked = blocked_hashes() if images else []  # read once for all the photos
     for image in images:
         try:
-            sanitized.append(_sanitize_one(image))
+            sanitized.append(_sanitize_one(image, blocked))
         except ImageRejected as exc:
             errors.append(("images", exc.code, exc.message))
     return sanitized, errors
@@ -527,8 +530,10 @@ def delete_composition(*, composition: Composition) -> None:
 
 def create_upload(*, workspace, user, image: NewImage) -> Upload:
     """Validate and store one photo on its own, for later use as an input."""
+    from moderation.policy import blocked_hashes
+
     try:
-        clean, status = _sanitize_one(image)
+        clean, status = _sanitize_one(image, blocked_hashes())
     except ImageRejected as exc:
         raise ValidationFailed([("file", exc.code, exc.message)]) from None
     saved: list[str] = []

@@ -4,7 +4,6 @@ import mimetypes
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -17,7 +16,7 @@ from compositions.models import Result, Upload
 
 from . import services
 from .models import AuditEntry, BlockedHash, ModerationQueue
-from .queue import ACTION_LABELS, ACTIONS, queue, resolve
+from .queue import ACTION_LABELS, ACTIONS, queue_page, resolve
 
 NEEDS_REASON = {"remove", "suspend", "reject"}
 TABS = [
@@ -77,7 +76,7 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
         show = request.GET.get("show", "all")
         if show not in dict(TABS):
             show = "all"
-        page = Paginator(queue(show), 50).get_page(request.GET.get("page"))
+        page = queue_page(show, request.GET.get("page"))
         actions = sorted(
             {a for kind in ACTIONS.values() for a in kind}, key=list(ACTION_LABELS).index
         )

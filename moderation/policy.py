@@ -14,22 +14,21 @@ def distance(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def nearest_blocked(phash: str) -> int | None:
-    """Bits between this hash and the closest hash of removed content (None: none close).
+def blocked_hashes() -> list[int]:
+    """The hashes of removed content, read once per request and compared in Python: the list
+    holds what moderators removed (thousands of rows, not millions); a BK-tree or a database
+    extension is the next step if that changes."""
+    return [int(h, 16) for h in BlockedHash.objects.values_list("phash", flat=True) if h]
 
-    A scan of the blocklist in Python: it holds what moderators removed (thousands of rows,
-    not millions); a BK-tree or a database extension is the next step if that changes."""
-    if not phash:
+
+def nearest_blocked(phash: str, blocked: list[int]) -> int | None:
+    """Bits between this hash and the closest hash of removed content (None: none close)."""
+    if not phash or not blocked:
         return None
+    value = int(phash, 16)
+    bits = min((value ^ other).bit_count() for other in blocked)
     limit = max(settings.BANANASITE_HASH_BLOCK_DISTANCE, settings.BANANASITE_HASH_HOLD_DISTANCE)
-    best = None
-    for other in BlockedHash.objects.values_list("phash", flat=True).iterator(chunk_size=2000):
-        bits = distance(phash, other)
-        if bits <= limit and (best is None or bits < best):
-            best = bits
-            if bits == 0:
-                break
-    return best
+    return bits if bits <= limit else None
 
 
 def flagged_term(prompt: str) -> str | None:

@@ -5,6 +5,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.paginator import Paginator
+from django.db.models import Count, Min, Q
+
 from compositions.models import Composition, Report, Result, Upload
 
 ACTIONS = {
@@ -48,36 +51,82 @@ class QueueItem:
         return [(a, ACTION_LABELS[a]) for a in ACTIONS[self.kind]]
 
 
-def report_items() -> list[QueueItem]:
-    reports = Report.objects.filter(status=Report.Status.OPEN).select_related(
-        "reporter",
-        "result__composition__created_by",
-        "result__composition__workspace",
-        "upload__uploaded_by",
-        "upload__workspace",
+PAGE_SIZE = 50
+
+
+@dataclass(order=True)
+class _Entry:
+    """One row of the queue before it is filled in: enough to order and page it."""
+
+    since: datetime
+    kind: str = field(compare=False)
+    pk: int = field(compare=False)
+    count: int = field(default=1, compare=False)
+
+
+def _entries(show: str) -> list[_Entry]:
+    """Every open item, oldest first, from two aggregate queries: reports are grouped per
+    reported item in the database (count, oldest report), so a long queue costs one row per
+    item here and the details are read only for the page shown."""
+    entries = []
+    if show in ("all", "reports"):
+        groups = (
+            Report.objects.filter(status=Report.Status.OPEN)
+            .values("target_type", "result_id", "upload_id")
+            .annotate(count=Count("id"), since=Min("created_at"))
+        )
+        entries += [
+            _Entry(g["since"], g["target_type"], g["result_id"] or g["upload_id"], g["count"])
+            for g in groups
+        ]
+    if show in ("all", "held"):
+        held = Composition.objects.filter(status=Composition.Status.HELD)
+        entries += [
+            _Entry(c["created_at"], "held", c["id"]) for c in held.values("id", "created_at")
+        ]
+    return sorted(entries)
+
+
+def _reported(entries: list[_Entry]) -> dict[tuple[str, int], QueueItem]:
+    """Queue items for the reported results and uploads among `entries`, with their reports."""
+    ids = {kind: [e.pk for e in entries if e.kind == kind] for kind in ("result", "upload")}
+    targets = {
+        ("result", r.pk): r
+        for r in Result.objects.filter(pk__in=ids["result"]).select_related(
+            "composition__created_by", "composition__workspace"
+        )
+    }
+    targets |= {
+        ("upload", u.pk): u
+        for u in Upload.objects.filter(pk__in=ids["upload"]).select_related(
+            "uploaded_by", "workspace"
+        )
+    }
+    items = {}
+    for (kind, pk), target in targets.items():
+        composition = target.composition if kind == "result" else None
+        items[(kind, pk)] = QueueItem(
+            key=f"{kind}:{target.public_id}",
+            kind="report",
+            target=target,
+            since=None,
+            owner=composition.created_by if composition else target.uploaded_by,
+            workspace=composition.workspace if composition else target.workspace,
+            images=[(kind, target.public_id)],
+            prompt=composition.prompt if composition else "",
+        )
+    reasons: dict[tuple[str, int], Counter] = {key: Counter() for key in items}
+    reports = (
+        Report.objects.filter(status=Report.Status.OPEN)
+        .filter(Q(result_id__in=ids["result"]) | Q(upload_id__in=ids["upload"]))
+        .select_related("reporter")
+        .order_by("created_at", "id")
     )
-    items: dict[str, QueueItem] = {}
-    reasons: dict[str, Counter] = {}
-    for report in reports.order_by("created_at", "id"):
-        target = report.result or report.upload
-        key = f"{report.target_type}:{target.public_id}"
+    for report in reports:
+        key = (report.target_type, report.result_id or report.upload_id)
         item = items.get(key)
         if item is None:
-            is_result = isinstance(target, Result)
-            composition = target.composition if is_result else None
-            item = items[key] = QueueItem(
-                key=key,
-                kind="report",
-                target=target,
-                since=report.created_at,
-                owner=composition.created_by if is_result else target.uploaded_by,
-                workspace=composition.workspace if is_result else target.workspace,
-                images=[(report.target_type, target.public_id)],
-                prompt=composition.prompt if is_result else "",
-                count=0,
-            )
-            reasons[key] = Counter()
-        item.count += 1
+            continue
         reasons[key][report.get_reason_display()] += 1
         if report.reporter.email not in item.reporters:
             item.reporters.append(report.reporter.email)
@@ -85,18 +134,17 @@ def report_items() -> list[QueueItem]:
             item.details.append(report.details)
     for key, item in items.items():
         item.reasons = [f"{r} ×{n}" if n > 1 else r for r, n in reasons[key].most_common()]
-    return list(items.values())
+    return items
 
 
-def held_items() -> list[QueueItem]:
+def _held(entries: list[_Entry]) -> dict[tuple[str, int], QueueItem]:
     held = (
-        Composition.objects.filter(status=Composition.Status.HELD)
+        Composition.objects.filter(pk__in=[e.pk for e in entries if e.kind == "held"])
         .select_related("created_by", "workspace")
         .prefetch_related("inputs__upload")
-        .order_by("created_at", "id")
     )
-    return [
-        QueueItem(
+    return {
+        ("held", c.pk): QueueItem(
             key=f"held:{c.public_id}",
             kind="held",
             target=c,
@@ -108,13 +156,16 @@ def held_items() -> list[QueueItem]:
             prompt=c.prompt,
         )
         for c in held
-    ]
+    }
 
 
-def account_items() -> list[QueueItem]:
+def _accounts_page(number):
     from accounts.models import User
 
-    return [
+    page = Paginator(
+        User.objects.filter(suspended_at__isnull=False).order_by("suspended_at", "id"), PAGE_SIZE
+    ).get_page(number)
+    page.object_list = [
         QueueItem(
             key=f"account:{u.email}",
             kind="account",
@@ -123,19 +174,28 @@ def account_items() -> list[QueueItem]:
             owner=u,
             reasons=[u.suspension_reason],
         )
-        for u in User.objects.filter(suspended_at__isnull=False).order_by("suspended_at")
+        for u in page.object_list
     ]
+    return page
 
 
-def queue(show: str = "all") -> list[QueueItem]:
+def queue_page(show: str = "all", number=1):
+    """One page of the queue: open reports (one row per item) and held compositions, oldest
+    first; or the suspended accounts."""
     if show == "suspended":
-        return account_items()
+        return _accounts_page(number)
+    page = Paginator(_entries(show), PAGE_SIZE).get_page(number)
+    entries = list(page.object_list)
+    found = _reported(entries) | _held(entries)
     items = []
-    if show in ("all", "reports"):
-        items += report_items()
-    if show in ("all", "held"):
-        items += held_items()
-    return sorted(items, key=lambda item: item.since)
+    for entry in entries:
+        item = found.get((entry.kind, entry.pk))
+        if item is None:  # removed or decided between the two reads
+            continue
+        item.since, item.count = entry.since, entry.count
+        items.append(item)
+    page.object_list = items
+    return page
 
 
 def resolve(key: str):

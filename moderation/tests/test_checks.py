@@ -41,6 +41,19 @@ def test_lookalikes_hash_close_and_different_photos_far():
         assert distance(original, hash_of((SAMPLES / other).read_bytes())) > 20
 
 
+def test_the_blocklist_is_read_once_per_submission_not_per_photo(owner_client, uploaded):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    block("brick.png")
+    photos = ["chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png"]
+    with CaptureQueriesContext(connection) as queries:
+        response = post_compose(owner_client, [uploaded(sample=p) for p in photos])
+    assert response.status_code == 302
+    reads = [q for q in queries.captured_queries if "moderation_blockedhash" in q["sql"]]
+    assert len(reads) == 1
+
+
 def test_a_copy_of_removed_content_is_refused_in_the_composer(owner_client, uploaded, media_files):
     block("chelsea.png")
     response = post_compose(

@@ -191,3 +191,52 @@ def test_suspend_from_the_queue_then_restore_from_the_suspended_tab(owner, mod_c
     owner.refresh_from_db()
     assert not owner.is_suspended and owner.is_active
     assert [e.action for e in AuditEntry.objects.order_by("id")] == ["suspend", "restore"]
+
+
+def test_the_queue_pages_oldest_first_without_a_query_per_item(
+    settings, owner, mod_client, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compositions.services import create_variation
+    from compositions.tasks import run_composition
+    from moderation import queue
+
+    made = compose(owner, num_images=4)
+    run_composition(made.public_id)
+    results = list(made.results.all())
+
+    def queries_for_page(url):
+        with CaptureQueriesContext(connection) as queries:
+            page = mod_client.get(url).content.decode()
+        return len(queries.captured_queries), page
+
+    for result in results[:2]:
+        report(owner, result)
+    two, _ = queries_for_page(QUEUE + "?show=reports")
+    for result in results[2:]:
+        report(owner, result)
+    four, page = queries_for_page(QUEUE + "?show=reports")
+    assert len(rows(page)) == 4
+    assert four == two  # the details are read per page, not per report
+
+    monkeypatch.setattr(queue, "PAGE_SIZE", 5)
+    settings.BANANASITE_HOLD_FIRST_COMPOSITIONS = 1000
+    first = compose(owner)
+    held = [first] + [create_variation(source=first, user=owner) for _ in range(6)]
+    page = mod_client.get(QUEUE + "?show=held").content.decode()
+    assert rows(page) == [f"held:{c.public_id}" for c in held[:5]]
+    assert "Page 1 of 2 (7 items)" in page
+    second = mod_client.get(QUEUE + "?show=held&page=2").content.decode()
+    assert rows(second) == [f"held:{c.public_id}" for c in held[5:]]
+
+
+def test_queue_actions_need_the_csrf_token(owner, moderator):
+    result = finished(owner).results.get()
+    report(owner, result)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(moderator)
+    response = client.post(QUEUE, {"do": f"remove|result:{result.public_id}", "reason": "x"})
+    assert response.status_code == 403
+    assert Result.objects.filter(pk=result.pk).exists() and not AuditEntry.objects.exists()
