@@ -183,6 +183,19 @@ class StrictInput(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A boolean as the schema types it: JSON `true`/`false`, or the form strings "true" and
+    "false". DRF's own field also takes 1, 0, "yes", "on" and more, which the OpenAPI schema
+    does not allow, so a client (and schemathesis) could not tell what is accepted."""
+
+    def to_internal_value(self, data):
+        if data is True or data is False:
+            return data
+        if isinstance(data, str) and data in ("true", "false"):
+            return data == "true"
+        self.fail("invalid", input=data)
+
+
 class InputIn(StrictInput):
     upload = serializers.CharField(required=False, max_length=40)
     url = serializers.URLField(required=False, max_length=2048)
@@ -231,7 +244,7 @@ class CompositionFields(StrictInput):
     image_size = serializers.ChoiceField(choices=[], required=False, default="1K")
     num_images = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
     parent = serializers.CharField(required=False, allow_null=True, max_length=40)
-    consent = serializers.BooleanField(
+    consent = StrictBooleanField(
         required=False,
         default=False,
         help_text="The caller states they have the right to use these photos and the consent of "

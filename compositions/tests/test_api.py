@@ -374,6 +374,26 @@ def test_estimate_creates_nothing(api, owner):
     assert not Composition.objects.exists()
 
 
+@pytest.mark.parametrize("raw", ["0", "1", "yes", "on", "True"])
+def test_a_form_boolean_is_only_true_or_false_as_the_schema_says(api, raw):
+    body = {"prompt": "x", "images": [_file("chelsea.png"), _file("coffee.png")], "consent": raw}
+    response = api.post("/api/v1/estimate", body, format="multipart")
+    assert_problem(response, 400, "invalid_request")
+    assert response.json()["errors"][0]["field"] == "consent"
+
+
+@pytest.mark.parametrize("raw", ["true", "false"])
+def test_a_form_boolean_true_or_false_is_accepted(api, raw):
+    body = {"prompt": "x", "images": [_file("chelsea.png"), _file("coffee.png")], "consent": raw}
+    assert api.post("/api/v1/estimate", body, format="multipart").json()["allowed"] is True
+
+
+def test_a_json_boolean_must_be_a_boolean(api):
+    one, two = upload(api), upload(api, "coffee.png")
+    body = {"prompt": "x", "inputs": [{"upload": one}, {"upload": two}], "consent": 1}
+    assert_problem(api.post("/api/v1/estimate", body, format="json"), 400, "invalid_request")
+
+
 # --- teammates and strangers -----------------------------------------------------------------
 
 
