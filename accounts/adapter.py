@@ -1,4 +1,5 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from django.shortcuts import render
 
 from .services import ensure_personal_workspace
 
@@ -13,8 +14,6 @@ class AccountAdapter(DefaultAccountAdapter):
     def respond_user_inactive(self, request, user):
         """A suspended account is told so, and why, instead of allauth's "inactive" page."""
         if getattr(user, "is_suspended", False):
-            from django.shortcuts import render
-
             return render(
                 request,
                 "account/suspended.html",

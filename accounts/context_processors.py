@@ -1,14 +1,15 @@
+from billing.models import Wallet
+
+from .models import Membership
+
+
 def workspace(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"current_workspace": None, "current_balance": None}
-    from billing.models import Wallet
-
     if not request.workspace:
         return {"current_workspace": None, "current_balance": None}
     balance = Wallet.objects.filter(workspace=request.workspace).values_list("balance", flat=True)
-    from .models import Membership
-
     memberships = Membership.objects.filter(user=user).select_related("workspace")
     return {
         "current_workspace": request.workspace,

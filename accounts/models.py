@@ -1,7 +1,10 @@
+import hashlib
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from bananasite.ids import PublicId
@@ -171,10 +174,16 @@ class Invitation(models.Model):
         return f"{self.email} to {self.workspace.slug}"
 
 
+TOKEN_PREFIX = "bns_"  # noqa: S105 (a prefix, not a secret)
+
+
+def hash_token(raw: str) -> str:
+    """Tokens are stored only as this hash; a lookup hashes what the caller sent."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
-        from django.utils import timezone
-
         return self.filter(revoked_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
         )

@@ -2,13 +2,15 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from bananasite.errors import AppError
 from billing.services import open_wallet
 
-from .models import Membership, User, Workspace
+from .models import TOKEN_PREFIX, ApiToken, Invitation, Membership, User, Workspace, hash_token
 
 
 def _unique_slug(base: str) -> str:
@@ -79,6 +81,12 @@ def membership_of(*, user, workspace) -> Membership | None:
     return Membership.objects.filter(user=user, workspace=workspace).first()
 
 
+def can_manage(*, user, workspace) -> bool:
+    """Owners and admins manage members, invitations, tokens and webhooks."""
+    membership = membership_of(user=user, workspace=workspace)
+    return membership is not None and membership.can_manage
+
+
 def require_manager(*, user, workspace) -> Membership:
     membership = membership_of(user=user, workspace=workspace)
     if membership is None or not membership.can_manage:
@@ -119,11 +127,6 @@ def switch_workspace(*, user: User, workspace: Workspace) -> None:
 
 def invite_member(*, inviter: User, workspace: Workspace, email: str, role: str):
     """Create an invitation and return it with the raw token for the link (shown/sent once)."""
-    from django.core.validators import validate_email
-    from django.utils import timezone
-
-    from .models import Invitation
-
     require_manager(user=inviter, workspace=workspace)
     if workspace.kind != Workspace.Kind.TEAM:
         raise AppError("A personal workspace has no other members; create a team.")
@@ -149,8 +152,6 @@ def invite_member(*, inviter: User, workspace: Workspace, email: str, role: str)
 
 
 def find_invitation(raw_token: str):
-    from .models import Invitation
-
     return (
         Invitation.objects.select_related("workspace", "invited_by")
         .filter(token_hash=hashlib.sha256(raw_token.encode()).hexdigest())
@@ -160,8 +161,6 @@ def find_invitation(raw_token: str):
 
 @transaction.atomic
 def accept_invitation(*, user: User, raw_token: str) -> Workspace:
-    from django.utils import timezone
-
     invitation = find_invitation(raw_token)
     if invitation is None:
         raise AppError("This invitation link is not valid.", code="not_found")
@@ -200,10 +199,6 @@ def remove_member(*, actor: User, workspace: Workspace, member: User) -> None:
         raise PermissionDeniedError("Only the owner can remove an admin.")
     target.delete()
     # Their tokens for this workspace stop working at once.
-    from django.utils import timezone
-
-    from .models import ApiToken
-
     ApiToken.objects.filter(workspace=workspace, user=member, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
@@ -219,10 +214,6 @@ def leave_workspace(*, user: User, workspace: Workspace) -> None:
     if membership.role == Membership.Role.OWNER:
         raise AppError("Transfer ownership to someone else before leaving.")
     membership.delete()
-    from django.utils import timezone
-
-    from .models import ApiToken
-
     ApiToken.objects.filter(workspace=workspace, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
@@ -251,10 +242,6 @@ def transfer_ownership(*, owner: User, workspace: Workspace, new_owner: User) ->
 def create_api_token(*, workspace: Workspace, user: User, name: str, scopes=None, expires_at=None):
     """A new token; returns (token, raw secret). The secret is not stored and cannot be shown
     again."""
-    from bananasite.api_auth import TOKEN_PREFIX, hash_token
-
-    from .models import ApiToken
-
     name = name.strip()
     if not name:
         raise AppError("Give the token a name.", field="name")
@@ -279,8 +266,6 @@ def create_api_token(*, workspace: Workspace, user: User, name: str, scopes=None
 
 
 def revoke_api_token(*, token) -> None:
-    from django.utils import timezone
-
     type(token).objects.filter(pk=token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )

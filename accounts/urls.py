@@ -16,7 +16,4 @@ urlpatterns = [
     path("leave", views.leave, name="leave"),
     path("tokens/new", views.create_token, name="create_token"),
     path("tokens/<str:token_id>/revoke", views.revoke_token, name="revoke_token"),
-    path("webhooks/new", views.create_webhook, name="create_webhook"),
-    path("webhooks/<str:webhook_id>/delete", views.delete_webhook, name="delete_webhook"),
-    path("deliveries/<str:delivery_id>/redeliver", views.redeliver, name="redeliver"),
 ]

@@ -19,8 +19,6 @@ def _membership(request) -> Membership:
 
 
 def _settings_context(request, **extra):
-    from compositions.models import Webhook, WebhookDelivery
-
     workspace = request.workspace
     me = _membership(request)
     context = {
@@ -34,14 +32,9 @@ def _settings_context(request, **extra):
         ),
         "roles": [(Membership.Role.MEMBER, "Member"), (Membership.Role.ADMIN, "Admin")],
         "scopes": ApiToken.SCOPES,
-        "events": Webhook.Event.values,
     }
     if me.can_manage:
         context["tokens"] = ApiToken.objects.filter(workspace=workspace).select_related("user")
-        context["webhooks"] = Webhook.objects.filter(workspace=workspace)
-        context["deliveries"] = WebhookDelivery.objects.filter(
-            webhook__workspace=workspace
-        ).select_related("webhook")[:20]
     context.update(extra)
     return context
 
@@ -223,45 +216,4 @@ def revoke_token(request, token_id):
     token = get_object_or_404(ApiToken, public_id=token_id, workspace=request.workspace)
     services.revoke_api_token(token=token)
     messages.success(request, f"Revoked {token.name}; it stopped working at once.")
-    return redirect("accounts:workspace")
-
-
-@login_required
-@require_POST
-def create_webhook(request):
-    from compositions.webhooks import create_webhook as make
-
-    def act():
-        services.require_manager(user=request.user, workspace=request.workspace)
-        events = request.POST.getlist("events")
-        if not events:
-            raise AppError("Pick at least one event.")
-        make(workspace=request.workspace, url=request.POST.get("url", "").strip(), events=events)
-
-    return _act(request, act, "Webhook endpoint added.")
-
-
-@login_required
-@require_POST
-def delete_webhook(request, webhook_id):
-    from compositions.models import Webhook
-
-    services.require_manager(user=request.user, workspace=request.workspace)
-    get_object_or_404(Webhook, public_id=webhook_id, workspace=request.workspace).delete()
-    messages.success(request, "Webhook endpoint removed.")
-    return redirect("accounts:workspace")
-
-
-@login_required
-@require_POST
-def redeliver(request, delivery_id):
-    from compositions.models import WebhookDelivery
-    from compositions.webhooks import redeliver as send_again
-
-    services.require_manager(user=request.user, workspace=request.workspace)
-    delivery = get_object_or_404(
-        WebhookDelivery, public_id=delivery_id, webhook__workspace=request.workspace
-    )
-    send_again(delivery)
-    messages.success(request, "Sent again; the log below shows the outcome.")
     return redirect("accounts:workspace")

@@ -1,14 +1,19 @@
 """One error base for the whole application.
 
 Services raise `AppError` subclasses with a stable `code`; the web views turn them into a
-friendly message next to the right field, and the API (issue 4) into problem+json.
+friendly message next to the right field (bananasite.middleware), and the API into
+problem+json (api.problems).
 """
+
+from typing import Any
 
 
 class AppError(Exception):
     code = "invalid_request"
     status = 400
     title = "Invalid request"
+
+    errors: list[tuple[str, str, str]] = []
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
         super().__init__(message)
@@ -42,3 +47,24 @@ class InvalidState(AppError):
     code = "invalid_state"
     status = 409
     title = "Invalid state"
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """An RFC 9457 problem details body, as every API error is answered."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or "Error",
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    return body

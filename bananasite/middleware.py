@@ -1,6 +1,10 @@
 from django.conf import settings
+from django.contrib import messages
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from bananasite.errors import AppError, problem_body
 
 
 class RequestSizeLimitMiddleware:
@@ -16,15 +20,9 @@ class RequestSizeLimitMiddleware:
             length = 0
         limit = settings.BANANASITE_MAX_REQUEST_BYTES
         if length > limit and request.path.startswith("/api/"):
+            detail = f"The request is {length // 1048576} MB; the limit is {limit // 1048576} MB."
             return JsonResponse(
-                {
-                    "type": "about:blank",
-                    "title": "Request too large",
-                    "status": 413,
-                    "detail": f"The request is {length // 1048576} MB; the limit is "
-                    f"{limit // 1048576} MB.",
-                    "code": "request_too_large",
-                },
+                problem_body(413, "request_too_large", detail, title="Request too large"),
                 status=413,
                 content_type="application/problem+json",
             )
@@ -40,7 +38,7 @@ class RequestSizeLimitMiddleware:
 
 class AppErrorMiddleware:
     """The web side's one mapping of AppError: a message for the person, then back where they
-    were. (The API maps the same errors to problem+json in bananasite.api.)"""
+    were. (The API maps the same errors to problem+json in api.problems.)"""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -49,12 +47,6 @@ class AppErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from django.contrib import messages
-        from django.shortcuts import redirect
-        from django.utils.http import url_has_allowed_host_and_scheme
-
-        from bananasite.errors import AppError
-
         if not isinstance(exception, AppError) or request.path.startswith("/api/"):
             return None
         messages.error(request, exception.message)

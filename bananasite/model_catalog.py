@@ -1,15 +1,18 @@
 """The model catalogue as data: names, limits and credit prices per model and provider.
 
 Providers rename models often (shared/design/providers.md §0), so all of it lives here, not in
-client code. Plain Python: settings.py builds the catalogue from it at start.
+client code. Plain Python: settings.py builds the catalogue from it at start, so nothing here
+may import Django or an app.
 """
+
+from typing import Any
 
 ASPECT_RATIOS = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
 AIML_RATIOS = ["1:1", "9:16", "16:9", "3:4", "4:3"]
 # The Nano Banana models, each under every provider's own name (providers.md §0), with the
 # provider's own limits where they are narrower. The first configured provider serves a model;
 # the others take over when it is unavailable or times out.
-NANO_BANANA_MODELS = [
+NANO_BANANA_MODELS: list[dict[str, Any]] = [
     {
         "id": "nano-banana-2",
         "name": "Nano Banana 2 (Gemini 3.1 Flash Image)",
@@ -68,7 +71,7 @@ NANO_BANANA_MODELS = [
 PROVIDER_ORDER = ["gemini", "vertex", "openrouter", "runware", "aimlapi"]
 
 
-def build_models(providers: dict) -> list[dict]:
+def build_models(providers: dict[str, Any]) -> list[dict[str, Any]]:
     """The catalogue for the configured providers: each Nano Banana model served by the first
     configured provider that has it, the others as fallbacks; the local compositor last."""
     models = []
@@ -77,43 +80,46 @@ def build_models(providers: dict) -> list[dict]:
     return [*models, LOCAL_MODEL]
 
 
-def _entry(_model: dict, providers: dict) -> list[dict]:
+def _entry(model: dict[str, Any], providers: dict[str, Any]) -> list[dict[str, Any]]:
     """The catalogue entry for one model, or nothing when no configured provider has it."""
-    _routes = [p for p in PROVIDER_ORDER if p in providers]
-    if not _routes:
+    served_by = [p for p in PROVIDER_ORDER if p in providers]
+    if not served_by:
         return []
-    _limits = _model["limits"].get(_routes[0], {})
+    first = served_by[0]
+    limits = model["limits"].get(first, {})
     return [
         {
-            "id": _model["id"],
-            "name": _model["name"],
-            "provider": _routes[0],
-            "provider_model": _model["provider_models"][_routes[0]],
+            "id": model["id"],
+            "name": model["name"],
+            "provider": first,
+            "provider_model": model["provider_models"][first],
+            # (provider, the provider's name for the model, its input limit), in the order
+            # they are tried; compositions.catalog reads them as Routes.
             "routes": [
                 (
                     p,
-                    _model["provider_models"][p],
-                    _model["limits"].get(p, {}).get("max_images", _model["max_images"]),
+                    model["provider_models"][p],
+                    model["limits"].get(p, {}).get("max_images", model["max_images"]),
                 )
-                for p in _routes
+                for p in served_by
             ],
-            "max_images": _limits.get("max_images", _model["max_images"]),
+            "max_images": limits.get("max_images", model["max_images"]),
             "image_sizes": [
                 s
-                for s in _model["image_sizes"]
-                if s in _limits.get("image_sizes", _model["image_sizes"])
+                for s in model["image_sizes"]
+                if s in limits.get("image_sizes", model["image_sizes"])
             ],
             "aspect_ratios": [
                 r
-                for r in _model["aspect_ratios"]
-                if r in _limits.get("aspect_ratios", _model["aspect_ratios"])
+                for r in model["aspect_ratios"]
+                if r in limits.get("aspect_ratios", model["aspect_ratios"])
             ],
-            "credits_per_image": _model["credits_per_image"],
+            "credits_per_image": model["credits_per_image"],
         }
     ]
 
 
-LOCAL_MODEL = {
+LOCAL_MODEL: dict[str, Any] = {
     "id": "local",
     "provider": "local",
     "name": "Local compositor (offline, no AI)",

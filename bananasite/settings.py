@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "billing",
     "compositions",
     "moderation",
+    "webhooks",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -169,7 +171,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "compositions:compose"
-ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "compositions:home"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -410,15 +412,15 @@ BANANASITE_CREDIT_PACKS = [
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "bananasite.api_auth.BearerTokenAuthentication",
-        "bananasite.api_auth.WorkspaceSessionAuthentication",
+        "api.auth.BearerTokenAuthentication",
+        "api.auth.WorkspaceSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["bananasite.api_auth.HasScope"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["bananasite.api.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": env_str("BANANASITE_API_RATE", "300/minute")},
-    "EXCEPTION_HANDLER": "bananasite.api.exception_handler",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

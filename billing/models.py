@@ -90,18 +90,24 @@ class LedgerEntry(AppendOnlyModel):
         RELEASE = "release", "Release"
         ADJUSTMENT = "adjustment", "Adjustment"
 
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=12, choices=Kind)
     amount = models.IntegerField()
-    composition = models.ForeignKey(
-        "compositions.Composition",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="ledger_entries",
-    )
-    # Kept when the composition is deleted, so the ledger still says what a charge was for.
+    # The composition's public id, not a foreign key: billing sits below compositions, and the
+    # ledger must still say what a charge was for after the composition is deleted.
     composition_ref = models.CharField(max_length=32, blank=True)
+    # Reserve: images asked for; capture: images delivered. Quotas and usage count these, so
+    # they never need the compositions' own tables.
+    images = models.PositiveIntegerField(default=0)
+    # On the release row of a settled composition: how it ended. Failed and canceled ones give
+    # their images back to the quotas.
+    outcome = models.CharField(max_length=10, choices=Outcome, blank=True)
+    # For a composition's rows, the person who made it (per-member quotas and usage).
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -132,6 +138,14 @@ class LedgerEntry(AppendOnlyModel):
                     | Q(kind="adjustment")
                 ),
                 name="ledger_amount_sign_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(images=0) | Q(kind__in=["reserve", "capture"]),
+                name="ledger_images_only_on_reserve_and_capture",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome="") | Q(kind="release"),
+                name="ledger_outcome_only_on_release",
             ),
         ]
 

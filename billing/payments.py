@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import stripe
 from django.conf import settings
@@ -35,7 +36,8 @@ class BadWebhook(Exception):
 
 
 def packs() -> list[Pack]:
-    return [Pack(**p) for p in settings.BANANASITE_CREDIT_PACKS]
+    configured: list[dict[str, Any]] = settings.BANANASITE_CREDIT_PACKS
+    return [Pack(**p) for p in configured]
 
 
 def get_pack(pack_id: str) -> Pack | None:
@@ -49,9 +51,10 @@ def is_configured() -> bool:
 def _client() -> stripe.StripeClient:
     if not is_configured():
         raise PaymentsNotConfigured("Buying credits is not configured on this site.")
-    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
     return stripe.StripeClient(
-        settings.STRIPE_SECRET_KEY, base_addresses=base, max_network_retries=2
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
+        max_network_retries=2,
     )
 
 
@@ -82,6 +85,8 @@ def create_checkout(*, workspace, user, pack: Pack, success_url: str, cancel_url
             },
         }
     )
+    if not session.url:  # only embedded Checkout comes without a page; ours is hosted
+        raise AppError("The payment service did not return a checkout page. Nothing was charged.")
     return session.url
 
 

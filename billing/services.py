@@ -9,8 +9,9 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Exists, F, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from bananasite.errors import AppError
@@ -39,6 +40,7 @@ class NotAllowed(AppError):
 
 
 Kind = LedgerEntry.Kind
+Outcome = LedgerEntry.Outcome
 
 
 def default_plan() -> Plan:
@@ -70,20 +72,20 @@ def open_wallet(*, workspace) -> Wallet:
     return wallet
 
 
-def credits_per_image(model, image_size: str) -> int:
-    return int(model.credits_per_image.get(image_size, 1))
+def estimate_credits(*, credits_per_image: dict[str, int], image_size: str, num_images: int) -> int:
+    """The hold for a composition: the model's price per image at this size (1 credit when the
+    table leaves the size out), times the images asked for."""
+    return int(credits_per_image.get(image_size, 1)) * num_images
 
 
-def estimate_credits(*, model, image_size: str, num_images: int) -> int:
-    return credits_per_image(model, image_size) * num_images
-
-
-def plan_problems(*, plan: Plan, model, image_size: str) -> list[tuple[str, str, str]]:
+def plan_problems(
+    *, plan: Plan, model_id: str, model_name: str, image_size: str
+) -> list[tuple[str, str, str]]:
     """What the plan forbids in this request, as (field, code, message) triples."""
     problems = []
-    if not plan.allows_model(model.id):
+    if not plan.allows_model(model_id):
         problems.append(
-            ("model", "model_not_allowed", f"The {plan.name} plan does not include {model.name}.")
+            ("model", "model_not_allowed", f"The {plan.name} plan does not include {model_name}.")
         )
     if not plan.allows_size(image_size):
         problems.append(
@@ -123,27 +125,31 @@ class Quotas:
     monthly_resets_at: datetime
 
 
-def _images_since(queryset, since) -> int:
-    from compositions.models import Composition
+def _counted_reserves(wallet: Wallet) -> QuerySet[LedgerEntry]:
+    """The wallet's reserves that still count against the quotas.
 
-    counted = queryset.filter(created_at__gte=since).exclude(
-        status__in=[Composition.Status.FAILED, Composition.Status.CANCELED]
+    Failed and canceled compositions give their images back; a deleted one keeps counting,
+    because its ledger rows stay (deleting must not refund quota)."""
+    given_back = LedgerEntry.objects.filter(
+        composition_ref=OuterRef("composition_ref"),
+        kind=Kind.RELEASE,
+        outcome__in=[Outcome.FAILED, Outcome.CANCELED],
     )
-    return counted.aggregate(n=Sum("num_images"))["n"] or 0
+    return LedgerEntry.objects.filter(wallet=wallet, kind=Kind.RESERVE).exclude(Exists(given_back))
+
+
+def _images_since(reserves: QuerySet[LedgerEntry], since: datetime) -> int:
+    return reserves.filter(created_at__gte=since).aggregate(n=Sum("images"))["n"] or 0
 
 
 def quotas_for(*, wallet: Wallet, user, now: datetime | None = None) -> Quotas:
-    """Images asked for today by this member, and this month by the whole workspace.
-
-    Failed and canceled compositions give their images back."""
-    from compositions.models import Composition
-
+    """Images asked for today by this member, and this month by the whole workspace."""
     now = now or timezone.now()
-    in_workspace = Composition.objects.filter(workspace_id=wallet.workspace_id)
+    reserves = _counted_reserves(wallet)
     return Quotas(
-        daily_used=_images_since(in_workspace.filter(created_by=user), _day_start(now)),
+        daily_used=_images_since(reserves.filter(created_by=user), _day_start(now)),
         daily_limit=wallet.plan.daily_images_per_member,
-        monthly_used=_images_since(in_workspace, _month_start(now)),
+        monthly_used=_images_since(reserves, _month_start(now)),
         monthly_limit=wallet.plan.monthly_images_per_workspace,
         daily_resets_at=_day_start(now) + timedelta(days=1),
         monthly_resets_at=_next_month(now),
@@ -178,29 +184,17 @@ def check_quotas(*, wallet: Wallet, user, images: int) -> None:
 # --- The composition's money path ------------------------------------------------------------
 
 
-def lock_wallet(*, workspace_id) -> Wallet:
+def lock_wallet(*, workspace_id: int) -> Wallet:
     """The wallet row, locked until the surrounding transaction ends."""
     return Wallet.objects.select_for_update().select_related("plan").get(workspace_id=workspace_id)
 
 
-def _composition_entry(wallet, composition, kind: str, amount: int, reason: str, user=None):
-    """A ledger row about a composition; its ref outlives the composition."""
-    LedgerEntry.objects.create(
-        wallet=wallet,
-        kind=kind,
-        amount=amount,
-        composition=composition,
-        composition_ref=composition.public_id,
-        created_by=user,
-        reason=reason,
-    )
+@dataclass(frozen=True)
+class Settlement:
+    """What a settled composition cost: the caller records it on the composition."""
 
-
-def _record_settlement(composition, *, charged: int, refunded: int) -> None:
-    type(composition).objects.filter(pk=composition.pk).update(
-        credits_charged=charged, credits_refunded=refunded
-    )
-    composition.credits_charged, composition.credits_refunded = charged, refunded
+    charged: int
+    refunded: int
 
 
 def insufficient(needed: int, balance: int) -> InsufficientCredits:
@@ -211,8 +205,17 @@ def insufficient(needed: int, balance: int) -> InsufficientCredits:
     )
 
 
-def reserve_credits(*, wallet: Wallet, composition, amount: int, user) -> None:
-    """Hold the estimate for a new composition; refuse if the balance cannot cover it."""
+def reserve_credits(
+    *,
+    wallet: Wallet,
+    composition_ref: str,
+    amount: int,
+    images: int,
+    user: AbstractBaseUser | None,
+) -> None:
+    """Hold the estimate for a new composition; refuse if the balance cannot cover it.
+
+    Call inside the transaction that creates the composition."""
     taken = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
         balance=F("balance") - amount
     )
@@ -220,38 +223,104 @@ def reserve_credits(*, wallet: Wallet, composition, amount: int, user) -> None:
         balance = Wallet.objects.values_list("balance", flat=True).get(pk=wallet.pk)
         raise insufficient(amount, balance)
     _composition_entry(
-        wallet, composition, Kind.RESERVE, -amount, "Held while the composition runs", user
+        wallet_id=wallet.pk,
+        composition_ref=composition_ref,
+        kind=Kind.RESERVE,
+        amount=-amount,
+        images=images,
+        user_id=user.pk if user is not None else None,
+        reason="Held while the composition runs",
     )
 
 
-def settle_credits(*, composition, delivered_images: int) -> int:
+def _composition_entry(
+    *,
+    wallet_id: int,
+    composition_ref: str,
+    kind: str,
+    amount: int,
+    reason: str,
+    user_id: int | None,
+    images: int = 0,
+    outcome: str = "",
+) -> None:
+    """A ledger row about a composition, named by its public id (which outlives it)."""
+    LedgerEntry.objects.create(
+        wallet_id=wallet_id,
+        kind=kind,
+        amount=amount,
+        images=images,
+        outcome=outcome,
+        composition_ref=composition_ref,
+        created_by_id=user_id,
+        reason=reason,
+    )
+
+
+def settle_credits(
+    *,
+    workspace_id: int,
+    composition_ref: str,
+    held: int,
+    requested_images: int,
+    delivered_images: int,
+    user_id: int | None,
+) -> Settlement:
     """On success: charge what was delivered and give back the rest of the hold.
 
-    Call inside the transaction that marks the composition succeeded. Returns the charge."""
-    from compositions.catalog import get_model
-
-    held = composition.credits_reserved
-    model = get_model(composition.model)
-    per_image = credits_per_image(model, composition.image_size) if model else 0
+    The price per image was fixed when the hold was taken (a price change in between does not
+    reach a running composition), so it is the hold divided by the images asked for. Call
+    inside the transaction that marks the composition succeeded; record the Settlement on it."""
+    per_image = held // requested_images if requested_images > 0 else 0
     charge = min(held, per_image * delivered_images)
-    wallet = Wallet.objects.get(workspace_id=composition.workspace_id)
+    wallet_id = Wallet.objects.values_list("pk", flat=True).get(workspace_id=workspace_id)
     # The hold covers the charge, so this can never take the balance below zero.
-    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + held - charge)
-    _composition_entry(wallet, composition, Kind.RELEASE, held, "Hold released")
+    Wallet.objects.filter(pk=wallet_id).update(balance=F("balance") + held - charge)
+    _composition_entry(
+        wallet_id=wallet_id,
+        composition_ref=composition_ref,
+        user_id=user_id,
+        kind=Kind.RELEASE,
+        amount=held,
+        outcome=Outcome.SUCCEEDED,
+        reason="Hold released",
+    )
     images = f"{delivered_images} image{'s' if delivered_images != 1 else ''}"
-    _composition_entry(wallet, composition, Kind.CAPTURE, -charge, f"{images} delivered")
-    _record_settlement(composition, charged=charge, refunded=held - charge)
-    return charge
+    _composition_entry(
+        wallet_id=wallet_id,
+        composition_ref=composition_ref,
+        user_id=user_id,
+        kind=Kind.CAPTURE,
+        amount=-charge,
+        images=delivered_images,
+        reason=f"{images} delivered",
+    )
+    return Settlement(charged=charge, refunded=held - charge)
 
 
-def release_credits(*, composition) -> None:
-    """On failure, refusal or cancel: give the whole hold back. Nothing is charged."""
-    held = composition.credits_reserved
-    wallet = Wallet.objects.get(workspace_id=composition.workspace_id)
-    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + held)
-    reason = f"Not charged: {composition.get_status_display().lower()}"
-    _composition_entry(wallet, composition, Kind.RELEASE, held, reason)
-    _record_settlement(composition, charged=0, refunded=held)
+def release_credits(
+    *, workspace_id: int, composition_ref: str, held: int, outcome: str, user_id: int | None
+) -> Settlement:
+    """On failure, refusal or cancel: give the whole hold back. Nothing is charged.
+
+    Call inside the transaction that marks the composition failed or canceled; record the
+    Settlement on it."""
+    if outcome not in (Outcome.FAILED, Outcome.CANCELED):
+        raise ValueError(
+            f"Only failed or canceled compositions are released in full, not {outcome!r}."
+        )
+    wallet_id = Wallet.objects.values_list("pk", flat=True).get(workspace_id=workspace_id)
+    Wallet.objects.filter(pk=wallet_id).update(balance=F("balance") + held)
+    _composition_entry(
+        wallet_id=wallet_id,
+        composition_ref=composition_ref,
+        kind=Kind.RELEASE,
+        amount=held,
+        outcome=outcome,
+        user_id=user_id,
+        reason=f"Not charged: {outcome}",
+    )
+    return Settlement(charged=0, refunded=held)
 
 
 # --- Grants, purchases, adjustments ----------------------------------------------------------

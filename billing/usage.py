@@ -1,12 +1,16 @@
-"""Usage per day for a workspace: images delivered, credits charged, compositions, failures."""
+"""Usage for a workspace, counted from the ledger: compositions and failures from the reserve
+rows (the day a composition was asked for), images and credits from the capture rows (the day
+it delivered). The ledger keeps counting a composition after it is deleted."""
 
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from .models import LedgerEntry
+
+Kind = LedgerEntry.Kind
 
 
 @dataclass
@@ -18,38 +22,84 @@ class Day:
     failed: int = 0
 
 
+def _in_range(workspace, start: date, end: date) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(
+        wallet__workspace=workspace, created_at__date__gte=start, created_at__date__lte=end
+    ).order_by()
+
+
+def _reserves(entries: QuerySet[LedgerEntry]) -> QuerySet[LedgerEntry]:
+    """Reserve rows, one per composition asked for, each marked `failed` if it released so."""
+    failed = LedgerEntry.objects.filter(
+        composition_ref=OuterRef("composition_ref"),
+        kind=Kind.RELEASE,
+        outcome=LedgerEntry.Outcome.FAILED,
+    )
+    return entries.filter(kind=Kind.RESERVE).alias(failed=Exists(failed))
+
+
+def _captures(entries: QuerySet[LedgerEntry]) -> QuerySet[LedgerEntry]:
+    return entries.filter(kind=Kind.CAPTURE)
+
+
 def usage_by_day(*, workspace, start: date, end: date, user=None) -> list[Day]:
     """One row per day from start to end inclusive (UTC), zeros included."""
-    from compositions.models import Composition, Result
-
     days = {
         start + timedelta(days=i): Day(start + timedelta(days=i))
         for i in range((end - start).days + 1)
     }
-    in_range = {"created_at__date__gte": start, "created_at__date__lte": end}
-    compositions = Composition.objects.filter(workspace=workspace, **in_range)
-    results = Result.objects.filter(composition__workspace=workspace, **in_range)
-    charges = LedgerEntry.objects.filter(
-        wallet__workspace=workspace, kind=LedgerEntry.Kind.CAPTURE, **in_range
-    )
+    entries = _in_range(workspace, start, end)
     if user is not None:
-        compositions = compositions.filter(created_by=user)
-        results = results.filter(composition__created_by=user)
-        charges = charges.filter(composition__created_by=user)
+        entries = entries.filter(created_by=user)
     for row in (
-        compositions.annotate(day=TruncDate("created_at"))
+        _reserves(entries)
+        .annotate(day=TruncDate("created_at"))
         .values("day")
-        .annotate(n=Count("id"), failed=Count("id", filter=Q(status="failed")))
+        .annotate(n=Count("id"), failed=Count("id", filter=Q(failed=True)))
     ):
         days[row["day"]].compositions = row["n"]
         days[row["day"]].failed = row["failed"]
-    for row in results.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id")):
-        days[row["day"]].images = row["n"]
-    for row in (
-        charges.annotate(day=TruncDate("created_at")).values("day").annotate(s=Sum("amount"))
+    for delivered in (
+        _captures(entries)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(images=Sum("images"), charged=Sum("amount"))
     ):
-        days[row["day"]].credits = -(row["s"] or 0)
+        days[delivered["day"]].images = delivered["images"] or 0
+        days[delivered["day"]].credits = -(delivered["charged"] or 0)
     return [days[d] for d in sorted(days)]
+
+
+def member_totals(*, workspace, start: date, end: date) -> list[dict]:
+    """Per member (by email, None for a deleted account), from start to end inclusive (UTC).
+
+    Reserves and captures are grouped in separate queries, so nothing is counted once per row
+    of the other; the members' numbers add up to usage_by_day's."""
+    entries = _in_range(workspace, start, end)
+    members: dict[str | None, dict] = {}
+
+    def member(email: str | None) -> dict:
+        return members.setdefault(
+            email,
+            {"email": email, "compositions": 0, "failed": 0, "credits": 0, "images": 0},
+        )
+
+    for row in (
+        _reserves(entries)
+        .values("created_by__email")
+        .annotate(n=Count("id"), failed=Count("id", filter=Q(failed=True)))
+    ):
+        totals = member(row["created_by__email"])
+        totals["compositions"], totals["failed"] = row["n"], row["failed"]
+    for delivered in (
+        _captures(entries)
+        .values("created_by__email")
+        .annotate(images=Sum("images"), charged=Sum("amount"))
+    ):
+        totals = member(delivered["created_by__email"])
+        totals["images"] = delivered["images"] or 0
+        totals["credits"] = -(delivered["charged"] or 0)
+    return sorted(members.values(), key=lambda m: (m["email"] is None, m["email"] or ""))
 
 
 def bar_chart(values: list[int], *, width: int = 600, height: int = 140) -> dict:

@@ -2,10 +2,22 @@
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
+from .providers.http import CircuitBreaker
+
 IMAGE_SIZE_EDGE = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One way to run a model: a provider, the provider's name for the model, its input limit."""
+
+    provider: str
+    provider_model: str
+    max_images: int
 
 
 @dataclass(frozen=True)
@@ -17,32 +29,30 @@ class ModelSpec:
     max_images: int
     image_sizes: tuple[str, ...]
     aspect_ratios: tuple[str, ...]
-    credits_per_image: dict
-    # (provider, the provider's model name, its input limit), in the order they are tried
-    routes: tuple[tuple[str, str, int], ...] = ()
+    credits_per_image: dict[str, int]
+    routes: tuple[Route, ...] = ()  # in the order they are tried
+
+
+def _spec(m: dict[str, Any]) -> ModelSpec:
+    """One catalogue entry from settings (plain data, see bananasite/model_catalog.py)."""
+    provider_model = m.get("provider_model", m["id"])
+    # An entry without routes is served by its own provider alone.
+    routes = m.get("routes", [(m["provider"], provider_model, m["max_images"])])
+    return ModelSpec(
+        id=m["id"],
+        provider=m["provider"],
+        name=m["name"],
+        provider_model=provider_model,
+        max_images=int(m["max_images"]),
+        image_sizes=tuple(m["image_sizes"]),
+        aspect_ratios=tuple(m["aspect_ratios"]),
+        credits_per_image=dict(m.get("credits_per_image", {})),
+        routes=tuple(Route(p, pm, int(limit)) for p, pm, limit in routes),
+    )
 
 
 def all_models() -> list[ModelSpec]:
-    return [
-        ModelSpec(
-            id=m["id"],
-            provider=m["provider"],
-            name=m["name"],
-            provider_model=m.get("provider_model", m["id"]),
-            max_images=int(m["max_images"]),
-            image_sizes=tuple(m["image_sizes"]),
-            aspect_ratios=tuple(m["aspect_ratios"]),
-            credits_per_image=dict(m.get("credits_per_image", {})),
-            routes=tuple(
-                tuple(r)
-                for r in m.get(
-                    "routes",
-                    [(m["provider"], m.get("provider_model", m["id"]), int(m["max_images"]))],
-                )
-            ),
-        )
-        for m in settings.BANANASITE_MODELS
-    ]
+    return [_spec(m) for m in settings.BANANASITE_MODELS]
 
 
 def get_model(model_id: str) -> ModelSpec | None:
@@ -51,6 +61,20 @@ def get_model(model_id: str) -> ModelSpec | None:
 
 def default_model() -> ModelSpec:
     return get_model(settings.BANANASITE_DEFAULT_MODEL) or all_models()[0]
+
+
+def available_routes(model: ModelSpec, *, inputs: int) -> list[Route]:
+    """The routes that can take `inputs` images and whose circuit is not open, in order.
+
+    `is_open` only looks; the single probe after a cooldown is taken (`allow`) just before a
+    route is actually called, so a fallback that is never reached does not use it up. The local
+    compositor has no circuit."""
+    return [
+        route
+        for route in model.routes
+        if inputs <= route.max_images
+        and (route.provider == "local" or not CircuitBreaker(route.provider).is_open())
+    ]
 
 
 def output_size(aspect_ratio: str, image_size: str) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
 
+from bananasite.files import extension_for
 from bananasite.ids import PublicId
 
 
@@ -95,6 +96,14 @@ class CompositionQuerySet(models.QuerySet):
 
     def unfinished(self):
         return self.filter(status__in=Composition.UNFINISHED)
+
+    def next_queued(self, *, workspace_id: int) -> "Composition | None":
+        """The workspace's oldest queued composition: the next to start."""
+        return (
+            self.filter(workspace_id=workspace_id, status=Composition.Status.QUEUED)
+            .order_by("created_at", "id")
+            .first()
+        )
 
 
 class Composition(models.Model):
@@ -243,6 +252,13 @@ class Composition(models.Model):
         )
         return ahead.count() + 1
 
+    def record_settlement(self, *, charged: int, refunded: int) -> None:
+        """What the settled composition cost and gave back (the ledger has the rows)."""
+        type(self).objects.filter(pk=self.pk).update(
+            credits_charged=charged, credits_refunded=refunded
+        )
+        self.credits_charged, self.credits_refunded = charged, refunded
+
     def _conditional_update(self, *, from_statuses, **changes) -> bool:
         """Apply `changes` only if the row is still in one of `from_statuses`; say if it was."""
         updated = type(self).objects.filter(pk=self.pk, status__in=from_statuses).update(**changes)
@@ -315,6 +331,12 @@ class Composition(models.Model):
             status=self.Status.QUEUED,
             enqueued_at=timezone.now(),
         )
+
+    def record_provider(self, provider: str) -> None:
+        """The provider that really made it (a fallback may have taken over)."""
+        if provider != self.provider:
+            type(self).objects.filter(pk=self.pk).update(provider=provider)
+            self.provider = provider
 
     def requeue(self) -> bool:
         """Give an abandoned composition (its lease expired) back to the queue."""
@@ -391,152 +413,8 @@ class Result(models.Model):
 
     @property
     def extension(self) -> str:
-        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(
-            self.content_type, "bin"
-        )
+        return extension_for(self.content_type, "bin")
 
     @property
     def download_name(self) -> str:
         return f"bananasite-{self.composition.public_id}-{self.position}.{self.extension}"
-
-
-class Report(models.Model):
-    """Someone's report of a result or an upload, for the moderators' queue."""
-
-    class Reason(models.TextChoices):
-        SEXUAL = "sexual", "Sexual content"
-        MINOR_SAFETY = "minor_safety", "Child safety"
-        VIOLENCE = "violence", "Violence"
-        HATE = "hate", "Hate"
-        HARASSMENT = "harassment", "Harassment"
-        SELF_HARM = "self_harm", "Self-harm"
-        ILLEGAL = "illegal", "Illegal content"
-        COPYRIGHT = "copyright", "Copyright"
-        PRIVACY = "privacy", "Privacy"
-        SPAM = "spam", "Spam"
-        OTHER = "other", "Other"
-
-    class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        DISMISSED = "dismissed", "Dismissed"
-        ACTIONED = "actioned", "Actioned"
-
-    class TargetType(models.TextChoices):
-        RESULT = "result", "Result"
-        UPLOAD = "upload", "Upload"
-
-    public_id = models.CharField(
-        max_length=32, unique=True, default=PublicId("rep"), editable=False
-    )
-    reporter = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports"
-    )
-    workspace = models.ForeignKey(
-        "accounts.Workspace", on_delete=models.CASCADE, related_name="reports_made"
-    )
-    target_type = models.CharField(max_length=10, choices=TargetType)
-    result = models.ForeignKey(
-        Result, null=True, blank=True, on_delete=models.CASCADE, related_name="reports"
-    )
-    upload = models.ForeignKey(
-        Upload, null=True, blank=True, on_delete=models.CASCADE, related_name="reports"
-    )
-    reason = models.CharField(max_length=20, choices=Reason)
-    details = models.TextField(blank=True, max_length=2000)
-    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
-    created_at = models.DateTimeField(auto_now_add=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["created_at"]
-        constraints = [
-            models.CheckConstraint(
-                condition=(Q(target_type="result", result__isnull=False, upload__isnull=True))
-                | (Q(target_type="upload", upload__isnull=False, result__isnull=True)),
-                name="report_one_target",
-            ),
-            models.UniqueConstraint(
-                fields=["reporter", "result"],
-                condition=Q(status="open", result__isnull=False),
-                name="report_one_open_per_result",
-            ),
-            models.UniqueConstraint(
-                fields=["reporter", "upload"],
-                condition=Q(status="open", upload__isnull=False),
-                name="report_one_open_per_upload",
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.public_id}: {self.reason}"
-
-
-class IdempotencyKey(models.Model):
-    """A client's Idempotency-Key, scoped to its workspace, and the response it got."""
-
-    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_key_once")
-        ]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
-
-    def __str__(self):
-        return self.key
-
-
-class Webhook(models.Model):
-    class Event(models.TextChoices):
-        SUCCEEDED = "composition.succeeded", "composition.succeeded"
-        FAILED = "composition.failed", "composition.failed"
-        CANCELED = "composition.canceled", "composition.canceled"
-
-    public_id = models.CharField(max_length=32, unique=True, default=PublicId("wh"), editable=False)
-    workspace = models.ForeignKey(
-        "accounts.Workspace", on_delete=models.CASCADE, related_name="webhooks"
-    )
-    url = models.URLField(max_length=500)
-    events = models.JSONField(default=list)
-    # Standard Webhooks secret: "whsec_" + base64 of 32 random bytes.
-    secret = models.CharField(max_length=100)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at"]
-
-    def __str__(self):
-        return self.url
-
-
-class WebhookDelivery(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Delivered"
-        FAILED = "failed", "Failed"
-
-    public_id = models.CharField(
-        max_length=32, unique=True, default=PublicId("msg"), editable=False
-    )
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.CharField(max_length=40)
-    payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
-
-    def __str__(self):
-        return f"{self.event} to {self.webhook.url}"

@@ -5,12 +5,12 @@ from . import views
 app_name = "compositions"
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("compose/", views.compose, name="compose"),
     path("history/", views.history, name="history"),
     path("c/<str:public_id>/", views.detail, name="detail"),
     path("c/<str:public_id>/progress", views.progress, name="progress"),
     path("c/<str:public_id>/cancel", views.cancel, name="cancel"),
-    path("c/<str:public_id>/report", views.report, name="report"),
     path("c/<str:public_id>/delete", views.delete, name="delete"),
     path("c/<str:public_id>/variations", views.variations, name="variations"),
     re_path(

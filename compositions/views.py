@@ -1,21 +1,24 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpResponseRedirect, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from bananasite.errors import AppError, ValidationFailed
+from bananasite.files import serve_private_file
 from billing.services import open_wallet
+from moderation.models import Report
 
 from . import services
 from .catalog import all_models
 from .forms import ComposeForm
+from .lifecycle import cancel_composition
 from .models import Composition, Result, Role, Upload
+from .options import CompositionOptions, NewImage
 from .presets import PEOPLE_PRESETS, SCAFFOLDS
 
 HISTORY_PAGE_SIZE = 12
@@ -75,20 +78,11 @@ def compose(request):
         form = ComposeForm(request.POST, request.FILES)
         if form.is_valid():
             data = form.cleaned_data
-            options = services.CompositionOptions(
-                prompt=data["prompt"],
-                preset=data["preset"],
-                style=data["style"],
-                model=data["model"],
-                aspect_ratio=data["aspect_ratio"],
-                image_size=data["image_size"],
-                num_images=data["num_images"],
-                roles=request.POST.getlist("roles"),
-                consent=data["consent"],
-                require_consent=True,
+            options = CompositionOptions.from_data(
+                data, roles=request.POST.getlist("roles"), require_consent=True
             )
             new_images = [
-                services.NewImage(name=f.name, fileobj=f, size=f.size)
+                NewImage(name=f.name, fileobj=f, size=f.size)
                 for f in request.FILES.getlist("images")
             ]
             try:
@@ -149,8 +143,6 @@ def detail(request, public_id):
     composition = get_object_or_404(
         _compositions(request).select_related("parent", "created_by"), public_id=public_id
     )
-    from .models import Report
-
     context = {
         "composition": composition,
         "report_reasons": Report.Reason.choices,
@@ -194,38 +186,10 @@ def progress(request, public_id):
 
 @login_required
 @require_POST
-def report(request, public_id):
-    """Report a result or an input of this composition (the form sits beside each one)."""
-    from .models import Report
-
-    composition = get_object_or_404(_compositions(request), public_id=public_id)
-    target_type = request.POST.get("target_type", "")
-    reason = request.POST.get("reason", "")
-    if target_type not in Report.TargetType.values or reason not in Report.Reason.values:
-        messages.error(request, "Choose what is wrong with it.")
-        return redirect(composition)
-    try:
-        services.create_report(
-            reporter=request.user,
-            workspace=request.workspace,
-            target_type=target_type,
-            target_id=request.POST.get("target_id", ""),
-            reason=reason,
-            details=request.POST.get("details", ""),
-        )
-    except AppError as exc:
-        messages.info(request, exc.message)
-    else:
-        messages.success(request, "Thank you. Moderators will look at your report.")
-    return redirect(composition)
-
-
-@login_required
-@require_POST
 def cancel(request, public_id):
     composition = get_object_or_404(_compositions(request), public_id=public_id)
     try:
-        services.cancel_composition(composition=composition)
+        cancel_composition(composition=composition)
         messages.success(request, "Canceled. Nothing more will be made for this composition.")
     except AppError as exc:
         messages.info(request, exc.message)
@@ -273,23 +237,6 @@ def history(request):
     )
 
 
-def _serve(file_field, *, content_type: str, download_name: str | None = None):
-    """Hand out a private file: a short-lived signed URL on S3, a streamed response otherwise."""
-    if getattr(default_storage, "querystring_auth", False):
-        params = {"ResponseContentType": content_type}
-        if download_name:
-            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
-        return HttpResponseRedirect(default_storage.url(file_field.name, parameters=params))
-    response = FileResponse(
-        default_storage.open(file_field.name, "rb"),
-        content_type=content_type,
-        as_attachment=bool(download_name),
-        filename=download_name or "",
-    )
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
 @login_required
 @require_GET
 def result_file(request, public_id, variant):
@@ -299,9 +246,9 @@ def result_file(request, public_id, variant):
         composition__workspace=request.workspace,
     )
     if variant == "thumb":
-        return _serve(result.thumbnail, content_type="image/webp")
+        return serve_private_file(result.thumbnail, content_type="image/webp")
     download = result.download_name if variant == "download" else None
-    return _serve(result.file, content_type=result.content_type, download_name=download)
+    return serve_private_file(result.file, content_type=result.content_type, download_name=download)
 
 
 @login_required
@@ -309,5 +256,5 @@ def result_file(request, public_id, variant):
 def upload_file(request, public_id, variant):
     upload = get_object_or_404(Upload, public_id=public_id, workspace=request.workspace)
     if variant == "thumb":
-        return _serve(upload.thumbnail, content_type="image/webp")
-    return _serve(upload.file, content_type=upload.content_type)
+        return serve_private_file(upload.thumbnail, content_type="image/webp")
+    return serve_private_file(upload.file, content_type=upload.content_type)

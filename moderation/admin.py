@@ -1,10 +1,8 @@
 """The moderation panel in Django's admin: the queue, the audit log and the blocklist."""
 
-import mimetypes
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -12,10 +10,11 @@ from django.utils import timezone
 
 from bananasite.admin import ReadOnlyAdmin
 from bananasite.errors import AppError
+from bananasite.files import serve_private_file
 from compositions.models import Result, Upload
 
 from . import services
-from .models import AuditEntry, BlockedHash, ModerationQueue
+from .models import AuditEntry, BlockedHash, ModerationQueue, Report
 from .queue import ACTION_LABELS, ACTIONS, queue_page, resolve
 
 NEEDS_REASON = {"remove", "suspend", "reject"}
@@ -62,11 +61,10 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
         field = item.thumbnail if variant == "thumb" else item.file
         if not field:
             raise Http404
-        content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
-        response = FileResponse(field.open("rb"), content_type=content_type)
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        content_type = "image/webp" if variant == "thumb" else item.content_type
+        return serve_private_file(
+            field, content_type=content_type, cache_control="private, no-store"
+        )
 
     def changelist_view(self, request, extra_context=None):
         if not can_moderate(request):
@@ -206,3 +204,30 @@ class BlockedHashAdmin(ReadOnlyAdmin):
     search_fields = ["phash", "sha256", "source"]
     fields = ["created_at", "phash", "sha256", "source", "added_by", "reason"]
     readonly_fields = fields
+
+
+@admin.register(Report)
+class ReportAdmin(ReadOnlyAdmin):
+    """Every report, open and closed, for reference; moderators act on them in the queue."""
+
+    list_display = ["created_at", "reason", "target_type", "target", "reporter", "status"]
+    list_filter = ["status", "reason", "target_type"]
+    search_fields = ["public_id", "reporter__email", "result__public_id", "upload__public_id"]
+    list_select_related = ["reporter", "result", "upload"]
+    fields = [
+        "public_id",
+        "created_at",
+        "reporter",
+        "workspace",
+        "target_type",
+        "target",
+        "reason",
+        "details",
+        "status",
+        "resolved_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Target")
+    def target(self, obj):
+        return (obj.result or obj.upload).public_id

@@ -7,14 +7,15 @@ MODERATOR_PERMISSIONS = [
     ("moderation", "moderate"),
     ("moderation", "view_auditentry"),
     ("moderation", "view_blockedhash"),
-    ("compositions", "view_report"),
+    ("moderation", "view_report"),
 ]
 
 
 def ensure_moderators_group(using="default", **kwargs):
     """Create the Moderators group with exactly its permissions (after every migrate, so a
     permission added by hand in the admin does not outlive the next deploy)."""
-    from django.contrib.auth.models import Group, Permission
+    # Not at the top: an AppConfig module is imported before the models are ready.
+    from django.contrib.auth.models import Group, Permission  # noqa: PLC0415
 
     group, _ = Group.objects.using(using).get_or_create(name=MODERATORS_GROUP)
     perms = [

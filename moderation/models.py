@@ -2,10 +2,90 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
-from accounts.models import User
 from bananasite.append_only import AppendOnlyModel, AppendOnlyQuerySet
-from compositions.models import Composition, Report
+from bananasite.ids import PublicId
+
+
+class Report(models.Model):
+    """Someone's report of a result or an upload, for the moderators' queue."""
+
+    class Reason(models.TextChoices):
+        SEXUAL = "sexual", "Sexual content"
+        MINOR_SAFETY = "minor_safety", "Child safety"
+        VIOLENCE = "violence", "Violence"
+        HATE = "hate", "Hate"
+        HARASSMENT = "harassment", "Harassment"
+        SELF_HARM = "self_harm", "Self-harm"
+        ILLEGAL = "illegal", "Illegal content"
+        COPYRIGHT = "copyright", "Copyright"
+        PRIVACY = "privacy", "Privacy"
+        SPAM = "spam", "Spam"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISMISSED = "dismissed", "Dismissed"
+        ACTIONED = "actioned", "Actioned"
+
+    class TargetType(models.TextChoices):
+        RESULT = "result", "Result"
+        UPLOAD = "upload", "Upload"
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=PublicId("rep"), editable=False
+    )
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports"
+    )
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="reports_made"
+    )
+    target_type = models.CharField(max_length=10, choices=TargetType)
+    result = models.ForeignKey(
+        "compositions.Result",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="reports",
+    )
+    upload = models.ForeignKey(
+        "compositions.Upload",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="reports",
+    )
+    reason = models.CharField(max_length=20, choices=Reason)
+    details = models.TextField(blank=True, max_length=2000)
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "compositions_report"  # created by the compositions app; kept
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(target_type="result", result__isnull=False, upload__isnull=True))
+                | (Q(target_type="upload", upload__isnull=False, result__isnull=True)),
+                name="report_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["reporter", "result"],
+                condition=Q(status="open", result__isnull=False),
+                name="report_one_open_per_result",
+            ),
+            models.UniqueConstraint(
+                fields=["reporter", "upload"],
+                condition=Q(status="open", upload__isnull=False),
+                name="report_one_open_per_upload",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.public_id}: {self.reason}"
 
 
 class AuditEntry(AppendOnlyModel):
@@ -91,15 +171,3 @@ class ModerationQueue(Report):
     class Meta:
         proxy = True
         verbose_name = verbose_name_plural = "moderation queue"
-
-
-class HeldComposition(Composition):
-    class Meta:
-        proxy = True
-        verbose_name = "held composition"
-
-
-class SuspendedAccount(User):
-    class Meta:
-        proxy = True
-        verbose_name = "suspended account"

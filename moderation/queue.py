@@ -8,7 +8,10 @@ from datetime import datetime
 from django.core.paginator import Paginator
 from django.db.models import Count, Min, Q
 
-from compositions.models import Composition, Report, Result, Upload
+from accounts.models import User
+from compositions.models import Composition, Result, Upload
+
+from .models import Report
 
 ACTIONS = {
     "report": ["dismiss", "remove", "suspend"],
@@ -160,8 +163,6 @@ def _held(entries: list[_Entry]) -> dict[tuple[str, int], QueueItem]:
 
 
 def _accounts_page(number):
-    from accounts.models import User
-
     page = Paginator(
         User.objects.filter(suspended_at__isnull=False).order_by("suspended_at", "id"), PAGE_SIZE
     ).get_page(number)
@@ -200,8 +201,6 @@ def queue_page(show: str = "all", number=1):
 
 def resolve(key: str):
     """The item a posted key names, as (kind, target), or None when it is gone."""
-    from accounts.models import User
-
     kind, _, ident = key.partition(":")
     if kind == "result":
         target = Result.objects.select_related("composition").filter(public_id=ident).first()

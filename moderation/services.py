@@ -4,23 +4,24 @@ an action and its record cannot be separated; files leave storage only after the
 import io
 import logging
 
-from django.db import transaction
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
-from accounts.models import ApiToken, User
-from bananasite.errors import AppError, InvalidState
+from accounts.models import ApiToken, User, Workspace
+from bananasite.errors import AppError, InvalidState, NotFound
+from bananasite.files import delete_files
 from compositions.images import perceptual_hash
-from compositions.models import Composition, Report, Result, Upload
-from compositions.services import (
+from compositions.lifecycle import (
     cancel_composition,
-    delete_files,
-    enqueue_composition,
     fail_composition,
+    release_held_composition,
 )
+from compositions.models import Composition, Result, Upload
 
-from .models import AuditEntry, BlockedHash
+from .models import AuditEntry, BlockedHash, Report
 
 logger = logging.getLogger(__name__)
 
@@ -231,12 +232,11 @@ def _held_uploads(composition):
 def approve_composition(*, composition: Composition, actor, reason: str = "") -> None:
     """A held composition may run: it joins its workspace's queue."""
     with transaction.atomic():
-        if not composition.release_hold():
+        if not release_held_composition(composition=composition):
             raise InvalidState(f"{composition.public_id} is no longer held.")
         Upload.objects.filter(pk__in=_held_uploads(composition).values("pk")).update(
             status=Upload.Status.READY
         )
-        enqueue_composition(composition)
         _audit(
             actor=actor,
             action=AuditEntry.Action.APPROVE,
@@ -270,3 +270,66 @@ def reject_composition(*, composition: Composition, actor, reason: str) -> None:
             reason=reason,
             held_reason=composition.held_reason,
         )
+
+
+# --- Reports -------------------------------------------------------------------------------------
+
+REPORTS_PER_HOUR = 20
+
+
+class ReportsThrottled(AppError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many reports"
+
+
+def _throttle_reports(user: User) -> None:
+    """At most REPORTS_PER_HOUR reports per person, in the browser and the API together."""
+    key = f"reports:{user.pk}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        count = 1
+    if count > REPORTS_PER_HOUR:
+        raise ReportsThrottled(
+            "You have sent many reports in the last hour; please wait before sending more."
+        )
+
+
+def create_report(
+    *,
+    reporter: User,
+    workspace: Workspace,
+    target_type: str,
+    target_id: str,
+    reason: str,
+    details: str = "",
+) -> Report:
+    """Report a result or an upload the reporter can see; one open report per target."""
+    _throttle_reports(reporter)  # counts every attempt, so probing ids costs the same
+    if target_type == Report.TargetType.RESULT:
+        target = Result.objects.filter(
+            public_id=target_id, composition__workspace=workspace
+        ).first()
+    else:
+        target = Upload.objects.filter(public_id=target_id, workspace=workspace).first()
+    if target is None:
+        raise NotFound("There is no such result or upload in this workspace.")
+    try:
+        with transaction.atomic():
+            return Report.objects.create(
+                reporter=reporter,
+                workspace=workspace,
+                target_type=target_type,
+                result=target if target_type == Report.TargetType.RESULT else None,
+                upload=target if target_type == Report.TargetType.UPLOAD else None,
+                reason=reason,
+                details=details.strip()[:2000],
+            )
+    except IntegrityError:
+        raise InvalidState(
+            "You already have an open report about this; moderators will look at it.",
+            code="report_exists",
+        ) from None

@@ -204,11 +204,11 @@ def test_create_api_token_command(owner, capsys):
 def test_webhook_log_and_redeliver_from_the_ui(
     owner, owner_client, settings, django_capture_on_commit_callbacks
 ):
-    from compositions.models import Webhook, WebhookDelivery
+    from webhooks.models import Webhook, WebhookDelivery
 
     settings.BANANASITE_FETCH_ALLOW_NETWORKS = ["127.0.0.1/32"]
     owner_client.post(
-        reverse("accounts:create_webhook"),
+        reverse("webhooks:create"),
         {"url": "http://127.0.0.1:9/hook", "events": ["composition.failed"]},
     )
     hook = Webhook.objects.get()
@@ -218,7 +218,7 @@ def test_webhook_log_and_redeliver_from_the_ui(
     page = owner_client.get(reverse("accounts:workspace")).content.decode()
     assert "Recent deliveries" in page and "Redeliver" in page
     with django_capture_on_commit_callbacks(execute=True):
-        owner_client.post(reverse("accounts:redeliver", args=[delivery.public_id]))
+        owner_client.post(reverse("webhooks:redeliver", args=[delivery.public_id]))
     delivery.refresh_from_db()
     assert delivery.attempts == 1  # a new round, sent at once (port 9 refuses: it will retry)
     assert delivery.status == "pending" and delivery.last_error

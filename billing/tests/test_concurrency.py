@@ -5,13 +5,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from billing.models import LedgerEntry, Plan, Wallet
-from billing.services import InsufficientCredits, QuotaExceeded, adjust_credits
+from billing.services import (
+    InsufficientCredits,
+    QuotaExceeded,
+    adjust_credits,
+    settle_credits,
+)
+from compositions.lifecycle import claim_next, fail_composition
 from compositions.models import Composition
-from compositions.services import fail_composition
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
 
@@ -61,8 +66,6 @@ def test_concurrent_claims_respect_the_concurrency_limit(owner, settings):
     settings.BANANASITE_TASKS_SYNC = False
     Plan.objects.filter(code="free").update(concurrent_compositions=2)
     made = [compose(owner, prompt=f"slot {i}") for i in range(6)]
-    from compositions.services import claim_next
-
     outcomes = race(lambda i: claim_next(workspace_id=owner.current_workspace.pk), count=6)
     claimed = [o for o in outcomes if isinstance(o, Composition)]
     assert len(claimed) == 2, outcomes
@@ -90,13 +93,16 @@ def test_task_and_sweep_racing_settle_a_composition_exactly_once(owner, settings
                     message="worker gone",
                     from_statuses=Composition.ACTIVE,
                 )
-            from django.db import transaction
-
-            from billing.services import settle_credits
-
             with transaction.atomic():
                 if fresh.succeed():
-                    settle_credits(composition=fresh, delivered_images=1)
+                    settle_credits(
+                        workspace_id=fresh.workspace_id,
+                        composition_ref=fresh.public_id,
+                        held=fresh.credits_reserved,
+                        requested_images=fresh.num_images,
+                        delivered_images=1,
+                        user_id=fresh.created_by_id,
+                    )
                     return True
             return False
 

@@ -3,6 +3,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from accounts.models import User
 from billing.models import LedgerEntry, Plan, Wallet
 from billing.services import (
     InsufficientCredits,
@@ -10,9 +11,10 @@ from billing.services import (
     grant_credits,
     ledger_sum,
 )
+from compositions.lifecycle import cancel_composition
 from compositions.models import Composition, Upload
 from compositions.providers.base import ProviderSafetyBlock
-from compositions.services import cancel_composition
+from compositions.providers.local import LocalCompositor
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
 
@@ -63,8 +65,6 @@ def test_submit_reserves_and_success_charges_what_was_delivered(owner, priced):
 
 
 def test_fewer_images_delivered_than_asked_are_all_that_is_charged(owner, priced, monkeypatch):
-    from compositions.providers.local import LocalCompositor
-
     real = LocalCompositor.compose
 
     def one_short(self, request, progress=None):
@@ -81,6 +81,36 @@ def test_fewer_images_delivered_than_asked_are_all_that_is_charged(owner, priced
     assert wallet_of(owner).balance == 44
 
 
+def test_the_price_per_image_is_fixed_at_submit(owner, priced, settings):
+    composition = compose(owner, image_size="1K", num_images=2)
+    assert composition.credits_reserved == 6
+    models = [dict(m) for m in settings.BANANASITE_MODELS]
+    models[0]["credits_per_image"] = {"512": 20, "1K": 30, "2K": 50, "4K": 80}
+    settings.BANANASITE_MODELS = models  # a price change while it waits in the queue
+    run_composition(composition.public_id)
+    composition.refresh_from_db()
+    assert (composition.credits_charged, composition.credits_refunded) == (6, 0)
+    assert wallet_of(owner).balance == 44
+
+
+def test_the_ledger_says_who_asked_for_how_many_images_and_how_it_ended(owner, priced):
+    done = compose(owner, image_size="1K", num_images=2)
+    run_composition(done.public_id)
+    canceled = compose(owner, image_size="1K", num_images=3)
+    cancel_composition(composition=canceled)
+    entries = LedgerEntry.objects.filter(composition_ref__in=[done.public_id, canceled.public_id])
+    assert sorted(entries.values_list("composition_ref", "kind", "images", "outcome")) == sorted(
+        [
+            (done.public_id, "reserve", 2, ""),
+            (done.public_id, "release", 0, "succeeded"),
+            (done.public_id, "capture", 2, ""),
+            (canceled.public_id, "reserve", 3, ""),
+            (canceled.public_id, "release", 0, "canceled"),
+        ]
+    )
+    assert set(entries.values_list("created_by", flat=True)) == {owner.pk}
+
+
 def test_a_refusal_charges_nothing_and_says_so(owner, owner_client, priced, monkeypatch):
     def refuse(self, request, progress=None):
         raise ProviderSafetyBlock()
@@ -92,6 +122,8 @@ def test_a_refusal_charges_nothing_and_says_so(owner, owner_client, priced, monk
     assert composition.status == "failed"
     assert (composition.credits_charged, composition.credits_refunded) == (0, 3)
     assert kinds(composition) == [("release", 3), ("reserve", -3)]
+    release = LedgerEntry.objects.get(composition_ref=composition.public_id, kind="release")
+    assert (release.outcome, release.reason) == ("failed", "Not charged: failed")
     assert wallet_of(owner).balance == 50
     page = owner_client.get(composition.get_absolute_url()).content.decode()
     assert "You were not charged: 3 credits went back to the workspace." in page
@@ -181,7 +213,6 @@ def test_the_database_refuses_a_second_capture_or_release(owner):
                 wallet=wallet,
                 kind=kind,
                 amount=amount,
-                composition=composition,
                 composition_ref=composition.public_id,
             )
 
@@ -231,8 +262,6 @@ def test_grant_credits_command(owner, capsys):
 
 
 def test_admin_grants_credits_with_a_reason_and_cannot_edit_the_ledger(owner, client):
-    from accounts.models import User
-
     staff = User.objects.create_superuser(email="admin@example.com", password="pw")
     client.force_login(staff)
     wallet = wallet_of(owner)

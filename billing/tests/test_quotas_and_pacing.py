@@ -3,10 +3,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.urls import reverse
+from django_q.models import Schedule
 
+from accounts.models import Membership
 from billing.models import Plan, Wallet
 from billing.services import QuotaExceeded, grant_monthly_credits
+from compositions.lifecycle import cancel_composition, fail_composition
 from compositions.models import Composition
+from compositions.services import delete_composition
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
 
@@ -32,8 +36,6 @@ def test_daily_quota_per_member_with_retry_after_at_midnight(owner):
 
 
 def test_daily_quota_is_per_member_and_monthly_quota_per_workspace(owner, make_user):
-    from accounts.models import Membership
-
     set_plan(daily_images_per_member=2, monthly_images_per_workspace=3)
     teammate = make_user("mate@example.com")
     Membership.objects.create(workspace=owner.current_workspace, user=teammate)
@@ -49,8 +51,25 @@ def test_daily_quota_is_per_member_and_monthly_quota_per_workspace(owner, make_u
 def test_failed_and_canceled_compositions_give_their_images_back(owner):
     set_plan(daily_images_per_member=2)
     first = compose(owner, num_images=2)
-    first.fail(code="provider_error", message="x")
+    with pytest.raises(QuotaExceeded):
+        compose(owner, num_images=1)
+    fail_composition(composition=first, code="provider_error", message="x")
+    second = compose(owner, num_images=2)
+    cancel_composition(composition=second)
     compose(owner, num_images=2)
+    with pytest.raises(QuotaExceeded):
+        compose(owner, num_images=1)
+
+
+def test_deleting_a_composition_does_not_give_its_images_back(owner):
+    set_plan(daily_images_per_member=2)
+    made = compose(owner, num_images=2)
+    run_composition(made.public_id)
+    delete_composition(composition=Composition.objects.get(pk=made.pk))
+    assert not Composition.objects.exists()
+    with pytest.raises(QuotaExceeded) as exc:
+        compose(owner, num_images=1)
+    assert exc.value.code == "daily_quota_exceeded"
 
 
 def test_over_quota_in_the_browser_is_a_clear_message(owner, owner_client, uploaded):
@@ -131,8 +150,6 @@ def test_monthly_grants_once_a_month_and_not_in_the_first_month(owner):
 
 
 def test_monthly_grants_are_scheduled():
-    from django_q.models import Schedule
-
     assert Schedule.objects.filter(func="billing.tasks.grant_monthly_credits").exists()
 
 

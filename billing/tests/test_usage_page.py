@@ -1,7 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from billing.models import Plan
+from billing.models import Plan, Wallet
+from billing.services import grant_credits
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
 
@@ -36,9 +37,6 @@ def test_usage_page_is_only_about_my_workspace(owner, stranger, stranger_client)
 
 
 def test_ledger_paginates(owner, owner_client):
-    from billing.models import Wallet
-    from billing.services import grant_credits
-
     wallet = Wallet.objects.get(workspace=owner.current_workspace)
     for i in range(25):
         grant_credits(wallet=wallet, amount=1, reason=f"bonus {i}")

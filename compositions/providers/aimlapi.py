@@ -5,7 +5,16 @@ fal-style); both are read. Out of credits is 403 here, not 402. Result URLs are 
 through the SSRF-safe fetcher.
 """
 
-from .base import ComposeResult, ProviderAuthError, ProviderNoImage, ProviderSafetyBlock
+from typing import Any
+
+from .base import (
+    ComposeRequest,
+    ComposeResult,
+    OutputImage,
+    ProviderAuthError,
+    ProviderNoImage,
+    ProviderSafetyBlock,
+)
 from .remote import OUT_OF_CREDIT, RemoteProvider, data_url, decode_image
 
 SAFETY_WORDS = ("safety", "content policy", "moderation", "prohibited", "nsfw")
@@ -16,8 +25,8 @@ class AimlApiProvider(RemoteProvider):
     default_base_url = "https://api.aimlapi.com"
     images_per_call = 4
 
-    def body(self, request, count: int) -> dict:
-        body = {
+    def body(self, request: ComposeRequest, count: int) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "model": request.model,
             "prompt": request.prompt,
             "image_urls": [data_url(i) for i in request.images],
@@ -29,16 +38,8 @@ class AimlApiProvider(RemoteProvider):
             body["resolution"] = request.image_size
         return body
 
-    def call(self, request, count) -> ComposeResult:
-        base = (self.config.get("base_url") or self.default_base_url).rstrip("/")
-        answer = self.http.post(
-            f"{base}/v1/images/generations",
-            headers={
-                "authorization": f"Bearer {self.config.get('api_key', '')}",
-                "content-type": "application/json",
-            },
-            json_body=self.body(request, count),
-        )
+    def call(self, request: ComposeRequest, count: int) -> ComposeResult:
+        answer = self.post("/v1/images/generations", self.body(request, count))
         data = answer.data if isinstance(answer.data, dict) else {}
         if answer.status not in (200, 201):
             message = str(data.get("message", ""))[:300]
@@ -51,7 +52,7 @@ class AimlApiProvider(RemoteProvider):
                 )
             raise self.error_for(answer, message)
         data = self.require_json(answer)
-        images = []
+        images: list[OutputImage] = []
         for item in (data.get("data") or []) + (data.get("images") or []):
             if not isinstance(item, dict):
                 continue
@@ -62,9 +63,7 @@ class AimlApiProvider(RemoteProvider):
                 if url.startswith("data:"):
                     images.append(decode_image(url))
                 else:
-                    from .runware import decode_image_bytes
-
-                    images.append(decode_image_bytes(self.http.get_bytes(url)))
+                    images.append(self.fetch_image(url))
         text = str(data.get("description") or "")
         if not images:
             said = f' It said: "{text[:200]}"' if text else ""

@@ -3,6 +3,7 @@
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -12,13 +13,20 @@ class InputImage:
     role: str = "other"
 
 
-@dataclass
+# Keyword-only, so the required output size can sit beside the options it follows from.
+@dataclass(kw_only=True)
 class ComposeRequest:
+    """Everything a provider needs to know about one composition."""
+
     prompt: str
     images: list[InputImage]
     model: str  # the provider's own model name
     aspect_ratio: str = "1:1"
     image_size: str = "1K"
+    # The output size in pixels for aspect_ratio at image_size, worked out by the caller
+    # (catalog.output_size), so providers need not know the catalogue.
+    width: int
+    height: int
     num_images: int = 1
     preset: str = "none"
     style: str = "natural"
@@ -35,7 +43,7 @@ class OutputImage:
 class ComposeResult:
     images: list[OutputImage]
     text: str = ""
-    usage: dict = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
     cost_usd: float | None = None
     request_id: str = ""
 
@@ -64,7 +72,9 @@ class ProviderRateLimited(ProviderError):
     retryable = True
     default_message = "The image service is busy right now."
 
-    def __init__(self, message=None, *, retry_after: float | None = None, detail=""):
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, detail: str = ""
+    ):
         super().__init__(message, detail=detail)
         self.retry_after = retry_after
 

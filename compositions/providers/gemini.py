@@ -6,15 +6,20 @@ is a 200 with `promptFeedback.blockReason`; a blocked output is a candidate with
 an image-safety `finishReason`; text with no image is a failure too.
 """
 
+from typing import Any
+
 from .base import (
+    ComposeRequest,
     ComposeResult,
+    OutputImage,
     ProviderAuthError,
+    ProviderError,
     ProviderNoImage,
     ProviderRateLimited,
     ProviderSafetyBlock,
 )
 from .http import Answer, parse_duration
-from .remote import RemoteProvider, decode_image
+from .remote import RemoteProvider, b64encode, decode_image
 
 SAFETY_REASONS = {
     "SAFETY",
@@ -46,7 +51,7 @@ PLAIN = {
 IMAGE_TOKEN_USD = {"gemini-3.1-flash": 60, "gemini-3-pro": 120, "gemini-2.5-flash": 30}
 
 
-def _inline(part: dict) -> dict | None:
+def _inline(part: dict[str, Any]) -> dict[str, Any] | None:
     return part.get("inlineData") or part.get("inline_data")
 
 
@@ -64,19 +69,20 @@ class GeminiProvider(RemoteProvider):
     default_base_url = "https://generativelanguage.googleapis.com"
 
     def endpoint(self, model: str) -> str:
-        base = (self.config.get("base_url") or self.default_base_url).rstrip("/")
-        return f"{base}/v1beta/models/{model}:generateContent"
+        return f"{self.base_url()}/v1beta/models/{model}:generateContent"
 
-    def headers(self) -> dict:
+    def headers(self) -> dict[str, str]:
         return {
             "x-goog-api-key": self.config.get("api_key", ""),
             "content-type": "application/json",
         }
 
-    def body(self, request) -> dict:
-        parts = [{"text": request.prompt}]
+    def body(self, request: ComposeRequest) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": request.prompt}]
         for image in request.images:
-            parts.append({"inlineData": {"mimeType": image.mime_type, "data": _b64(image.data)}})
+            parts.append(
+                {"inlineData": {"mimeType": image.mime_type, "data": b64encode(image.data)}}
+            )
         image_config = {"aspectRatio": request.aspect_ratio}
         # 2.5 Flash Image makes 1K only and is reported to refuse imageSize.
         if not request.model.startswith("gemini-2.5"):
@@ -89,7 +95,7 @@ class GeminiProvider(RemoteProvider):
             },
         }
 
-    def call(self, request, count) -> ComposeResult:
+    def call(self, request: ComposeRequest, count: int) -> ComposeResult:
         answer = self.http.post(
             self.endpoint(request.model),
             headers=self.headers(),
@@ -100,7 +106,7 @@ class GeminiProvider(RemoteProvider):
             raise self.google_error(answer)
         return self.read(self.require_json(answer), model=request.model)
 
-    def google_error(self, answer: Answer):
+    def google_error(self, answer: Answer) -> ProviderError:
         error = (answer.data or {}).get("error", {}) if isinstance(answer.data, dict) else {}
         message = str(error.get("message", ""))[:300]
         reasons = {str(d.get("reason", "")) for d in error.get("details") or []}
@@ -114,7 +120,7 @@ class GeminiProvider(RemoteProvider):
             mapped.retry_after = retry_delay(answer)
         return mapped
 
-    def read(self, data: dict, *, model: str = "") -> ComposeResult:
+    def read(self, data: dict[str, Any], *, model: str = "") -> ComposeResult:
         feedback = data.get("promptFeedback") or {}
         candidates = data.get("candidates") or []
         if not candidates and feedback.get("blockReason"):
@@ -123,7 +129,9 @@ class GeminiProvider(RemoteProvider):
                 f"The image model declined the request: {PLAIN.get(reason, 'it was blocked')}.",
                 detail=f"blockReason={reason}",
             )
-        images, texts, reasons = [], [], []
+        images: list[OutputImage] = []
+        texts: list[str] = []
+        reasons: list[str] = []
         for candidate in candidates:
             reasons.append(candidate.get("finishReason", ""))
             for part in (candidate.get("content") or {}).get("parts") or []:
@@ -131,8 +139,7 @@ class GeminiProvider(RemoteProvider):
                     continue  # Gemini 3's interim "thinking" images and text are not results
                 inline = _inline(part)
                 if inline and inline.get("data"):
-                    mime = inline.get("mimeType") or inline.get("mime_type")
-                    images.append(decode_image(inline["data"], mime))
+                    images.append(decode_image(inline["data"]))
                 elif part.get("text"):
                     texts.append(part["text"])
         text = "\n".join(texts).strip()
@@ -190,7 +197,7 @@ class VertexProvider(GeminiProvider):
             )
         return f"{base}/v1beta1/publishers/google/models/{model}:generateContent"  # express mode
 
-    def headers(self) -> dict:
+    def headers(self) -> dict[str, str]:
         if self.config.get("access_token"):
             headers = {"authorization": f"Bearer {self.config['access_token']}"}
             if self.config.get("project"):
@@ -198,9 +205,3 @@ class VertexProvider(GeminiProvider):
         else:
             headers = {"x-goog-api-key": self.config.get("api_key", "")}
         return {**headers, "content-type": "application/json"}
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode()

@@ -13,9 +13,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from django.core.cache import cache
+
+from bananasite.errors import AppError
+from bananasite.fetch import safe_request
 
 from .base import ProviderError, ProviderTimeout, ProviderUnavailable
 
@@ -42,7 +46,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def parse_duration(value) -> float | None:
+def parse_duration(value: object) -> float | None:
     """Google's protobuf Duration in JSON: "57.238747106s"."""
     if isinstance(value, str) and (match := re.fullmatch(r"\s*([\d.]+)s\s*", value)):
         return float(match.group(1))
@@ -63,7 +67,7 @@ class ProviderHTTP:
         backoff_cap: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
-    ):
+    ) -> None:
         self.provider = provider
         self.secrets = tuple(s for s in secrets if s)
         self.max_attempts = max_attempts
@@ -96,12 +100,22 @@ class ProviderHTTP:
             data = None
         return Answer(response.status_code, response.headers, data, text)
 
+    def _attempt(self, url: str, headers: dict[str, str], json_body: Any) -> Answer | ProviderError:
+        """One POST: the answer, whatever its status, or the error for a call that got none."""
+        try:
+            with self.client.stream("POST", url, headers=headers, json=json_body) as response:
+                return self._read(response)
+        except httpx.TimeoutException as exc:
+            return ProviderTimeout(detail=f"{self.provider}: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            return ProviderUnavailable(detail=f"{self.provider}: {type(exc).__name__}")
+
     def post(
         self,
         url: str,
         *,
-        headers: dict,
-        json_body,
+        headers: dict[str, str],
+        json_body: Any,
         retry_delay_hint: Callable[[Answer], float | None] | None = None,
     ) -> Answer:
         """POST with retries; returns the final answer (which may be an error status)."""
@@ -109,46 +123,32 @@ class ProviderHTTP:
         attempt = 0
         while True:
             attempt += 1
+            outcome = self._attempt(url, headers, json_body)
             wait = None
-            try:
-                with self.client.stream("POST", url, headers=headers, json=json_body) as response:
-                    answer = self._read(response)
-            except httpx.TimeoutException as exc:
-                error: ProviderError = ProviderTimeout(
-                    detail=f"{self.provider}: {type(exc).__name__}"
-                )
-                answer = None
-            except httpx.TransportError as exc:
-                error = ProviderUnavailable(detail=f"{self.provider}: {type(exc).__name__}")
-                answer = None
-            else:
-                if answer.status not in RETRY_STATUSES:
-                    return answer
-                error = None
-                wait = parse_retry_after(answer.headers.get("retry-after"))
+            if isinstance(outcome, Answer):
+                if outcome.status not in RETRY_STATUSES:
+                    return outcome
+                wait = parse_retry_after(outcome.headers.get("retry-after"))
                 if wait is None and retry_delay_hint:
-                    wait = retry_delay_hint(answer)
+                    wait = retry_delay_hint(outcome)
             backoff = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
             delay = wait if wait is not None else backoff * random.uniform(0.5, 1.0)  # noqa: S311
             remaining = deadline - time.monotonic()
             if attempt >= self.max_attempts or delay > remaining:
-                if answer is not None:
-                    return answer  # the caller maps the last error status
-                raise error
+                if isinstance(outcome, ProviderError):
+                    raise outcome
+                return outcome  # the caller maps the last error status
             logger.info(
                 "%s: attempt %s failed (%s), retrying in %.1fs",
                 self.provider,
                 attempt,
-                answer.status if answer else type(error).__name__,
+                outcome.status if isinstance(outcome, Answer) else type(outcome).__name__,
                 delay,
             )
             self.sleep(delay)
 
     def get_bytes(self, url: str, *, max_bytes: int = MAX_BODY) -> bytes:
         """Download an image a provider answered with by URL (through the SSRF-safe fetcher)."""
-        from bananasite.errors import AppError
-        from bananasite.fetch import safe_request
-
         try:
             fetched = safe_request("GET", url, max_bytes=max_bytes, timeout=60)
         except AppError as exc:
@@ -166,7 +166,7 @@ class CircuitBreaker:
     through, and its outcome closes or reopens the circuit. State lives in the cache, so every
     web and worker process sees the same circuit (with Redis; per process with local memory)."""
 
-    def __init__(self, provider: str, *, threshold: int = 5, cooldown: float = 60.0):
+    def __init__(self, provider: str, *, threshold: int = 5, cooldown: float = 60.0) -> None:
         self.provider = provider
         self.threshold = threshold
         self.cooldown = cooldown

@@ -12,16 +12,24 @@ import hashlib
 import io
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
-from ..catalog import output_size
-from .base import ComposeRequest, ComposeResult, OutputImage, Provider, ProviderBadRequest
+from .base import (
+    ComposeRequest,
+    ComposeResult,
+    OutputImage,
+    ProgressCallback,
+    Provider,
+    ProviderBadRequest,
+)
 
 WORK_EDGE = 512  # resolution at which masks are computed; they are scaled up afterwards
+Size = tuple[int, int]
 FONT_CANDIDATES = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
@@ -34,14 +42,14 @@ class Cutout:
     found: bool  # False: no plain background, the whole photo with feathered edges
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     for path in FONT_CANDIDATES:
         if Path(path).exists():
             return ImageFont.truetype(path, size)
     return ImageFont.load_default(size=size)  # Pillow's bundled font; needs FreeType
 
 
-def fit_cover(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+def fit_cover(img: Image.Image, size: Size) -> Image.Image:
     return ImageOps.fit(img.convert("RGBA"), size, Image.Resampling.LANCZOS)
 
 
@@ -150,7 +158,7 @@ def paste_with_shadow(canvas: Image.Image, subject: Image.Image, box: tuple[int,
 
 
 def place_subjects(
-    subjects: list[Image.Image], backdrop: Image.Image, size: tuple[int, int], rng: random.Random
+    subjects: list[Image.Image], backdrop: Image.Image, size: Size, rng: random.Random
 ) -> Image.Image:
     """Subjects stand side by side on the backdrop's floor, scaled to fit, colour matched."""
     canvas = fit_cover(backdrop, size)
@@ -180,7 +188,7 @@ def grid_shape(count: int, width: int, height: int) -> tuple[int, int]:
     return rows, -(-count // rows)
 
 
-def grid(images: list[Image.Image], size: tuple[int, int], rng: random.Random) -> Image.Image:
+def grid(images: list[Image.Image], size: Size, rng: random.Random) -> Image.Image:
     width, height = size
     count = len(images)
     rows, cols = grid_shape(count, width, height)
@@ -199,7 +207,7 @@ def grid(images: list[Image.Image], size: tuple[int, int], rng: random.Random) -
     return canvas
 
 
-def side_by_side(images, size, rng):
+def side_by_side(images: list[Image.Image], size: Size, rng: random.Random) -> Image.Image:
     width, height = size
     canvas = Image.new("RGBA", size, (246, 244, 240, 255))
     gutter = max(4, int(width * 0.015))
@@ -212,7 +220,7 @@ def side_by_side(images, size, rng):
     return canvas
 
 
-def scattered_collage(images, size, rng):
+def scattered_collage(images: list[Image.Image], size: Size, rng: random.Random) -> Image.Image:
     """Photo prints with white borders, slightly turned, on a soft backdrop of the last image."""
     width, height = size
     base = fit_cover(images[-1], size).filter(ImageFilter.GaussianBlur(max(width, height) / 40))
@@ -240,7 +248,9 @@ def scattered_collage(images, size, rng):
     return canvas
 
 
-def transfer_style(content: Image.Image, style: Image.Image, size, rng) -> Image.Image:
+def transfer_style(
+    content: Image.Image, style: Image.Image, size: Size, rng: random.Random
+) -> Image.Image:
     """Carry the style image's colour statistics and a trace of its texture onto the content."""
     canvas = fit_cover(content, size).convert("RGB")
     src = np.asarray(canvas, dtype=np.float32)
@@ -255,7 +265,9 @@ def transfer_style(content: Image.Image, style: Image.Image, size, rng) -> Image
     return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB").convert("RGBA")
 
 
-def place_logo(product: Image.Image, logo: Image.Image, size, rng) -> Image.Image:
+def place_logo(
+    product: Image.Image, logo: Image.Image, size: Size, rng: random.Random
+) -> Image.Image:
     """Put the logo on the product's surface, centred on it, shaded like the spot it sits on."""
     canvas = fit_cover(product, size)
     mask = subject_mask(canvas)
@@ -289,8 +301,14 @@ def title_from_prompt(prompt: str) -> str:
     return " ".join(words[:6]) if words else "Untitled"
 
 
-def _wrap(draw, text, font, max_width):
-    lines, line = [], ""
+def _wrap(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    max_width: float,
+) -> list[str]:
+    lines: list[str] = []
+    line = ""
     for word in text.split():
         trial = f"{line} {word}".strip()
         if draw.textlength(trial, font=font) <= max_width or not line:
@@ -303,7 +321,9 @@ def _wrap(draw, text, font, max_width):
     return lines
 
 
-def thumbnail_with_title(images, size, rng, prompt: str) -> Image.Image:
+def thumbnail_with_title(
+    images: list[Image.Image], size: Size, rng: random.Random, prompt: str
+) -> Image.Image:
     width, height = size
     canvas = fit_cover(images[-1], size)
     # Darken the left side so the title reads on any backdrop.
@@ -346,7 +366,7 @@ def thumbnail_with_title(images, size, rng, prompt: str) -> Image.Image:
     return canvas
 
 
-STYLE_LOOKS = {
+STYLE_LOOKS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "natural": lambda img: img,
     "professional": lambda img: ImageEnhance.Contrast(img).enhance(1.08),
     "artistic": lambda img: ImageEnhance.Color(img).enhance(1.25).filter(ImageFilter.SMOOTH_MORE),
@@ -385,7 +405,14 @@ class LocalCompositor(Provider):
             return "grid" if count > 2 else "side_by_side"
         return "collage"
 
-    def _render(self, op, images, size, rng, request) -> Image.Image:
+    def _render(
+        self,
+        op: str,
+        images: list[Image.Image],
+        size: Size,
+        rng: random.Random,
+        request: ComposeRequest,
+    ) -> Image.Image:
         roles = [i.role for i in request.images]
         if op == "place":
             several = request.preset == "combine_subjects"
@@ -405,7 +432,9 @@ class LocalCompositor(Provider):
             return side_by_side(images, size, rng)
         return scattered_collage(images, size, rng)
 
-    def compose(self, request, progress=None) -> ComposeResult:
+    def compose(
+        self, request: ComposeRequest, progress: ProgressCallback | None = None
+    ) -> ComposeResult:
         if len(request.images) < 2:
             raise ProviderBadRequest("The local compositor needs at least two images.")
         images = []
@@ -413,7 +442,7 @@ class LocalCompositor(Provider):
             img = Image.open(io.BytesIO(item.data))
             img.load()
             images.append(img.convert("RGBA"))
-        size = output_size(request.aspect_ratio, request.image_size)
+        size = (request.width, request.height)
         op = self.operation(request)
         digest = hashlib.sha256()
         for item in request.images:

@@ -4,7 +4,16 @@ Without `modalities: ["image", "text"]` Gemini answers with text only, and the i
 `choices[0].message.images[].image_url.url` as data URLs, never in `content`.
 """
 
-from .base import ComposeResult, ProviderNoImage, ProviderRateLimited, ProviderSafetyBlock
+from typing import Any
+
+from .base import (
+    ComposeRequest,
+    ComposeResult,
+    ProviderNoImage,
+    ProviderRateLimited,
+    ProviderSafetyBlock,
+)
+from .http import parse_retry_after
 from .remote import RemoteProvider, data_url, decode_image
 
 SAFETY_NATIVE = {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "SAFETY", "PROHIBITED_CONTENT"}
@@ -15,8 +24,14 @@ class OpenRouterProvider(RemoteProvider):
     name = "openrouter"
     default_base_url = "https://openrouter.ai"
 
-    def body(self, request) -> dict:
-        content = [{"type": "text", "text": request.prompt}]
+    def headers(self) -> dict[str, str]:
+        headers = {**super().headers(), "x-title": "bananasite"}
+        if self.config.get("site_url"):
+            headers["http-referer"] = self.config["site_url"]
+        return headers
+
+    def body(self, request: ComposeRequest) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
         content += [
             {"type": "image_url", "image_url": {"url": data_url(i)}} for i in request.images
         ]
@@ -31,18 +46,8 @@ class OpenRouterProvider(RemoteProvider):
             "stream": False,
         }
 
-    def call(self, request, count) -> ComposeResult:
-        base = (self.config.get("base_url") or self.default_base_url).rstrip("/")
-        headers = {
-            "authorization": f"Bearer {self.config.get('api_key', '')}",
-            "content-type": "application/json",
-            "x-title": "bananasite",
-        }
-        if self.config.get("site_url"):
-            headers["http-referer"] = self.config["site_url"]
-        answer = self.http.post(
-            f"{base}/api/v1/chat/completions", headers=headers, json_body=self.body(request)
-        )
+    def call(self, request: ComposeRequest, count: int) -> ComposeResult:
+        answer = self.post("/api/v1/chat/completions", self.body(request))
         data = answer.data if isinstance(answer.data, dict) else {}
         if answer.status != 200 or "error" in data:
             error = data.get("error") or {}
@@ -56,17 +61,17 @@ class OpenRouterProvider(RemoteProvider):
                 answer.status = int(error.get("code") or 502)
             mapped = self.error_for(answer, message)
             if isinstance(mapped, ProviderRateLimited):
-                mapped.retry_after = _float(answer.headers.get("retry-after"))
+                mapped.retry_after = parse_retry_after(answer.headers.get("retry-after"))
             raise mapped
         data = self.require_json(answer)
         choice = (data.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
+        reply = choice.get("message") or {}
         images = [
             decode_image(item["image_url"]["url"])
-            for item in message.get("images") or []
+            for item in reply.get("images") or []
             if (item.get("image_url") or {}).get("url")
         ]
-        text = message.get("content") or ""
+        text = reply.get("content") or ""
         if isinstance(text, list):  # content parts
             text = " ".join(p.get("text", "") for p in text if isinstance(p, dict))
         if not images:
@@ -92,10 +97,3 @@ class OpenRouterProvider(RemoteProvider):
             cost_usd=usage.get("cost"),
             request_id=str(data.get("id", "")),
         )
-
-
-def _float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None

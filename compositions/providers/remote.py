@@ -1,18 +1,23 @@
-"""What every network provider shares: configuration, parallel calls, error mapping."""
+"""What every network provider shares: configuration, the call, parallel calls, error mapping."""
 
 import base64
 import binascii
 import io
 from abc import abstractmethod
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import httpx
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
 from .base import (
     ComposeRequest,
     ComposeResult,
+    InputImage,
     OutputImage,
+    ProgressCallback,
     Provider,
     ProviderAuthError,
     ProviderBadRequest,
@@ -24,59 +29,101 @@ from .base import (
 from .http import Answer, ProviderHTTP
 
 OUT_OF_CREDIT = "The image service account behind this site has run out of credit."
+# The formats we keep from a provider, by Pillow's name for them.
+KEPT_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
-def provider_settings(name: str) -> dict:
+def provider_settings(name: str) -> dict[str, Any]:
     return dict(settings.BANANASITE_PROVIDERS.get(name) or {})
 
 
-def data_url(image) -> str:
-    return f"data:{image.mime_type};base64,{base64.b64encode(image.data).decode()}"
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
-def decode_image(b64: str, mime_type: str | None = None) -> OutputImage:
-    """Base64 (or a data URL) from a provider, checked to really be an image."""
-    if b64.startswith("data:"):
-        header, _, b64 = b64.partition(",")
-        mime_type = header[5:].split(";")[0] or mime_type
+def data_url(image: InputImage) -> str:
+    return f"data:{image.mime_type};base64,{b64encode(image.data)}"
+
+
+def checked_image(data: bytes) -> OutputImage:
+    """Bytes from a provider, checked to really be an image in a format we keep."""
     try:
-        data = base64.b64decode(b64, validate=False)
         with Image.open(io.BytesIO(data)) as img:
             img.verify()
             fmt = img.format
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+    except (ValueError, UnidentifiedImageError, OSError):
         raise ProviderError(
             "The image service sent something that is not an image.", detail="undecodable image"
         ) from None
-    actual = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}.get(fmt)
-    if actual is None:
+    mime_type = KEPT_FORMATS.get(fmt or "")
+    if mime_type is None:
         raise ProviderError("The image service sent an image in a format we do not keep.")
-    return OutputImage(data=data, mime_type=actual)
+    return OutputImage(data=data, mime_type=mime_type)
+
+
+def decode_image(b64: str) -> OutputImage:
+    """Base64 (or a data URL) from a provider; the type is read from the bytes, not the label."""
+    if b64.startswith("data:"):
+        b64 = b64.partition(",")[2]
+    try:
+        data = base64.b64decode(b64, validate=False)
+    except (binascii.Error, ValueError):
+        raise ProviderError(
+            "The image service sent something that is not an image.", detail="undecodable image"
+        ) from None
+    return checked_image(data)
 
 
 class RemoteProvider(Provider):
     """A provider reached over HTTP. Subclasses build one call and read its answer."""
 
     name = ""
+    default_base_url = ""
     images_per_call = 1  # how many output images one call may ask for
     secret_keys = ("api_key", "access_token")
 
-    def __init__(self, *, sleep=None, transport=None):
+    def __init__(
+        self,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.config = provider_settings(self.name)
         secrets = tuple(self.config.get(k, "") for k in self.secret_keys)
-        kwargs = {"secrets": secrets, "transport": transport}
+        options: dict[str, Any] = {
+            option: self.config[option]
+            for option in ("timeout", "max_attempts", "total_budget", "backoff_base")
+            if option in self.config
+        }
         if sleep is not None:
-            kwargs["sleep"] = sleep
-        for option in ("timeout", "max_attempts", "total_budget", "backoff_base"):
-            if option in self.config:
-                kwargs[option] = self.config[option]
-        self.http = ProviderHTTP(self.name, **kwargs)
+            options["sleep"] = sleep
+        self.http = ProviderHTTP(self.name, secrets=secrets, transport=transport, **options)
+
+    def base_url(self) -> str:
+        return (self.config.get("base_url") or self.default_base_url).rstrip("/")
+
+    def headers(self) -> dict[str, str]:
+        """Bearer auth with the API key, which most providers take."""
+        return {
+            "authorization": f"Bearer {self.config.get('api_key', '')}",
+            "content-type": "application/json",
+        }
+
+    def post(self, path: str, body: Any) -> Answer:
+        """POST a JSON body to a path under the provider's base URL, with its headers."""
+        return self.http.post(f"{self.base_url()}{path}", headers=self.headers(), json_body=body)
+
+    def fetch_image(self, url: str) -> OutputImage:
+        """An image the provider answered with by URL, downloaded and checked."""
+        return checked_image(self.http.get_bytes(url))
 
     @abstractmethod
     def call(self, request: ComposeRequest, count: int) -> ComposeResult:
         """One request to the provider for `count` images."""
 
-    def compose(self, request, progress=None) -> ComposeResult:
+    def compose(
+        self, request: ComposeRequest, progress: ProgressCallback | None = None
+    ) -> ComposeResult:
         counts = []
         left = request.num_images
         while left > 0:
@@ -94,7 +141,8 @@ class RemoteProvider(Provider):
                     if progress:
                         progress(done / len(futures))
         merged = ComposeResult(images=[], usage={"calls": len(results)})
-        texts, costs = [], []
+        texts: list[str] = []
+        costs: list[float] = []
         for result in results:
             merged.images += result.images
             if result.text:
@@ -126,10 +174,11 @@ class RemoteProvider(Provider):
             return ProviderUnavailable(detail=detail)
         return ProviderBadRequest(detail=detail)
 
-    def require_json(self, answer: Answer) -> dict | list:
-        if answer.data is None:
+    def require_json(self, answer: Answer) -> dict[str, Any]:
+        """The answer's JSON object; anything else is an answer we cannot read."""
+        if not isinstance(answer.data, dict):
             raise ProviderError(
                 "The image service sent an answer we could not read.",
-                detail=self.http.redact(f"{self.name} {answer.status}: not JSON"),
+                detail=self.http.redact(f"{self.name} {answer.status}: not a JSON object"),
             )
         return answer.data

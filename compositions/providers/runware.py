@@ -6,8 +6,18 @@ per task. Width and height must be a pair the model supports; the 1K pairs below
 """
 
 import uuid
+from typing import Any
 
-from .base import ComposeResult, ProviderError, ProviderSafetyBlock, ProviderTimeout
+from .base import (
+    ComposeRequest,
+    ComposeResult,
+    OutputImage,
+    ProviderAuthError,
+    ProviderError,
+    ProviderSafetyBlock,
+    ProviderTimeout,
+)
+from .http import Answer
 from .remote import OUT_OF_CREDIT, RemoteProvider, data_url, decode_image
 
 PAIRS_1K = {
@@ -25,14 +35,13 @@ PAIRS_1K = {
 SCALE = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}
 
 
-def dimensions(aspect_ratio: str, image_size: str) -> tuple[int, int]:
-    from ..catalog import output_size
-
-    if aspect_ratio in PAIRS_1K:
-        w, h = PAIRS_1K[aspect_ratio]
-        scale = SCALE.get(image_size, 1)
+def dimensions(request: ComposeRequest) -> tuple[int, int]:
+    """Google's own pair for the ratio at the size class; for other ratios, the request's size."""
+    if request.aspect_ratio in PAIRS_1K:
+        w, h = PAIRS_1K[request.aspect_ratio]
+        scale = SCALE.get(request.image_size, 1)
         return int(w * scale), int(h * scale)
-    return output_size(aspect_ratio, image_size)
+    return request.width, request.height
 
 
 class RunwareProvider(RemoteProvider):
@@ -40,8 +49,8 @@ class RunwareProvider(RemoteProvider):
     default_base_url = "https://api.runware.ai"
     images_per_call = 4
 
-    def body(self, request, count: int) -> list:
-        width, height = dimensions(request.aspect_ratio, request.image_size)
+    def body(self, request: ComposeRequest, count: int) -> list[dict[str, Any]]:
+        width, height = dimensions(request)
         return [
             {
                 "taskType": "imageInference",
@@ -59,26 +68,18 @@ class RunwareProvider(RemoteProvider):
             }
         ]
 
-    def call(self, request, count) -> ComposeResult:
-        base = (self.config.get("base_url") or self.default_base_url).rstrip("/")
-        answer = self.http.post(
-            f"{base}/v1",
-            headers={
-                "authorization": f"Bearer {self.config.get('api_key', '')}",
-                "content-type": "application/json",
-            },
-            json_body=self.body(request, count),
-        )
+    def call(self, request: ComposeRequest, count: int) -> ComposeResult:
+        answer = self.post("/v1", self.body(request, count))
         data = answer.data if isinstance(answer.data, dict) else {}
         items = [d for d in data.get("data") or [] if isinstance(d, dict)]
         errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
-        images = []
+        images: list[OutputImage] = []
         for item in items:
             encoded = item.get("imageBase64Data") or item.get("imageDataURI")
             if encoded:
                 images.append(decode_image(encoded))
             elif item.get("imageURL"):
-                images.append(decode_image_bytes(self.http.get_bytes(item["imageURL"])))
+                images.append(self.fetch_image(item["imageURL"]))
         if images:
             return ComposeResult(
                 images=images,
@@ -93,7 +94,7 @@ class RunwareProvider(RemoteProvider):
         self.require_json(answer)
         raise ProviderError("The image service answered without an image.", detail="no data")
 
-    def task_error(self, answer, error: dict) -> ProviderError:
+    def task_error(self, answer: Answer, error: dict[str, Any]) -> ProviderError:
         code = str(error.get("code", ""))
         message = self.http.redact(str(error.get("message", ""))[:300])
         if code in ("invalidProviderContent", "contentModerated", "nsfwContent") or (
@@ -106,15 +107,7 @@ class RunwareProvider(RemoteProvider):
         if code == "timeoutProvider":
             return ProviderTimeout(detail=f"{code}: {message}")
         if code in ("insufficientCredits", "insufficientBalance") or answer.status == 402:
-            from .base import ProviderAuthError
-
             return ProviderAuthError(OUT_OF_CREDIT, detail=f"{code}: {message}")
         if answer.status == 200:
             answer.status = 400
         return self.error_for(answer, f"{code}: {message}")
-
-
-def decode_image_bytes(data: bytes):
-    import base64
-
-    return decode_image(base64.b64encode(data).decode())

@@ -1,6 +1,7 @@
 """Build compositions the way the product does: through the service, with real files."""
 
-from compositions.services import CompositionOptions, NewImage, create_composition
+from compositions.options import CompositionOptions, NewImage
+from compositions.services import create_composition
 from conftest import SAMPLES
 
 

@@ -1,4 +1,5 @@
-"""A scriptable HTTP server on 127.0.0.1 that plays a provider's side of the wire."""
+"""A scriptable HTTP server on 127.0.0.1 that plays a provider's side of the wire, each
+provider's answers, and the requests the providers are given."""
 
 import base64
 import io
@@ -10,6 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
 
+from compositions.catalog import output_size
+from compositions.providers.base import ComposeRequest
+
 
 def png(color=(200, 30, 30), size=(64, 48)) -> bytes:
     buf = io.BytesIO()
@@ -19,6 +23,14 @@ def png(color=(200, 30, 30), size=(64, 48)) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def compose_request(*, aspect_ratio="1:1", image_size="1K", **fields) -> ComposeRequest:
+    """A request with the output size the catalogue gives its ratio and size, as the task sends."""
+    width, height = output_size(aspect_ratio, image_size)
+    return ComposeRequest(
+        aspect_ratio=aspect_ratio, image_size=image_size, width=width, height=height, **fields
+    )
 
 
 @dataclass

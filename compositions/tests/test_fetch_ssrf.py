@@ -174,10 +174,9 @@ def test_error_statuses_and_unknown_hosts_are_clear(server, monkeypatch):
 
 @pytest.mark.django_db
 def test_url_inputs_in_a_composition(server, owner, media_files):
+    from api.tests.api_clients import token_client
+    from api.tests.test_api import assert_problem, upload
     from compositions.models import Composition
-
-    from .api_clients import token_client
-    from .test_api import assert_problem, upload
 
     api = token_client(owner)
     first = upload(api)

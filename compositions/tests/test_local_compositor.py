@@ -5,9 +5,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from compositions.catalog import output_size
-from compositions.providers.base import ComposeRequest, InputImage, ProviderBadRequest
+from compositions.providers.base import InputImage, ProviderBadRequest
 from compositions.providers.local import LocalCompositor, cut_out
 from conftest import sample_bytes
+
+from .fakes import compose_request
 
 
 def png(img):
@@ -19,7 +21,7 @@ def png(img):
 def request_for(images, **options):
     defaults = {"prompt": "combine", "model": "local", "image_size": "512"}
     defaults.update(options)
-    return ComposeRequest(images=images, **defaults)
+    return compose_request(images=images, **defaults)
 
 
 def decode(output):

@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 from compositions.provenance import DIGITAL_SOURCE_TYPE, read_provenance, with_provenance
-from compositions.services import blocked_term, normalise_for_policy
 from compositions.tasks import run_composition
+from moderation.policy import blocked_term, normalise_for_policy
 
 from .factories import compose
 

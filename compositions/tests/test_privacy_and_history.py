@@ -122,11 +122,11 @@ def test_empty_history_invites_a_first_composition(owner_client):
 
 
 def test_report_a_result_and_an_input_from_the_page(owner, owner_client, finished):
-    from compositions.models import Report
+    from moderation.models import Report
 
     page = owner_client.get(finished.get_absolute_url()).content.decode()
     assert "Report this result" in page and page.count('name="reason"') == 3
-    url = reverse("compositions:report", args=[finished.public_id])
+    url = reverse("moderation:report", args=[finished.public_id])
     result = finished.results.get()
     upload = finished.inputs.first().upload
     owner_client.post(
@@ -156,10 +156,10 @@ def test_report_a_result_and_an_input_from_the_page(owner, owner_client, finishe
 
 
 def test_reports_are_throttled_and_strangers_cannot_report(owner_client, stranger_client, finished):
-    from compositions.models import Report
-    from compositions.services import REPORTS_PER_HOUR
+    from moderation.models import Report
+    from moderation.services import REPORTS_PER_HOUR
 
-    url = reverse("compositions:report", args=[finished.public_id])
+    url = reverse("moderation:report", args=[finished.public_id])
     result = finished.results.get()
     assert (
         stranger_client.post(

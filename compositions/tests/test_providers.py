@@ -4,10 +4,13 @@ import base64
 import logging
 
 import pytest
+import time_machine
+from django.utils import timezone
 
+from bananasite.model_catalog import build_models
+from compositions.catalog import ModelSpec, Route, available_routes, get_model, output_size
 from compositions.providers import get_provider
 from compositions.providers.base import (
-    ComposeRequest,
     InputImage,
     ProviderAuthError,
     ProviderError,
@@ -23,6 +26,7 @@ from .fakes import (
     FakeProvider,
     Reply,
     aiml_ok,
+    compose_request,
     gemini_ok,
     google_error,
     openrouter_ok,
@@ -106,7 +110,7 @@ def client(name, fake, settings, slept, **config):
 def request(num_images=1, model="model-x", **kw):
     kw.setdefault("aspect_ratio", "16:9")
     kw.setdefault("image_size", "2K")
-    return ComposeRequest(
+    return compose_request(
         prompt="Put image 1 in image 2",
         images=[InputImage(INPUT_A, "image/png"), InputImage(INPUT_B, "image/png")],
         model=model,
@@ -134,22 +138,16 @@ def test_success_with_several_images(name, fake, settings, slept):
 
 
 @pytest.mark.parametrize("name", PROVIDERS)
-def test_invalid_key_is_an_auth_error_and_never_retried(name, fake, settings, slept):
+@pytest.mark.parametrize("refusals", [BAD_KEY, NO_CREDIT], ids=["invalid_key", "out_of_credit"])
+def test_an_invalid_key_or_no_credit_is_an_auth_error_never_retried(
+    name, refusals, fake, settings, slept
+):
     provider = client(name, fake, settings, slept)
-    fake.script(BAD_KEY[name])
+    fake.script(refusals[name])
     with pytest.raises(ProviderAuthError) as exc:
         provider.compose(request())
     assert not exc.value.retryable and len(fake.requests) == 1
     assert KEY not in exc.value.message and KEY not in exc.value.detail
-
-
-@pytest.mark.parametrize("name", PROVIDERS)
-def test_out_of_credit_is_not_retried(name, fake, settings, slept):
-    provider = client(name, fake, settings, slept)
-    fake.script(NO_CREDIT[name])
-    with pytest.raises(ProviderError) as exc:
-        provider.compose(request())
-    assert not exc.value.retryable and len(fake.requests) == 1
 
 
 @pytest.mark.parametrize("name", PROVIDERS)
@@ -518,6 +516,14 @@ def test_runware_request_shape(fake, settings, slept):
     assert task["outputType"] == "base64Data" and task["deliveryMethod"] == "sync"
 
 
+def test_runware_takes_the_requests_size_for_a_ratio_without_a_google_pair(fake, settings, slept):
+    provider = client("runware", fake, settings, slept)
+    fake.script(Reply(200, runware_ok(RED)))
+    provider.compose(request(model="google:4@3", aspect_ratio="1:4", image_size="1K"))
+    [task] = fake.requests[0]["json"]
+    assert (task["width"], task["height"]) == output_size("1:4", "1K") == (512, 2048)
+
+
 def test_aiml_request_shape(fake, settings, slept):
     provider = client("aimlapi", fake, settings, slept)
     fake.script(Reply(200, aiml_ok(RED, BLUE)))
@@ -546,9 +552,6 @@ def test_keys_never_reach_logs_or_errors(fake, settings, slept, caplog):
 
 
 def test_circuit_opens_after_repeated_failures_and_a_probe_closes_it(settings):
-    import time_machine
-    from django.utils import timezone
-
     breaker = CircuitBreaker("gemini", threshold=3, cooldown=60)
     for _ in range(3):
         assert breaker.allow()
@@ -559,3 +562,65 @@ def test_circuit_opens_after_repeated_failures_and_a_probe_closes_it(settings):
         assert not breaker.allow()  # and only one
         breaker.record_success()
         assert not breaker.is_open() and breaker.allow()
+
+
+# --- Routes: which providers may run a model now ----------------------------------------------
+
+GEMINI = Route("gemini", "gemini-3.1-flash-image", 14)
+AIML = Route("aimlapi", "google/nano-banana-2", 5)
+LOCAL = Route("local", "local", 14)
+
+
+def model_with(*routes):
+    first = routes[0]
+    return ModelSpec(
+        id="m",
+        provider=first.provider,
+        name="M",
+        provider_model=first.provider_model,
+        max_images=first.max_images,
+        image_sizes=("1K",),
+        aspect_ratios=("1:1",),
+        credits_per_image={"1K": 1},
+        routes=routes,
+    )
+
+
+def open_circuit(provider):
+    breaker = CircuitBreaker(provider)
+    for _ in range(breaker.threshold):
+        breaker.record_failure()
+    assert breaker.is_open()
+
+
+def test_the_catalogue_reads_each_models_routes_in_order(settings):
+    settings.BANANASITE_MODELS = build_models({"gemini": {}, "aimlapi": {}})
+    assert get_model("nano-banana-2").routes == (GEMINI, AIML)
+    assert get_model("local").routes == (LOCAL,)  # an entry without routes: its own provider
+
+
+def test_available_routes_are_those_that_take_the_inputs_in_order():
+    model = model_with(GEMINI, AIML, LOCAL)
+    assert available_routes(model, inputs=5) == [GEMINI, AIML, LOCAL]
+    assert available_routes(model, inputs=6) == [GEMINI, LOCAL]  # over AIML's cap of 5
+    assert available_routes(model, inputs=15) == []
+
+
+def test_available_routes_skip_an_open_circuit_but_never_the_local_compositor():
+    model = model_with(GEMINI, AIML, LOCAL)
+    open_circuit("gemini")
+    assert available_routes(model, inputs=2) == [AIML, LOCAL]
+    open_circuit("aimlapi")
+    open_circuit("local")
+    assert available_routes(model, inputs=2) == [LOCAL]
+    assert available_routes(model_with(GEMINI, AIML), inputs=2) == []
+
+
+def test_available_routes_look_at_a_circuit_without_taking_its_probe():
+    model = model_with(GEMINI, AIML)
+    open_circuit("gemini")
+    breaker = CircuitBreaker("gemini")
+    with time_machine.travel(timezone.now() + timezone.timedelta(seconds=breaker.cooldown + 1)):
+        assert available_routes(model, inputs=2) == [GEMINI, AIML]
+        assert available_routes(model, inputs=2) == [GEMINI, AIML]
+        assert breaker.allow()  # the one probe is still there for the call itself

@@ -1,18 +1,27 @@
 """Compositions through each real provider client against its local fake, run by the task."""
 
+import base64
 import io
+import time
 
 import pytest
+import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.services import create_api_token
+from bananasite.errors import ValidationFailed
 from bananasite.model_catalog import build_models
 from billing.models import Wallet
 from compositions.models import Composition
+from compositions.options import CompositionOptions, NewImage
 from compositions.provenance import read_provenance
 from compositions.providers.http import CircuitBreaker
+from compositions.services import create_composition
 from compositions.tasks import run_composition
+from conftest import SAMPLES, sample_bytes
 
 from .factories import compose
 from .fakes import FakeProvider, Reply, aiml_ok, gemini_ok, openrouter_ok, png, runware_ok
@@ -75,8 +84,6 @@ def test_a_composition_through_each_provider(name, owner, settings, fakes):
 
 
 def test_the_inputs_sent_are_upright_flattened_jpegs(owner, settings, fakes):
-    import base64
-
     configure(settings, fakes, "gemini")
     fakes["gemini"].script(Reply(200, gemini_ok(OUT)))
     composition = compose(owner, model="nano-banana-2", samples=("chelsea.png", "logo.png"))
@@ -170,16 +177,11 @@ def test_models_endpoint_lists_the_configured_provider(owner, settings, fakes):
 def test_too_many_inputs_for_the_model_are_refused_before_anything_is_charged(
     owner, settings, fakes
 ):
-    from compositions.services import CompositionOptions, NewImage, create_composition
-    from conftest import SAMPLES
-
     configure(settings, fakes, "gemini")
     images = [
         NewImage(n, (SAMPLES / n).open("rb"), None)
         for n in ("chelsea.png", "coffee.png", "logo.png", "brick.png")
     ]
-    from bananasite.errors import ValidationFailed
-
     with pytest.raises(ValidationFailed) as exc:
         create_composition(
             workspace=owner.current_workspace,
@@ -192,10 +194,6 @@ def test_too_many_inputs_for_the_model_are_refused_before_anything_is_charged(
 
 
 def _file(name):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from conftest import sample_bytes
-
     return SimpleUploadedFile(name, sample_bytes(name))
 
 
@@ -214,8 +212,6 @@ ENV_NAMES = {
 def test_a_real_worker_configured_by_environment_composes_through_each_provider(
     name, owner, settings, fakes, start_worker
 ):
-    import time
-
     configure(settings, fakes, name)
     fakes[name].script(Reply(200, ANSWERS[name]))
     env = {k: v.format(url=fakes[name].url) for k, v in ENV_NAMES[name].items()}
@@ -234,9 +230,6 @@ def test_a_real_worker_configured_by_environment_composes_through_each_provider(
 
 
 def test_an_unreached_fallback_keeps_its_probe(owner, settings, fakes):
-    import time_machine
-    from django.utils import timezone
-
     configure(settings, fakes, "gemini", "openrouter")
     fakes["gemini"].script(Reply(200, ANSWERS["gemini"]))
     fallback = CircuitBreaker("openrouter")

@@ -5,11 +5,11 @@ import io
 from django.core.management import call_command
 from PIL import Image
 
-from compositions.models import Report
-from compositions.services import create_report
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
 from conftest import SAMPLES
+from moderation.models import Report
+from moderation.services import create_report
 
 
 def make_moderator(make_user, email="mod@example.com"):

@@ -6,12 +6,12 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ApiToken
+from api.tests.api_clients import token_client
 from billing.models import Wallet
-from compositions.models import Composition, Report, Result, Upload
-from compositions.tests.api_clients import token_client
+from compositions.models import Composition, Result, Upload
 from compositions.tests.factories import compose
 from moderation import services
-from moderation.models import AuditEntry, BlockedHash
+from moderation.models import AuditEntry, BlockedHash, Report
 
 from .helpers import finished, make_moderator, reencoded, report
 

@@ -7,14 +7,14 @@ import re
 import pytest
 from django.test import Client
 
-from compositions.models import Composition, Report, Result
+from compositions.models import Composition, Result
 from compositions.tests.factories import compose
 from compositions.tests.test_browser import (  # noqa: F401 (Playwright fixtures)
     browser_context_args,
     browser_type_launch_args,
     shot,
 )
-from moderation.models import AuditEntry
+from moderation.models import AuditEntry, Report
 
 from .helpers import finished, make_moderator, report
 

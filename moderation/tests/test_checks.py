@@ -7,10 +7,10 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
+from api.tests.api_clients import token_client
 from compositions.images import perceptual_hash
 from compositions.models import Composition, Upload
 from compositions.tasks import run_composition
-from compositions.tests.api_clients import token_client
 from compositions.tests.factories import compose
 from compositions.tests.test_compose_views import post_compose
 from conftest import SAMPLES
@@ -172,14 +172,14 @@ def test_flagged_prompt_terms_hold_after_normalisation(settings, owner):
 
 
 def test_provider_refusals_are_counted_and_hold_new_work(settings, owner, monkeypatch):
-    from compositions import tasks
+    from compositions import pipeline
     from compositions.providers.base import ProviderSafetyBlock
 
     class Refuses:
         def compose(self, request, progress=None):
             raise ProviderSafetyBlock()
 
-    monkeypatch.setattr(tasks, "get_provider", lambda name: Refuses())
+    monkeypatch.setattr(pipeline, "get_provider", lambda name: Refuses())
     settings.BANANASITE_HOLD_AFTER_REFUSALS = 2
     for _ in range(2):
         composition = compose(owner)
@@ -196,14 +196,14 @@ def test_provider_refusals_are_counted_and_hold_new_work(settings, owner, monkey
 
 
 def test_other_failures_are_not_counted_as_refusals(owner, monkeypatch):
-    from compositions import tasks
+    from compositions import pipeline
     from compositions.providers.base import ProviderNoImage
 
     class NoImage:
         def compose(self, request, progress=None):
             raise ProviderNoImage()
 
-    monkeypatch.setattr(tasks, "get_provider", lambda name: NoImage())
+    monkeypatch.setattr(pipeline, "get_provider", lambda name: NoImage())
     composition = compose(owner)
     assert run_composition(composition.public_id) == "provider_no_image"
     assert not ProviderRefusal.objects.exists()

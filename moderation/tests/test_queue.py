@@ -6,10 +6,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from compositions.models import Report, Result
+from compositions.models import Result
 from compositions.tests.factories import compose
 from moderation.apps import MODERATOR_PERMISSIONS, MODERATORS_GROUP
-from moderation.models import AuditEntry
+from moderation.models import AuditEntry, Report
 
 from .helpers import finished, make_moderator, report
 

@@ -1,3 +1,4 @@
+from allauth.account.models import EmailAddress
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
@@ -26,8 +27,6 @@ class Command(BaseCommand):
         if User.objects.filter(email__iexact=email).exists():
             raise CommandError(f"A user with the email {email} already exists.")
         user = create_user(email=email, password=password)
-        from allauth.account.models import EmailAddress
-
         EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
         personal = user.current_workspace
         self.stdout.write(f"Created user {user.email} with personal workspace {personal.slug}.")

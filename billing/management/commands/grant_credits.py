@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Workspace
 from bananasite.errors import AppError
-from billing.services import adjust_credits, grant_credits, open_wallet
+from billing.models import Wallet
+from billing.services import adjust_credits, grant_credits
 
 
 class Command(BaseCommand):
@@ -14,10 +14,13 @@ class Command(BaseCommand):
         parser.add_argument("--reason", required=True, help="Recorded in the ledger.")
 
     def handle(self, *args, workspace, amount, reason, **options):
-        ws = Workspace.objects.filter(slug=workspace).first()
-        if ws is None:
+        # Through the wallet, not accounts' models: billing sits below accounts. Every
+        # workspace has its wallet from the start (accounts opens it with the workspace).
+        wallet = (
+            Wallet.objects.select_related("workspace").filter(workspace__slug=workspace).first()
+        )
+        if wallet is None:
             raise CommandError(f"There is no workspace with the slug {workspace!r}.")
-        wallet = open_wallet(workspace=ws)
         try:
             if amount > 0:
                 grant_credits(wallet=wallet, amount=amount, reason=reason)
@@ -27,5 +30,5 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         wallet.refresh_from_db()
         self.stdout.write(
-            f"{amount:+d} credits for {ws.slug}: the balance is now {wallet.balance}."
+            f"{amount:+d} credits for {wallet.workspace.slug}: the balance is now {wallet.balance}."
         )

@@ -1,3 +1,6 @@
+from argparse import ArgumentParser
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -18,10 +21,10 @@ CHECKS = {
 class Command(BaseCommand):
     help = "List the configured providers and models; with --check, test each key where cheap."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--check", action="store_true", help="Make one cheap call per key.")
 
-    def handle(self, *args, check, **options):
+    def handle(self, *args: Any, check: bool, **options: Any) -> None:
         providers = settings.BANANASITE_PROVIDERS
         if not providers:
             self.stdout.write("No provider key is set: only the local compositor runs.")
@@ -34,14 +37,14 @@ class Command(BaseCommand):
         self.stdout.write("")
         default = default_model().id
         for model in all_models():
-            routes = " -> ".join(f"{p}:{m}" for p, m, _limit in model.routes)
+            routes = " -> ".join(f"{r.provider}:{r.provider_model}" for r in model.routes)
             mark = " (default)" if model.id == default else ""
             self.stdout.write(
                 f"{model.id}{mark}: {routes}; up to {model.max_images} images; "
                 f"sizes {', '.join(model.image_sizes)}; credits {model.credits_per_image}"
             )
 
-    def check_key(self, name, conf) -> str:
+    def check_key(self, name: str, conf: dict[str, Any]) -> str:
         if name not in CHECKS:
             return "no free check for this provider; a composition will tell"
         method, template, default = CHECKS[name]

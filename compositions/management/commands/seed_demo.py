@@ -10,7 +10,8 @@ from django.test.utils import override_settings
 from accounts.models import User
 from accounts.services import create_user
 from compositions.models import Composition
-from compositions.services import CompositionOptions, NewImage, create_composition
+from compositions.options import CompositionOptions, NewImage
+from compositions.services import create_composition
 
 SAMPLES = Path(settings.BASE_DIR) / "samples"
 

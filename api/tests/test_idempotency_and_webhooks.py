@@ -11,9 +11,11 @@ from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from accounts.services import create_api_token
-from compositions.models import Composition, WebhookDelivery
+from compositions.models import Composition
 from compositions.tasks import run_composition
-from compositions.webhooks import deliver_due, redeliver
+from webhooks.models import WebhookDelivery
+from webhooks.services import redeliver
+from webhooks.tasks import deliver_due
 
 from .api_clients import token_client
 from .test_api import _file, assert_problem, compose_json, upload
@@ -221,7 +223,7 @@ def test_failed_deliveries_are_retried_with_backoff_then_redelivered(
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and delivery.attempts == 2
     with django_capture_on_commit_callbacks(execute=True):
-        redeliver(delivery)
+        redeliver(delivery=delivery)
     delivery.refresh_from_db()
     assert delivery.attempts == 1 and len(Receiver.received) == 3  # a fresh round
 
@@ -276,8 +278,8 @@ def test_expired_keys_are_purged_by_the_hourly_task(owner):
     from django.utils import timezone
     from django_q.models import Schedule
 
-    from compositions.models import IdempotencyKey
-    from compositions.tasks import purge_idempotency_keys
+    from api.models import IdempotencyKey
+    from api.tasks import purge_idempotency_keys
 
     api = client_for(owner)
     api.post(
@@ -291,4 +293,4 @@ def test_expired_keys_are_purged_by_the_hourly_task(owner):
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
         assert purge_idempotency_keys() == 1
     assert not IdempotencyKey.objects.exists()
-    assert Schedule.objects.filter(func="compositions.tasks.purge_idempotency_keys").exists()
+    assert Schedule.objects.filter(func="api.tasks.purge_idempotency_keys").exists()

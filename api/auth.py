@@ -1,9 +1,8 @@
 """Who is calling the API, for which workspace, and what they may do.
 
-Kept apart from bananasite/api.py: DRF imports authentication classes while it is still
-importing its own views, so this module must not import rest_framework.views."""
+Kept apart from the views: DRF imports authentication classes (from settings) while it is
+still importing its own views, so this module must not import rest_framework.views."""
 
-import hashlib
 from datetime import timedelta
 
 from django.utils import timezone
@@ -11,6 +10,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.permissions import BasePermission
 
+from accounts.models import ApiToken, Workspace, hash_token
+from accounts.services import can_manage
 from bananasite.errors import AppError
 
 
@@ -20,21 +21,12 @@ class AccountSuspended(AppError):
     title = "Account suspended"
 
 
-TOKEN_PREFIX = "bns_"  # noqa: S105 (a prefix, not a secret)
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 class BearerTokenAuthentication(BaseAuthentication):
     """`Authorization: Bearer bns_...`: a workspace's API token."""
 
     keyword = "Bearer"
 
     def authenticate(self, request):
-        from accounts.models import ApiToken
-
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
@@ -78,8 +70,6 @@ class WorkspaceSessionAuthentication(SessionAuthentication):
         user = result[0]
         slug = request.META.get("HTTP_X_WORKSPACE")
         if slug:
-            from accounts.models import Workspace
-
             workspace = Workspace.objects.filter(slug=slug, memberships__user=user).first()
             if workspace is None:
                 raise exceptions.NotFound("No workspace with that slug is yours.")
@@ -110,9 +100,4 @@ class IsWorkspaceAdmin(BasePermission):
     message = "Only the workspace's owners and admins can do this."
 
     def has_permission(self, request, view):
-        from accounts.models import Membership
-
-        membership = Membership.objects.filter(
-            workspace=request.workspace, user=request.user
-        ).first()
-        return bool(membership and membership.can_manage)
+        return can_manage(user=request.user, workspace=request.workspace)

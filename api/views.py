@@ -1,147 +1,56 @@
-"""REST API v1 (see shared/design/api-v1.md): every queryset is scoped to request.workspace."""
+"""REST API v1 (see shared/design/api-v1.md): every queryset is scoped to request.workspace.
+
+Views are thin: they read the request with an input serializer, call one service of the app
+that owns the noun, and answer with an output serializer."""
 
 import io
 from datetime import date, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    inline_serializer,
-)
-from rest_framework import serializers as s
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bananasite.api import HasScope, IsWorkspaceAdmin, NewestFirstCursorPagination, idempotent
-from bananasite.errors import AppError, ValidationFailed
+from accounts.models import Workspace
+from bananasite.errors import ValidationFailed
 from bananasite.fetch import fetch_image
+from bananasite.files import serve_private_file
 from billing.services import open_wallet, quotas_for
-from billing.usage import usage_by_day
+from billing.usage import member_totals, usage_by_day
+from compositions import services
+from compositions.catalog import all_models, default_model
+from compositions.lifecycle import cancel_composition
+from compositions.models import Composition, Result, Upload
+from compositions.options import CompositionOptions, NewImage
+from compositions.serializers import CompositionOut, UploadOut
+from moderation.services import create_report
+from webhooks.models import Webhook
+from webhooks.services import create_webhook, delete_webhook
 
-from . import services
-from .catalog import all_models, default_model
-from .models import Composition, Result, Upload, Webhook
+from .auth import HasScope, IsWorkspaceAdmin
+from .idempotency import idempotent
+from .pagination import NewestFirstCursorPagination
+from .schema import ERRORS, PROBLEM, WRITE_ERRORS, problem_response
 from .serializers import (
     CompositionFormIn,
     CompositionIn,
-    CompositionOut,
     EstimateOut,
+    MeOut,
+    ModelOut,
     ReportIn,
     ReportOut,
     UploadIn,
-    UploadOut,
+    UsageOut,
     VariationIn,
     WebhookCreatedOut,
     WebhookIn,
     WebhookOut,
 )
-from .views import _serve
-
-
-class ProblemOut(s.Serializer):
-    """RFC 9457 problem details, as every error is answered."""
-
-    type = s.CharField()
-    title = s.CharField()
-    status = s.IntegerField()
-    detail = s.CharField()
-    code = s.CharField()
-    errors = s.ListField(child=s.DictField(), required=False)
-
-
-def _problem(description):
-    return OpenApiResponse(response=ProblemOut, description=description)
-
-
-PROBLEM = "application/problem+json"
-
-
-class QuotaOut(s.Serializer):
-    used = s.IntegerField()
-    limit = s.IntegerField()
-
-
-class MeOut(s.Serializer):
-    user = inline_serializer("MeUser", {"email": s.EmailField()}, allow_null=True)
-    workspace = inline_serializer(
-        "MeWorkspace", {"slug": s.CharField(), "name": s.CharField(), "plan": s.CharField()}
-    )
-    balance = s.IntegerField()
-    quotas = inline_serializer(
-        "MeQuotas", {"daily_images": QuotaOut(), "monthly_images": QuotaOut()}
-    )
-
-
-class ModelOut(s.Serializer):
-    id = s.CharField()
-    provider = s.CharField()
-    name = s.CharField()
-    max_images = s.IntegerField()
-    image_sizes = s.ListField(child=s.CharField())
-    aspect_ratios = s.ListField(child=s.CharField())
-    credits_per_image = s.DictField(child=s.IntegerField())
-    allowed = s.BooleanField()
-    default = s.BooleanField()
-
-
-class UsageDayOut(s.Serializer):
-    date = s.DateField()
-    images = s.IntegerField()
-    credits = s.IntegerField()
-    compositions = s.IntegerField()
-    failed = s.IntegerField()
-
-
-class UsageMemberOut(s.Serializer):
-    email = s.EmailField(allow_null=True)
-    compositions = s.IntegerField()
-    failed = s.IntegerField()
-    credits = s.IntegerField()
-    images = s.IntegerField()
-
-
-class UsageOut(s.Serializer):
-    to = s.DateField()
-    days = UsageDayOut(many=True)
-    totals = inline_serializer(
-        "UsageTotals",
-        {
-            "images": s.IntegerField(),
-            "credits": s.IntegerField(),
-            "compositions": s.IntegerField(),
-            "failed": s.IntegerField(),
-        },
-    )
-    members = UsageMemberOut(many=True, required=False)
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = s.DateField()  # a Python keyword, so declared here
-        return fields
-
-
-ERRORS = {
-    (400, PROBLEM): _problem("Invalid request"),
-    (401, PROBLEM): _problem("Missing, bad, revoked or expired token"),
-    (403, PROBLEM): _problem("Role, scope or plan forbids it"),
-    (404, PROBLEM): _problem("Absent, or not this workspace's"),
-    (429, PROBLEM): _problem("Rate limited or over quota (see Retry-After)"),
-}
-WRITE_ERRORS = {
-    **ERRORS,
-    (402, PROBLEM): _problem("Not enough credits"),
-    (409, PROBLEM): _problem("Idempotency key in flight, or invalid state"),
-    (413, PROBLEM): _problem("Too large"),
-    (415, PROBLEM): _problem("Unsupported image type"),
-    (422, PROBLEM): _problem("Idempotency key reused with another body"),
-}
 
 
 class WorkspaceAPIView(APIView):
@@ -208,9 +117,9 @@ class ModelsView(WorkspaceAPIView):
         )
 
 
-def _new_image_from_url(url: str, label: str) -> services.NewImage:
+def _new_image_from_url(url: str, label: str) -> NewImage:
     data = fetch_image(url)
-    return services.NewImage(name=label, fileobj=io.BytesIO(data), size=len(data))
+    return NewImage(name=label, fileobj=io.BytesIO(data), size=len(data))
 
 
 class UploadsView(WorkspaceAPIView):
@@ -224,7 +133,7 @@ class UploadsView(WorkspaceAPIView):
         data.is_valid(raise_exception=True)
         if data.validated_data.get("file"):
             f = data.validated_data["file"]
-            image = services.NewImage(name=f.name, fileobj=f, size=f.size)
+            image = NewImage(name=f.name, fileobj=f, size=f.size)
         else:
             image = _new_image_from_url(data.validated_data["url"], "url")
         upload = services.create_upload(workspace=self.workspace, user=request.user, image=image)
@@ -241,16 +150,20 @@ class UploadDetailView(WorkspaceAPIView):
     def get(self, request, upload_id):
         return Response(UploadOut(self.get_object(upload_id)).data)
 
-    @extend_schema(responses={204: None, **ERRORS, (409, PROBLEM): _problem("Still an input")})
+    @extend_schema(
+        responses={204: None, **ERRORS, (409, PROBLEM): problem_response("Still an input")}
+    )
     def delete(self, request, upload_id):
         services.delete_upload(upload=self.get_object(upload_id))
         return Response(status=204)
 
 
-def _options_and_images(view, request, data) -> tuple[services.CompositionOptions, list]:
+def _options_and_images(
+    workspace: Workspace, data: dict
+) -> tuple[CompositionOptions, list[Upload | NewImage]]:
     """The composition request's options, and its images in order (uploads, URLs or files)."""
-    workspace = view.workspace
-    images, roles = [], []
+    images: list[Upload | NewImage] = []
+    roles: list[str] = []
     for index, item in enumerate(data.get("inputs") or [], start=1):
         if item.get("upload"):
             # Held and rejected uploads are found too: the service holds or refuses them.
@@ -264,20 +177,9 @@ def _options_and_images(view, request, data) -> tuple[services.CompositionOption
             images.append(_new_image_from_url(item["url"], f"image {index}"))
         roles.append(item.get("role", ""))
     for f in data.get("images") or []:
-        images.append(services.NewImage(name=f.name, fileobj=f, size=f.size))
+        images.append(NewImage(name=f.name, fileobj=f, size=f.size))
     roles += list(data.get("roles") or [])
-    options = services.CompositionOptions(
-        prompt=data.get("prompt") or "",
-        preset=data.get("preset") or "none",
-        style=data.get("style") or "natural",
-        model=data.get("model") or default_model().id,
-        aspect_ratio=data.get("aspect_ratio") or "1:1",
-        image_size=data.get("image_size") or "1K",
-        num_images=data.get("num_images") or 1,
-        roles=roles,
-        consent=bool(data.get("consent")),
-    )
-    return options, images
+    return CompositionOptions.from_data(data, roles=roles), images
 
 
 def _composition_input(request):
@@ -294,8 +196,6 @@ COMPOSITION_BODY = {"application/json": CompositionIn, "multipart/form-data": Co
 def _request_data(request):
     """JSON as is; multipart with its repeated fields (`images`, `roles`) as lists."""
     if hasattr(request.data, "getlist"):
-        from django.http import QueryDict
-
         if not request.data:
             # A form body with no fields at all is malformed (or a part without headers).
             raise ValidationFailed([("body", "invalid_request", "The form body has no fields.")])
@@ -360,7 +260,7 @@ class CompositionsView(WorkspaceAPIView):
     @idempotent
     def post(self, request):
         data = _composition_input(request)
-        options, images = _options_and_images(self, request, data)
+        options, images = _options_and_images(self.workspace, data)
         parent = None
         if data.get("parent"):
             parent = self.compositions().filter(public_id=data["parent"]).first()
@@ -398,7 +298,7 @@ class CancelView(WorkspaceAPIView):
     @idempotent
     def post(self, request, composition_id):
         composition = get_object_or_404(self.compositions(), public_id=composition_id)
-        services.cancel_composition(composition=composition)
+        cancel_composition(composition=composition)
         return self.out(get_object_or_404(self.compositions(), pk=composition.pk))
 
 
@@ -425,15 +325,7 @@ class EstimateView(WorkspaceAPIView):
     def post(self, request):
         data = _composition_input(request)
         count = len(data.get("inputs") or []) + len(data.get("images") or [])
-        options = services.CompositionOptions(
-            prompt=data.get("prompt") or "",
-            preset=data.get("preset") or "none",
-            style=data.get("style") or "natural",
-            model=data.get("model") or default_model().id,
-            aspect_ratio=data.get("aspect_ratio") or "1:1",
-            image_size=data.get("image_size") or "1K",
-            num_images=data.get("num_images") or 1,
-        )
+        options = CompositionOptions.from_data(data)
         estimate = services.estimate_composition(
             workspace=self.workspace, user=request.user, options=options, count=count
         )
@@ -460,8 +352,8 @@ class ResultFileView(WorkspaceAPIView):
             Result, public_id=result_id, composition__workspace=self.workspace
         )
         if variant == "thumbnail":
-            return _serve(result.thumbnail, content_type="image/webp")
-        return _serve(result.file, content_type=result.content_type)
+            return serve_private_file(result.thumbnail, content_type="image/webp")
+        return serve_private_file(result.file, content_type=result.content_type)
 
 
 class ReportsView(WorkspaceAPIView):
@@ -472,7 +364,7 @@ class ReportsView(WorkspaceAPIView):
     def post(self, request):
         incoming = ReportIn(data=request.data)
         incoming.is_valid(raise_exception=True)
-        report = services.create_report(
+        report = create_report(
             reporter=request.user, workspace=self.workspace, **incoming.validated_data
         )
         return Response(ReportOut(report).data, status=201)
@@ -514,7 +406,7 @@ class UsageView(WorkspaceAPIView):
         }
         body = {"from": start.isoformat(), "to": end.isoformat(), "days": rows, "totals": totals}
         if IsWorkspaceAdmin().has_permission(request, self):
-            body["members"] = _member_totals(self.workspace, start, end)
+            body["members"] = member_totals(workspace=self.workspace, start=start, end=end)
         return Response(body)
 
 
@@ -526,38 +418,6 @@ def _date_param(request, name, default) -> date:
     if parsed is None:
         raise ValueError(name)
     return parsed
-
-
-def _member_totals(workspace, start, end):
-    """Per member. Compositions and results are counted in separate queries: grouping both in
-    one would join them and count a composition once per result."""
-    in_range = {"created_at__date__gte": start, "created_at__date__lte": end}
-    rows = (
-        Composition.objects.filter(workspace=workspace, **in_range)
-        .values("created_by__email")
-        .annotate(
-            compositions=Count("id"),
-            failed=Count("id", filter=Q(status="failed")),
-            credits=Sum("credits_charged"),
-        )
-        .order_by("created_by__email")
-    )
-    images = dict(
-        Result.objects.filter(composition__workspace=workspace, **in_range)
-        .values("composition__created_by__email")
-        .annotate(n=Count("id"))
-        .values_list("composition__created_by__email", "n")
-    )
-    return [
-        {
-            "email": r["created_by__email"],
-            "compositions": r["compositions"],
-            "failed": r["failed"],
-            "credits": r["credits"] or 0,
-            "images": images.get(r["created_by__email"], 0),
-        }
-        for r in rows
-    ]
 
 
 class WebhooksView(WorkspaceAPIView):
@@ -572,8 +432,6 @@ class WebhooksView(WorkspaceAPIView):
     @extend_schema(request=WebhookIn, responses={201: WebhookCreatedOut, **WRITE_ERRORS})
     @idempotent
     def post(self, request):
-        from .webhooks import create_webhook
-
         incoming = WebhookIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         hook = create_webhook(workspace=self.workspace, **incoming.validated_data)
@@ -585,19 +443,7 @@ class WebhookDetailView(WorkspaceAPIView):
 
     @extend_schema(responses={204: None, **ERRORS})
     def delete(self, request, webhook_id):
-        get_object_or_404(Webhook, public_id=webhook_id, workspace=self.workspace).delete()
+        delete_webhook(
+            webhook=get_object_or_404(Webhook, public_id=webhook_id, workspace=self.workspace)
+        )
         return Response(status=204)
-
-
-def not_found(request, *args, **kwargs):
-    """Anything under /api/v1/ that matches no endpoint: problem+json, never an HTML page."""
-    from bananasite.api import problem
-
-    response = problem(404, "not_found", "There is no such API endpoint.")
-    response.accepted_renderer = __import__("rest_framework.renderers").renderers.JSONRenderer()
-    response.accepted_media_type = "application/problem+json"
-    response.renderer_context = {}
-    return response.render()
-
-
-__all__ = ["AppError"]

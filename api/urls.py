@@ -1,7 +1,8 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import api
+from . import views as api
+from .problems import not_found
 
 app_name = "api"
 
@@ -34,5 +35,5 @@ urlpatterns = [
     path("webhooks/<str:webhook_id>", api.WebhookDetailView.as_view(), name="webhook"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    re_path(r"^.*$", api.not_found),
+    re_path(r"^.*$", not_found),
 ]

@@ -1,0 +1,268 @@
+"""The API's request shapes (input serializers, separate from the answers) and the answers
+that belong to no model. A composition's own answer is compositions.serializers."""
+
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+from compositions.catalog import all_models
+from compositions.models import Composition, Role
+from compositions.options import DEFAULTS
+from compositions.serializers import ErrorOut
+from moderation.models import Report
+from webhooks.models import Webhook
+
+
+class ProblemOut(serializers.Serializer):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class QuotaOut(serializers.Serializer):
+    used = serializers.IntegerField()
+    limit = serializers.IntegerField()
+
+
+class MeOut(serializers.Serializer):
+    user = inline_serializer("MeUser", {"email": serializers.EmailField()}, allow_null=True)
+    workspace = inline_serializer(
+        "MeWorkspace",
+        {
+            "slug": serializers.CharField(),
+            "name": serializers.CharField(),
+            "plan": serializers.CharField(),
+        },
+    )
+    balance = serializers.IntegerField()
+    quotas = inline_serializer(
+        "MeQuotas", {"daily_images": QuotaOut(), "monthly_images": QuotaOut()}
+    )
+
+
+class ModelOut(serializers.Serializer):
+    id = serializers.CharField()
+    provider = serializers.CharField()
+    name = serializers.CharField()
+    max_images = serializers.IntegerField()
+    image_sizes = serializers.ListField(child=serializers.CharField())
+    aspect_ratios = serializers.ListField(child=serializers.CharField())
+    credits_per_image = serializers.DictField(child=serializers.IntegerField())
+    allowed = serializers.BooleanField()
+    default = serializers.BooleanField()
+
+
+class UsageDayOut(serializers.Serializer):
+    date = serializers.DateField()
+    images = serializers.IntegerField()
+    credits = serializers.IntegerField()
+    compositions = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class UsageMemberOut(serializers.Serializer):
+    email = serializers.EmailField(allow_null=True)
+    compositions = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    credits = serializers.IntegerField()
+    images = serializers.IntegerField()
+
+
+class UsageOut(serializers.Serializer):
+    to = serializers.DateField()
+    days = UsageDayOut(many=True)
+    totals = inline_serializer(
+        "UsageTotals",
+        {
+            "images": serializers.IntegerField(),
+            "credits": serializers.IntegerField(),
+            "compositions": serializers.IntegerField(),
+            "failed": serializers.IntegerField(),
+        },
+    )
+    members = UsageMemberOut(many=True, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField()  # a Python keyword, so declared here
+        return fields
+
+
+class ReportOut(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    target_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = ["id", "target_type", "target_id", "reason", "details", "status", "created_at"]
+
+    def get_target_id(self, obj) -> str:
+        return obj.result.public_id if obj.result_id else obj.upload.public_id
+
+
+class WebhookOut(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "events", "created_at"]
+
+
+class WebhookCreatedOut(WebhookOut):
+    class Meta(WebhookOut.Meta):
+        fields = [*WebhookOut.Meta.fields, "secret"]
+
+
+# --- Input ------------------------------------------------------------------------------------
+
+
+class StrictInput(serializers.Serializer):
+    """Form bodies as strict as JSON ones: DRF quietly treats an empty form value of an optional
+    field as "not sent"; here it is refused, as the schema says."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            blank = {
+                name: [serializers.ErrorDetail("This field may not be blank.", code="blank")]
+                for name, field in self.fields.items()
+                if name in data
+                and data.get(name) == ""
+                and not getattr(field, "allow_blank", False)
+            }
+            if blank:
+                raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A boolean as the schema types it: JSON `true`/`false`, or the form strings "true" and
+    "false". DRF's own field also takes 1, 0, "yes", "on" and more, which the OpenAPI schema
+    does not allow, so a client (and schemathesis) could not tell what is accepted."""
+
+    def to_internal_value(self, data):
+        if data is True or data is False:
+            return data
+        if isinstance(data, str) and data in ("true", "false"):
+            return data == "true"
+        self.fail("invalid", input=data)
+
+
+class InputIn(StrictInput):
+    upload = serializers.CharField(required=False, max_length=40)
+    url = serializers.URLField(required=False, max_length=2048)
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("upload")) == bool(attrs.get("url")):
+            raise serializers.ValidationError(
+                "Give each input either an upload id or a url.", code="invalid_request"
+            )
+        return attrs
+
+
+def _model_choices() -> list[str]:
+    return [m.id for m in all_models()]
+
+
+def _ratio_choices() -> list[str]:
+    return sorted({r for m in all_models() for r in m.aspect_ratios})
+
+
+def _size_choices() -> list[str]:
+    return sorted({s for m in all_models() for s in m.image_sizes})
+
+
+class CompositionFields(StrictInput):
+    """Options shared by the JSON and the multipart form of a composition request."""
+
+    prompt = serializers.CharField(
+        required=False, allow_blank=False, trim_whitespace=False, max_length=4000
+    )
+    preset = serializers.ChoiceField(
+        choices=Composition.Preset.choices, required=False, default=DEFAULTS.preset
+    )
+    style = serializers.ChoiceField(
+        choices=Composition.Style.choices, required=False, default=DEFAULTS.style
+    )
+    model = serializers.ChoiceField(choices=[], required=False)
+    aspect_ratio = serializers.ChoiceField(
+        choices=[], required=False, default=DEFAULTS.aspect_ratio
+    )
+    image_size = serializers.ChoiceField(choices=[], required=False, default=DEFAULTS.image_size)
+    num_images = serializers.IntegerField(
+        required=False, default=DEFAULTS.num_images, min_value=1, max_value=4
+    )
+    parent = serializers.CharField(required=False, allow_null=True, max_length=40)
+    consent = StrictBooleanField(
+        required=False,
+        default=DEFAULTS.consent,
+        help_text="The caller states they have the right to use these photos and the consent of "
+        "the people in them. Without it, a preset with people (face_swap, outfit_change, "
+        "combine_subjects) is held for a moderator's review.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Models, ratios and sizes are settings, so the choices are read per request.
+        self.fields["model"].choices = _model_choices()
+        self.fields["aspect_ratio"].choices = _ratio_choices()
+        self.fields["image_size"].choices = _size_choices()
+
+
+class CompositionIn(CompositionFields):
+    """JSON: the images are `inputs`, each an upload id or a URL, in order."""
+
+    inputs = InputIn(many=True, required=False, min_length=2, max_length=14)
+
+
+class CompositionFormIn(CompositionFields):
+    """multipart/form-data: the images are repeated `images` files, in order, with `roles`."""
+
+    images = serializers.ListField(
+        child=serializers.FileField(), required=False, min_length=2, max_length=14
+    )
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=Role.choices), required=False, max_length=14
+    )
+
+
+class VariationIn(StrictInput):
+    prompt = serializers.CharField(required=False, allow_blank=False, max_length=4000)
+    num_images = serializers.IntegerField(required=False, min_value=1, max_value=4)
+    style = serializers.ChoiceField(choices=Composition.Style.choices, required=False)
+
+
+class UploadIn(StrictInput):
+    file = serializers.FileField(required=False)
+    url = serializers.URLField(required=False, max_length=2048)
+
+    def validate(self, attrs):
+        if bool(attrs.get("file")) == bool(attrs.get("url")):
+            raise serializers.ValidationError(
+                "Send either a file (multipart) or a url (JSON).", code="invalid_request"
+            )
+        return attrs
+
+
+class ReportIn(StrictInput):
+    target_type = serializers.ChoiceField(choices=Report.TargetType.choices)
+    target_id = serializers.CharField(max_length=40)
+    reason = serializers.ChoiceField(choices=Report.Reason.choices)
+    details = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class WebhookIn(StrictInput):
+    url = serializers.URLField(max_length=500)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1
+    )
+
+
+class EstimateOut(serializers.Serializer):
+    credits = serializers.IntegerField()
+    allowed = serializers.BooleanField()
+    reasons = ErrorOut(many=True)

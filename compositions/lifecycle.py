@@ -1,0 +1,141 @@
+"""A composition's way through the queue: enqueue → claim → … → finish, and the money and
+webhooks that go with each end.
+
+Every end (succeeded, failed, canceled) goes through `_finished`: the money is settled, the
+workspace's webhooks are told, and the workspace's next queued composition is started, all in
+the transaction that changed the status."""
+
+from django.conf import settings
+from django.db import transaction
+from django_q.tasks import async_task
+
+from bananasite.errors import InvalidState
+from billing.services import Settlement, lock_wallet, release_credits, settle_credits
+from webhooks.services import emit
+
+from .models import Composition, Result
+from .serializers import CompositionOut
+
+
+def enqueue_composition(composition: Composition) -> None:
+    """Hand the composition to a worker once the transaction that queued it has committed."""
+    public_id = composition.public_id
+    transaction.on_commit(
+        lambda: async_task(
+            "compositions.tasks.run_composition",
+            public_id,
+            task_name=f"compose {public_id}",
+            group="compositions",
+            sync=settings.BANANASITE_TASKS_SYNC,
+        )
+    )
+
+
+def start_next_in_workspace(*, workspace_id: int) -> None:
+    """A slot may have freed: hand the workspace's oldest queued composition to a worker.
+
+    It goes to the back of the broker's queue, behind other workspaces' work: that is what
+    keeps one busy workspace from starving the rest."""
+    waiting = Composition.objects.next_queued(workspace_id=workspace_id)
+    if waiting:
+        enqueue_composition(waiting)
+
+
+def claim_next(*, workspace_id: int) -> Composition | None:
+    """Claim the workspace's oldest queued composition if its plan has a free slot."""
+    with transaction.atomic():
+        wallet = lock_wallet(workspace_id=workspace_id)
+        running = Composition.objects.filter(
+            workspace_id=workspace_id, status__in=Composition.ACTIVE
+        ).count()
+        if running >= wallet.plan.concurrent_compositions:
+            return None
+        waiting = Composition.objects.next_queued(workspace_id=workspace_id)
+        if waiting and waiting.claim():
+            return waiting
+    return None
+
+
+def _finished(composition: Composition, settlement: Settlement, event: str) -> None:
+    """The tail of every end; call inside the transaction that changed the status."""
+    composition.record_settlement(charged=settlement.charged, refunded=settlement.refunded)
+    emit(
+        workspace_id=composition.workspace_id,
+        event=event,
+        data=lambda: CompositionOut(composition).data,
+    )
+    start_next_in_workspace(workspace_id=composition.workspace_id)
+
+
+def _release(composition: Composition, outcome: str) -> Settlement:
+    return release_credits(
+        workspace_id=composition.workspace_id,
+        composition_ref=composition.public_id,
+        held=composition.credits_reserved,
+        outcome=outcome,
+        user_id=composition.created_by_id,
+    )
+
+
+def succeed_composition(
+    *, composition: Composition, results: list[Result], text: str, usage: dict, request_id: str
+) -> bool:
+    """Mark a stored composition succeeded with its results and charge what was delivered.
+    False if it was canceled or deleted meanwhile (the caller removes the files)."""
+    with transaction.atomic():
+        if not composition.succeed(text=text, usage=usage, request_id=request_id):
+            return False
+        Result.objects.bulk_create(results)
+        settlement = settle_credits(
+            workspace_id=composition.workspace_id,
+            composition_ref=composition.public_id,
+            held=composition.credits_reserved,
+            requested_images=composition.num_images,
+            delivered_images=len(results),
+            user_id=composition.created_by_id,
+        )
+        _finished(composition, settlement, "composition.succeeded")
+    return True
+
+
+def fail_composition(
+    *,
+    composition: Composition,
+    code: str,
+    message: str,
+    from_statuses: tuple[str, ...] | None = None,
+) -> bool:
+    """Fail an unfinished composition and give back its whole hold, or do nothing."""
+    with transaction.atomic():
+        if not composition.fail(code=code, message=message, from_statuses=from_statuses):
+            return False
+        _finished(composition, _release(composition, "failed"), "composition.failed")
+    return True
+
+
+def cancel_composition(*, composition: Composition) -> Composition:
+    """Cancel an unfinished composition and give back its hold. A running worker sees the
+    cancel at its next step and discards its work."""
+    with transaction.atomic():
+        if not composition.cancel():
+            raise InvalidState("This composition has already finished.")
+        _finished(composition, _release(composition, "canceled"), "composition.canceled")
+    return composition
+
+
+def requeue_composition(*, composition: Composition) -> bool:
+    """Give a composition whose worker went away back to the queue."""
+    with transaction.atomic():
+        if not composition.requeue():
+            return False
+        enqueue_composition(composition)
+    return True
+
+
+def release_held_composition(*, composition: Composition) -> bool:
+    """A moderator approved a held composition: it joins the queue."""
+    with transaction.atomic():
+        if not composition.release_hold():
+            return False
+        enqueue_composition(composition)
+    return True

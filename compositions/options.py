@@ -1,0 +1,184 @@
+"""What a composition asks for, read from any request in one place, and checked.
+
+The browser form, the JSON and multipart API bodies, the estimate and a variation all build
+their `CompositionOptions` here, so the defaults live in one dataclass."""
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import IO, Any
+
+from django.conf import settings
+
+from moderation.policy import blocked_term
+
+from .catalog import ModelSpec, default_model, get_model
+from .models import Composition, Role
+from .presets import PEOPLE_PRESETS, scaffold
+
+Problem = tuple[str, str, str]  # (field, code, message), as ValidationFailed takes them
+
+
+@dataclass(frozen=True)
+class CompositionOptions:
+    prompt: str = ""
+    preset: str = Composition.Preset.NONE
+    style: str = Composition.Style.NATURAL
+    model: str = ""  # empty: the deployment's default model
+    aspect_ratio: str = "1:1"
+    image_size: str = "1K"
+    num_images: int = 1
+    roles: list[str] = field(default_factory=list)
+    # The statement "I have the right to use these photos and the consent of the people in
+    # them". The browser requires it for people presets (`require_consent`); an API call
+    # without it is held for a moderator instead, so existing clients keep working.
+    consent: bool = False
+    require_consent: bool = False
+
+    @classmethod
+    def from_data(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        roles: list[str] | None = None,
+        require_consent: bool = False,
+    ) -> "CompositionOptions":
+        """Options from validated request data; what it leaves out takes the defaults."""
+        given = {
+            name: data[name]
+            for name in (
+                "prompt",
+                "preset",
+                "style",
+                "model",
+                "aspect_ratio",
+                "image_size",
+                "num_images",
+                "consent",
+            )
+            if data.get(name) not in (None, "")
+        }
+        options = cls(**given, roles=list(roles or []), require_consent=require_consent)
+        return options.with_model()
+
+    @classmethod
+    def of(cls, composition: Composition, **overrides: Any) -> "CompositionOptions":
+        """The options a composition was made with (for a variation), with `overrides`."""
+        options = cls(
+            prompt=composition.prompt,
+            preset=composition.preset,
+            style=composition.style,
+            model=composition.model,
+            aspect_ratio=composition.aspect_ratio,
+            image_size=composition.image_size,
+            num_images=composition.num_images,
+            consent=composition.consent,
+        )
+        return replace(options, **{k: v for k, v in overrides.items() if v not in (None, "")})
+
+    def with_model(self) -> "CompositionOptions":
+        return self if self.model else replace(self, model=default_model().id)
+
+
+DEFAULTS = CompositionOptions()
+
+
+@dataclass
+class NewImage:
+    """A file from the request, not yet validated."""
+
+    name: str
+    fileobj: IO[bytes]
+    size: int | None
+
+
+def clean_prompt(raw: str, *, preset: str, count: int) -> str:
+    """Trim and normalise the prompt; a preset supplies one when it is left empty."""
+    prompt = unicodedata.normalize("NFC", raw or "").strip()
+    if not prompt and preset != Composition.Preset.NONE:
+        prompt = scaffold(preset, count)
+    return prompt
+
+
+def _prompt_problem(prompt: str) -> Problem | None:
+    limit = settings.BANANASITE_MAX_PROMPT_CHARS
+    if not prompt:
+        return ("prompt", "prompt_invalid", "Describe how to combine the photos, or pick a preset.")
+    if len(prompt) > limit:
+        return (
+            "prompt",
+            "prompt_too_long",
+            f"The prompt is {len(prompt):,} characters; the limit is {limit:,}.",
+        )
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in prompt):
+        return ("prompt", "prompt_invalid", "The prompt contains control characters.")
+    if blocked_term(prompt):
+        return (
+            "prompt",
+            "prompt_blocked",
+            "The prompt asks for something this site does not make. Please rephrase it.",
+        )
+    return None
+
+
+def _count_problem(count: int, model: ModelSpec | None) -> Problem | None:
+    low = settings.BANANASITE_MIN_INPUT_IMAGES
+    high = min(settings.BANANASITE_MAX_INPUT_IMAGES, model.max_images if model else 99)
+    if count < low:
+        return (
+            "images",
+            "too_few_images",
+            f"Add at least {low} photos to combine (you added {count}).",
+        )
+    if count > high:
+        limit_by = f"{model.name} takes" if model and model.max_images < 14 else "You can add"
+        return (
+            "images",
+            "too_many_images",
+            f"{limit_by} at most {high} photos (you added {count}).",
+        )
+    return None
+
+
+def validate_options(
+    options: CompositionOptions, *, count: int
+) -> tuple[ModelSpec | None, list[Problem]]:
+    """Check everything but the image bytes; return the model and a list of problems."""
+    errors: list[Problem] = []
+    model = get_model(options.model)
+    if model is None:
+        errors.append(("model", "unsupported_option", "Choose one of the available models."))
+    if options.preset not in Composition.Preset.values:
+        errors.append(("preset", "unsupported_option", "Choose one of the presets."))
+    if options.style not in Composition.Style.values:
+        errors.append(("style", "unsupported_option", "Choose one of the styles."))
+    if model and options.aspect_ratio not in model.aspect_ratios:
+        errors.append(
+            ("aspect_ratio", "unsupported_option", f"{model.name} cannot make that aspect ratio.")
+        )
+    if model and options.image_size not in model.image_sizes:
+        errors.append(
+            ("image_size", "unsupported_option", f"{model.name} cannot make that image size.")
+        )
+    if not 1 <= options.num_images <= 4:
+        errors.append(("num_images", "unsupported_option", "Ask for 1 to 4 images."))
+    for problem in (
+        _count_problem(count, model),
+        _prompt_problem(clean_prompt(options.prompt, preset=options.preset, count=count)),
+    ):
+        if problem:
+            errors.append(problem)
+    for role in options.roles:
+        if role and role not in Role.values:
+            errors.append(("roles", "unsupported_option", f"“{role}” is not a role."))
+            break
+    if options.require_consent and options.preset in PEOPLE_PRESETS and not options.consent:
+        errors.append(
+            (
+                "consent",
+                "consent_required",
+                "This preset works with people: tick the statement that you have the right to "
+                "use these photos and the consent of the people in them.",
+            )
+        )
+    return model, errors

@@ -1,0 +1,49 @@
+"""The webhook actions on the workspace page (owners and admins only)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from accounts.services import require_manager
+from bananasite.errors import AppError
+
+from . import services
+from .models import Webhook, WebhookDelivery
+
+
+@login_required
+@require_POST
+def create(request: HttpRequest) -> HttpResponse:
+    require_manager(user=request.user, workspace=request.workspace)
+    events = request.POST.getlist("events")
+    if not events:
+        raise AppError("Pick at least one event.")
+    services.create_webhook(
+        workspace=request.workspace, url=request.POST.get("url", "").strip(), events=events
+    )
+    messages.success(request, "Webhook endpoint added.")
+    return redirect("accounts:workspace")
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, webhook_id: str) -> HttpResponse:
+    require_manager(user=request.user, workspace=request.workspace)
+    webhook = get_object_or_404(Webhook, public_id=webhook_id, workspace=request.workspace)
+    services.delete_webhook(webhook=webhook)
+    messages.success(request, "Webhook endpoint removed.")
+    return redirect("accounts:workspace")
+
+
+@login_required
+@require_POST
+def redeliver(request: HttpRequest, delivery_id: str) -> HttpResponse:
+    require_manager(user=request.user, workspace=request.workspace)
+    delivery = get_object_or_404(
+        WebhookDelivery, public_id=delivery_id, webhook__workspace=request.workspace
+    )
+    services.redeliver(delivery=delivery)
+    messages.success(request, "Sent again; the log below shows the outcome.")
+    return redirect("accounts:workspace")
