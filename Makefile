@@ -39,6 +39,8 @@ test-browser: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy bananasite accounts billing moderation webhooks compositions api
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

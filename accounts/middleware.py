@@ -1,6 +1,16 @@
+from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from .models import User, Workspace
 from .services import current_workspace_for
+
+
+class WorkspaceRequest(HttpRequest):
+    """A signed-in request as views see it, for the type checker: `login_required` makes
+    `user` a User, and this middleware sets `workspace`."""
+
+    user: User
+    workspace: Workspace
 
 
 class CurrentWorkspaceMiddleware:

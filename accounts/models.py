@@ -35,9 +35,9 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person. The email address is the login; there is no username."""
 
-    username = None
-    first_name = None
-    last_name = None
+    username = None  # type: ignore[assignment]  # no usernames: the email is the login
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     display_name = models.CharField(max_length=150, blank=True)
     current_workspace = models.ForeignKey(
@@ -51,7 +51,7 @@ class User(AbstractUser):
     # Raised to sign the person out everywhere: it is part of every session's auth hash.
     session_epoch = models.PositiveIntegerField(default=0)
 
-    objects = UserManager()
+    objects = UserManager()  # type: ignore[misc, assignment]  # email logins, no username
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

@@ -33,10 +33,11 @@ def ensure_personal_workspace(*, user: User) -> Workspace:
         workspace = membership.workspace
     else:
         local_part = user.email.split("@")[0]
+        created: Workspace | None = None
         for _ in range(5):
             try:
                 with transaction.atomic():
-                    workspace = Workspace.objects.create(
+                    created = Workspace.objects.create(
                         slug=_unique_slug(local_part),
                         name=f"{user.get_short_name()}'s workspace",
                         kind=Workspace.Kind.PERSONAL,
@@ -44,6 +45,9 @@ def ensure_personal_workspace(*, user: User) -> Workspace:
                 break
             except IntegrityError:  # Two sign-ups raced for the same slug; pick another.
                 continue
+        if created is None:
+            raise AppError("Could not name the personal workspace; please try again.")
+        workspace = created
         Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.OWNER)
         open_wallet(workspace=workspace)
     if user.current_workspace_id is None:
@@ -54,11 +58,9 @@ def ensure_personal_workspace(*, user: User) -> Workspace:
 
 def current_workspace_for(*, user: User) -> Workspace:
     """The workspace the user is working in: the chosen one if still a member, else personal."""
-    if (
-        user.current_workspace_id
-        and Membership.objects.filter(user=user, workspace_id=user.current_workspace_id).exists()
-    ):
-        return user.current_workspace
+    chosen = user.current_workspace
+    if chosen is not None and Membership.objects.filter(user=user, workspace=chosen).exists():
+        return chosen
     user.current_workspace = None
     return ensure_personal_workspace(user=user)
 

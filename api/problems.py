@@ -135,5 +135,5 @@ def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     response = problem(404, "not_found", "There is no such API endpoint.")
     response.accepted_renderer = ProblemJSONRenderer()
     response.accepted_media_type = "application/problem+json"
-    response.renderer_context = {}
+    response.renderer_context = {}  # type: ignore[attr-defined]  # DRF sets it in views
     return response.render()

@@ -20,7 +20,10 @@ class ProblemOut(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.ListField(child=serializers.DictField(), required=False)
+    # The contract names it `errors`, like a Serializer attribute.
+    errors = serializers.ListField(  # type: ignore[assignment]
+        child=serializers.DictField(), required=False
+    )
 
 
 class QuotaOut(serializers.Serializer):
@@ -185,7 +188,7 @@ class CompositionFields(StrictInput):
     preset = serializers.ChoiceField(
         choices=Composition.Preset.choices, required=False, default=DEFAULTS.preset
     )
-    style = serializers.ChoiceField(
+    style = serializers.ChoiceField(  # type: ignore[assignment]  # the contract's name
         choices=Composition.Style.choices, required=False, default=DEFAULTS.style
     )
     model = serializers.ChoiceField(choices=[], required=False)
@@ -196,7 +199,9 @@ class CompositionFields(StrictInput):
     num_images = serializers.IntegerField(
         required=False, default=DEFAULTS.num_images, min_value=1, max_value=4
     )
-    parent = serializers.CharField(required=False, allow_null=True, max_length=40)
+    parent = serializers.CharField(  # type: ignore[assignment]  # the contract's name
+        required=False, allow_null=True, max_length=40
+    )
     consent = StrictBooleanField(
         required=False,
         default=DEFAULTS.consent,
@@ -216,7 +221,10 @@ class CompositionFields(StrictInput):
 class CompositionIn(CompositionFields):
     """JSON: the images are `inputs`, each an upload id or a URL, in order."""
 
-    inputs = InputIn(many=True, required=False, min_length=2, max_length=14)
+    # `many=True` makes a ListSerializer, which takes the lengths (the stubs do not know).
+    inputs = InputIn(  # type: ignore[call-arg]
+        many=True, required=False, min_length=2, max_length=14
+    )
 
 
 class CompositionFormIn(CompositionFields):
@@ -233,7 +241,9 @@ class CompositionFormIn(CompositionFields):
 class VariationIn(StrictInput):
     prompt = serializers.CharField(required=False, allow_blank=False, max_length=4000)
     num_images = serializers.IntegerField(required=False, min_value=1, max_value=4)
-    style = serializers.ChoiceField(choices=Composition.Style.choices, required=False)
+    style = serializers.ChoiceField(  # type: ignore[assignment]  # the contract's name
+        choices=Composition.Style.choices, required=False
+    )
 
 
 class UploadIn(StrictInput):

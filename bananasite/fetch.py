@@ -47,7 +47,7 @@ class Fetched:
 def resolve(host: str, port: int) -> list[str]:
     """Every address `host` resolves to. Tests replace this one function."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
 @lru_cache(maxsize=8)

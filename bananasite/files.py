@@ -5,10 +5,12 @@ streamed response from file storage otherwise."""
 
 import logging
 from collections.abc import Iterable
+from typing import Any, cast
 
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +28,17 @@ def serve_private_file(
     content_type: str,
     download_name: str | None = None,
     cache_control: str = "private, max-age=3600",
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The file for a caller who may see it: a signed URL on S3, else streamed from storage."""
     if getattr(default_storage, "querystring_auth", False):
         params = {"ResponseContentType": content_type}
         if download_name:
             params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
-        return HttpResponseRedirect(default_storage.url(field.name, parameters=params))
+        # django-storages' S3 storage signs the URL; `parameters` is its own argument.
+        s3 = cast(Any, default_storage)
+        return HttpResponseRedirect(s3.url(field.name, parameters=params))
     response = FileResponse(
-        default_storage.open(field.name, "rb"),
+        default_storage.open(field.name or "", "rb"),
         content_type=content_type,
         as_attachment=bool(download_name),
         filename=download_name or "",
@@ -44,7 +48,7 @@ def serve_private_file(
     return response
 
 
-def delete_files(names: Iterable[str]) -> None:
+def delete_files(names: Iterable[str | None]) -> None:
     """Remove files from storage; a file that is already gone is not an error."""
     for name in names:
         if not name:

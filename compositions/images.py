@@ -213,11 +213,12 @@ def prepare_image(
     (`draft`) to the smallest size still at least `edge`, and turned upright after the resize,
     when there are fewer pixels to move.
     """
-    img = Image.open(source)
-    scale = min(1.0, edge / max(img.size))
-    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-    if img.format == "JPEG":
-        img.draft("RGB", _draft_size(img.size, size))
+    opened = Image.open(source)
+    scale = min(1.0, edge / max(opened.size))
+    size = (max(1, round(opened.width * scale)), max(1, round(opened.height * scale)))
+    if opened.format == "JPEG":
+        opened.draft("RGB", _draft_size(opened.size, size))
+    img: Image.Image = opened
     if img.mode not in ("RGB", "RGBA", "L"):
         img = normalise_mode(img)  # palette, 16-bit, CMYK...: resampling needs a plain mode
     if img.size != size:

@@ -5,11 +5,12 @@ Every end (succeeded, failed, canceled) goes through `_finished`: the money is s
 workspace's webhooks are told, and the workspace's next queued composition is started, all in
 the transaction that changed the status."""
 
-from django.conf import settings
+from collections.abc import Sequence
+
 from django.db import transaction
-from django_q.tasks import async_task
 
 from bananasite.errors import InvalidState
+from bananasite.tasks import enqueue_on_commit
 from billing.services import Settlement, lock_wallet, release_credits, settle_credits
 from webhooks.services import emit
 
@@ -19,15 +20,11 @@ from .serializers import CompositionOut
 
 def enqueue_composition(composition: Composition) -> None:
     """Hand the composition to a worker once the transaction that queued it has committed."""
-    public_id = composition.public_id
-    transaction.on_commit(
-        lambda: async_task(
-            "compositions.tasks.run_composition",
-            public_id,
-            task_name=f"compose {public_id}",
-            group="compositions",
-            sync=settings.BANANASITE_TASKS_SYNC,
-        )
+    enqueue_on_commit(
+        "compositions.tasks.run_composition",
+        composition.public_id,
+        group="compositions",
+        task_name=f"compose {composition.public_id}",
     )
 
 
@@ -103,7 +100,7 @@ def fail_composition(
     composition: Composition,
     code: str,
     message: str,
-    from_statuses: tuple[str, ...] | None = None,
+    from_statuses: Sequence[str] | None = None,
 ) -> bool:
     """Fail an unfinished composition and give back its whole hold, or do nothing."""
     with transaction.atomic():

@@ -90,7 +90,7 @@ class Upload(models.Model):
         return self.public_id
 
 
-class CompositionQuerySet(models.QuerySet):
+class CompositionQuerySet(models.QuerySet["Composition"]):
     def visible_to(self, workspace):
         return self.filter(workspace=workspace)
 

@@ -156,7 +156,7 @@ def store_results(composition: Composition, generated: Generated) -> list[Result
             data = with_provenance(
                 output.data, output.mime_type, model=composition.model, provider=generated.provider
             )
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             img.load()
             img = normalise_mode(img)
             result = Result(

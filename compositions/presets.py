@@ -48,14 +48,15 @@ PEOPLE_PRESETS = {Preset.FACE_SWAP, Preset.OUTFIT_CHANGE, Preset.COMBINE_SUBJECT
 
 def scaffold(preset: str, count: int) -> str:
     count = max(count, 2)
-    return SCAFFOLDS.get(preset, "").format(n=count, last=count, before_last=count - 1)
+    text = SCAFFOLDS.get(Preset(preset), "") if preset in Preset.values else ""
+    return text.format(n=count, last=count, before_last=count - 1)
 
 
 def default_roles(preset: str, count: int) -> list[str]:
     """What each image is for, when the person did not say."""
     roles = [Role.OTHER] * count
     if count == 0:
-        return roles
+        return []
     if preset == Preset.PRODUCT_IN_SCENE:
         roles[0], roles[-1] = Role.PRODUCT, Role.BACKGROUND
     elif preset in (Preset.BACKGROUND_REPLACE, Preset.THUMBNAIL):

@@ -81,7 +81,9 @@ class CompositionOut(serializers.ModelSerializer):
     text = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     credits = serializers.SerializerMethodField()
-    parent = serializers.CharField(source="parent.public_id", allow_null=True, default=None)
+    parent = serializers.CharField(  # type: ignore[assignment]  # the contract's name
+        source="parent.public_id", allow_null=True, default=None
+    )
     queue_position = serializers.SerializerMethodField()
 
     class Meta:

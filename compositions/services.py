@@ -89,7 +89,7 @@ def _store_upload(
     image: NewImage,
     clean: SanitizedUpload,
     status: str,
-    saved: list[str],
+    saved: list[str | None],
 ) -> Upload:
     upload = Upload(
         workspace=workspace,
@@ -158,7 +158,7 @@ def create_composition(
         if role:
             roles[index] = role
 
-    saved: list[str] = []
+    saved: list[str | None] = []
     try:
         cleaned = dict(zip(map(id, new_images), sanitized, strict=True))
         uploads = [
@@ -328,7 +328,7 @@ def create_upload(*, workspace: Workspace, user: User | None, image: NewImage) -
         clean, status = _sanitize_one(image, blocked_hashes())
     except ImageRejected as exc:
         raise ValidationFailed([("file", exc.code, exc.message)]) from None
-    saved: list[str] = []
+    saved: list[str | None] = []
     try:
         upload = _store_upload(
             workspace=workspace, user=user, image=image, clean=clean, status=status, saved=saved

@@ -183,7 +183,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         "reason",
         "details",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every field is read-only
 
     @admin.display(description="When", ordering="created_at")
     def when(self, obj):
@@ -203,7 +203,7 @@ class BlockedHashAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "phash", "source", "added_by", "reason"]
     search_fields = ["phash", "sha256", "source"]
     fields = ["created_at", "phash", "sha256", "source", "added_by", "reason"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every field is read-only
 
 
 @admin.register(Report)
@@ -226,7 +226,7 @@ class ReportAdmin(ReadOnlyAdmin):
         "status",
         "resolved_at",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every field is read-only
 
     @admin.display(description="Target")
     def target(self, obj):

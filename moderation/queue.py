@@ -4,6 +4,7 @@ oldest first, and the suspended accounts that can be restored."""
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
 from django.core.paginator import Paginator
 from django.db.models import Count, Min, Q
@@ -33,7 +34,7 @@ class QueueItem:
     key: str  # what the form posts back: "result:res_…", "upload:up_…", "held:cmp_…"
     kind: str  # "report", "held" or "account"
     target: object
-    since: datetime
+    since: datetime | None
     owner: object = None
     workspace: object = None
     images: list = field(default_factory=list)  # (kind, public_id) of thumbnails to show
@@ -93,7 +94,7 @@ def _entries(show: str) -> list[_Entry]:
 def _reported(entries: list[_Entry]) -> dict[tuple[str, int], QueueItem]:
     """Queue items for the reported results and uploads among `entries`, with their reports."""
     ids = {kind: [e.pk for e in entries if e.kind == kind] for kind in ("result", "upload")}
-    targets = {
+    targets: dict[tuple[str, int], Result | Upload] = {
         ("result", r.pk): r
         for r in Result.objects.filter(pk__in=ids["result"]).select_related(
             "composition__created_by", "composition__workspace"
@@ -107,14 +108,14 @@ def _reported(entries: list[_Entry]) -> dict[tuple[str, int], QueueItem]:
     }
     items = {}
     for (kind, pk), target in targets.items():
-        composition = target.composition if kind == "result" else None
+        composition = target.composition if isinstance(target, Result) else None
         items[(kind, pk)] = QueueItem(
             key=f"{kind}:{target.public_id}",
             kind="report",
             target=target,
             since=None,
-            owner=composition.created_by if composition else target.uploaded_by,
-            workspace=composition.workspace if composition else target.workspace,
+            owner=composition.created_by if composition else getattr(target, "uploaded_by", None),
+            workspace=composition.workspace if composition else getattr(target, "workspace", None),
             images=[(kind, target.public_id)],
             prompt=composition.prompt if composition else "",
         )
@@ -126,7 +127,7 @@ def _reported(entries: list[_Entry]) -> dict[tuple[str, int], QueueItem]:
         .order_by("created_at", "id")
     )
     for report in reports:
-        key = (report.target_type, report.result_id or report.upload_id)
+        key = (report.target_type, report.result_id or report.upload_id or 0)
         item = items.get(key)
         if item is None:
             continue
@@ -195,23 +196,23 @@ def queue_page(show: str = "all", number=1):
             continue
         item.since, item.count = entry.since, entry.count
         items.append(item)
-    page.object_list = items
+    page.object_list = cast(Any, items)  # the page shows items built from its entries
     return page
 
 
-def resolve(key: str):
+def resolve(key: str) -> tuple[str, Any] | None:
     """The item a posted key names, as (kind, target), or None when it is gone."""
     kind, _, ident = key.partition(":")
     if kind == "result":
-        target = Result.objects.select_related("composition").filter(public_id=ident).first()
-        return ("report", target) if target else None
+        result = Result.objects.select_related("composition").filter(public_id=ident).first()
+        return ("report", result) if result else None
     if kind == "upload":
-        target = Upload.objects.filter(public_id=ident).first()
-        return ("report", target) if target else None
+        upload = Upload.objects.filter(public_id=ident).first()
+        return ("report", upload) if upload else None
     if kind == "held":
-        target = Composition.objects.filter(public_id=ident).first()
-        return ("held", target) if target else None
+        composition = Composition.objects.filter(public_id=ident).first()
+        return ("held", composition) if composition else None
     if kind == "account":
-        target = User.objects.filter(email=ident).first()
-        return ("account", target) if target else None
+        user = User.objects.filter(email=ident).first()
+        return ("account", user) if user else None
     return None

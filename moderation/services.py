@@ -309,13 +309,14 @@ def create_report(
 ) -> Report:
     """Report a result or an upload the reporter can see; one open report per target."""
     _throttle_reports(reporter)  # counts every attempt, so probing ids costs the same
+    result = upload = None
     if target_type == Report.TargetType.RESULT:
-        target = Result.objects.filter(
+        result = Result.objects.filter(
             public_id=target_id, composition__workspace=workspace
         ).first()
     else:
-        target = Upload.objects.filter(public_id=target_id, workspace=workspace).first()
-    if target is None:
+        upload = Upload.objects.filter(public_id=target_id, workspace=workspace).first()
+    if result is None and upload is None:
         raise NotFound("There is no such result or upload in this workspace.")
     try:
         with transaction.atomic():
@@ -323,8 +324,8 @@ def create_report(
                 reporter=reporter,
                 workspace=workspace,
                 target_type=target_type,
-                result=target if target_type == Report.TargetType.RESULT else None,
-                upload=target if target_type == Report.TargetType.UPLOAD else None,
+                result=result,
+                upload=upload,
                 reason=reason,
                 details=details.strip()[:2000],
             )

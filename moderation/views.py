@@ -2,10 +2,11 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
+from accounts.middleware import WorkspaceRequest
 from bananasite.errors import AppError
 from compositions.models import Composition
 
@@ -15,7 +16,7 @@ from .services import create_report
 
 @login_required
 @require_POST
-def report(request: HttpRequest, public_id: str) -> HttpResponse:
+def report(request: WorkspaceRequest, public_id: str) -> HttpResponse:
     """Report a result or an input of this composition (the form sits beside each one)."""
     composition = get_object_or_404(
         Composition.objects.visible_to(request.workspace), public_id=public_id

@@ -12,14 +12,13 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from accounts.models import Workspace
 from bananasite.errors import AppError
 from bananasite.fetch import FetchFailed, FetchForbidden, check_url
+from bananasite.tasks import enqueue_on_commit
 
 from .models import Webhook, WebhookDelivery
 
@@ -71,15 +70,7 @@ def emit(*, workspace_id: int, event: str, data: Callable[[], dict[str, Any]]) -
 
 
 def _enqueue(delivery: WebhookDelivery) -> None:
-    public_id = delivery.public_id
-    transaction.on_commit(
-        lambda: async_task(
-            "webhooks.tasks.deliver",
-            public_id,
-            group="webhooks",
-            sync=settings.BANANASITE_TASKS_SYNC,
-        )
-    )
+    enqueue_on_commit("webhooks.tasks.deliver", delivery.public_id, group="webhooks")
 
 
 def redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:

@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -51,7 +52,11 @@ def deliver(public_id: str) -> str:
     except AppError as exc:
         ok, error = False, exc.message
     attempts = delivery.attempts + 1
-    changes = {"attempts": attempts, "last_status_code": status_code, "last_error": error[:300]}
+    changes: dict[str, Any] = {
+        "attempts": attempts,
+        "last_status_code": status_code,
+        "last_error": error[:300],
+    }
     if ok:
         changes.update(
             status=WebhookDelivery.Status.SUCCEEDED,

@@ -2,10 +2,11 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
+from accounts.middleware import WorkspaceRequest
 from accounts.services import require_manager
 from bananasite.errors import AppError
 
@@ -15,7 +16,7 @@ from .models import Webhook, WebhookDelivery
 
 @login_required
 @require_POST
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: WorkspaceRequest) -> HttpResponse:
     require_manager(user=request.user, workspace=request.workspace)
     events = request.POST.getlist("events")
     if not events:
@@ -29,7 +30,7 @@ def create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete(request: HttpRequest, webhook_id: str) -> HttpResponse:
+def delete(request: WorkspaceRequest, webhook_id: str) -> HttpResponse:
     require_manager(user=request.user, workspace=request.workspace)
     webhook = get_object_or_404(Webhook, public_id=webhook_id, workspace=request.workspace)
     services.delete_webhook(webhook=webhook)
@@ -39,7 +40,7 @@ def delete(request: HttpRequest, webhook_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def redeliver(request: HttpRequest, delivery_id: str) -> HttpResponse:
+def redeliver(request: WorkspaceRequest, delivery_id: str) -> HttpResponse:
     require_manager(user=request.user, workspace=request.workspace)
     delivery = get_object_or_404(
         WebhookDelivery, public_id=delivery_id, webhook__workspace=request.workspace

@@ -31,7 +31,7 @@ def at_0003():
         latest()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_0004_backfills_images_outcomes_and_authors_and_0003_gets_its_links_back(at_0003):
     apps = at_0003
     User = apps.get_model("accounts", "User")

@@ -1,0 +1,17 @@
+"""Handing work to django-q2: always after the transaction that made it needed has committed,
+so a worker never looks for a row that is not there yet (or that a rollback took back)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django_q.tasks import async_task
+
+
+def enqueue_on_commit(func: str, *args: Any, group: str, task_name: str | None = None) -> None:
+    """Queue `func(*args)` once the current transaction commits (at once outside one).
+    With BANANASITE_TASKS_SYNC (tests, the quick start's inline mode) it runs in-process."""
+    options: dict[str, Any] = {"group": group, "sync": settings.BANANASITE_TASKS_SYNC}
+    if task_name:
+        options["task_name"] = task_name
+    transaction.on_commit(lambda: async_task(func, *args, **options))
