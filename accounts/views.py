@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from bananasite.errors import AppError
+from bananasite.middleware import back_on_error
 
 from . import services
 from .models import ApiToken, Invitation, Membership, User, Workspace
@@ -44,24 +45,11 @@ def workspace_settings(request):
     return render(request, "accounts/workspace.html", _settings_context(request))
 
 
-def _act(request, action, success: str):
-    try:
-        action()
-    except AppError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success)
-    return redirect("accounts:workspace")
-
-
 @login_required
 @require_POST
+@back_on_error("accounts:workspace")
 def create_team(request):
-    try:
-        team = services.create_team(owner=request.user, name=request.POST.get("name", ""))
-    except AppError as exc:
-        messages.error(request, exc.message)
-        return redirect("accounts:workspace")
+    team = services.create_team(owner=request.user, name=request.POST.get("name", ""))
     messages.success(
         request,
         f"Created the team {team.name}; you are working in it now. It starts without credits: "
@@ -84,25 +72,25 @@ def switch(request):
 
 @login_required
 @require_POST
+@back_on_error("accounts:workspace")
 def invite(request):
-    def send():
-        invitation, raw = services.invite_member(
-            inviter=request.user,
-            workspace=request.workspace,
-            email=request.POST.get("email", ""),
-            role=request.POST.get("role", Membership.Role.MEMBER),
-        )
-        link = request.build_absolute_uri(reverse("accounts:invitation", args=[raw]))
-        send_mail(
-            f"Join {request.workspace.name} on bananasite",
-            f"{request.user.email} invited you to the team {request.workspace.name} on "
-            f"bananasite.\n\nAccept within {services.INVITATION_DAYS} days, signed in as "
-            f"{invitation.email}:\n{link}\n",
-            None,
-            [invitation.email],
-        )
-
-    return _act(request, send, f"Invitation sent to {request.POST.get('email', '').strip()}.")
+    invitation, raw = services.invite_member(
+        inviter=request.user,
+        workspace=request.workspace,
+        email=request.POST.get("email", ""),
+        role=request.POST.get("role", Membership.Role.MEMBER),
+    )
+    link = request.build_absolute_uri(reverse("accounts:invitation", args=[raw]))
+    send_mail(
+        f"Join {request.workspace.name} on bananasite",
+        f"{request.user.email} invited you to the team {request.workspace.name} on "
+        f"bananasite.\n\nAccept within {services.INVITATION_DAYS} days, signed in as "
+        f"{invitation.email}:\n{link}\n",
+        None,
+        [invitation.email],
+    )
+    messages.success(request, f"Invitation sent to {invitation.email}.")
+    return redirect("accounts:workspace")
 
 
 @login_required
@@ -121,11 +109,9 @@ def cancel_invitation(request):
 def invitation(request, token):
     found = services.find_invitation(token)
     if request.method == "POST":
-        try:
-            workspace = services.accept_invitation(user=request.user, raw_token=token)
-        except AppError as exc:
-            messages.error(request, exc.message)
-            return redirect("accounts:invitation", token=token)
+        # A refusal (expired, another address) comes back to this page with its message.
+        request.error_redirect = reverse("accounts:invitation", args=[token])
+        workspace = services.accept_invitation(user=request.user, raw_token=token)
         messages.success(request, f"Welcome to {workspace.name}.")
         return redirect("compositions:compose")
     valid = bool(found and not found.accepted_at and found.expires_at > timezone.now())
@@ -143,64 +129,52 @@ def _member(request) -> User:
 
 @login_required
 @require_POST
+@back_on_error("accounts:workspace")
 def remove_member(request):
     member = _member(request)
-    return _act(
-        request,
-        lambda: services.remove_member(
-            actor=request.user, workspace=request.workspace, member=member
-        ),
-        f"Removed {member.email}.",
-    )
+    services.remove_member(actor=request.user, workspace=request.workspace, member=member)
+    messages.success(request, f"Removed {member.email}.")
+    return redirect("accounts:workspace")
 
 
 @login_required
 @require_POST
+@back_on_error("accounts:workspace")
 def transfer(request):
     member = _member(request)
-    return _act(
-        request,
-        lambda: services.transfer_ownership(
-            owner=request.user, workspace=request.workspace, new_owner=member
-        ),
-        f"{member.email} owns the team now; you are an admin.",
-    )
+    services.transfer_ownership(owner=request.user, workspace=request.workspace, new_owner=member)
+    messages.success(request, f"{member.email} owns the team now; you are an admin.")
+    return redirect("accounts:workspace")
 
 
 @login_required
 @require_POST
+@back_on_error("accounts:workspace")
 def leave(request):
     workspace = request.workspace
-    try:
-        services.leave_workspace(user=request.user, workspace=workspace)
-    except AppError as exc:
-        messages.error(request, exc.message)
-        return redirect("accounts:workspace")
+    services.leave_workspace(user=request.user, workspace=workspace)
     messages.success(request, f"You left {workspace.name}.")
     return redirect("compositions:compose")
 
 
 @login_required
 @require_POST
+@back_on_error("accounts:workspace")
 def create_token(request):
-    try:
-        services.require_manager(user=request.user, workspace=request.workspace)
-        days = request.POST.get("expires_in_days", "").strip()
-        expires_at = None
-        if days:
-            if not days.isdigit() or not 1 <= int(days) <= 3650:
-                raise AppError("Expiry must be 1 to 3650 days, or empty for none.")
-            expires_at = timezone.now() + timedelta(days=int(days))
-        token, raw = services.create_api_token(
-            workspace=request.workspace,
-            user=request.user,
-            name=request.POST.get("name", ""),
-            scopes=request.POST.getlist("scopes") or None,
-            expires_at=expires_at,
-        )
-    except AppError as exc:
-        messages.error(request, exc.message)
-        return redirect("accounts:workspace")
+    services.require_manager(user=request.user, workspace=request.workspace)
+    days = request.POST.get("expires_in_days", "").strip()
+    expires_at = None
+    if days:
+        if not days.isdigit() or not 1 <= int(days) <= 3650:
+            raise AppError("Expiry must be 1 to 3650 days, or empty for none.")
+        expires_at = timezone.now() + timedelta(days=int(days))
+    token, raw = services.create_api_token(
+        workspace=request.workspace,
+        user=request.user,
+        name=request.POST.get("name", ""),
+        scopes=request.POST.getlist("scopes") or None,
+        expires_at=expires_at,
+    )
     # Shown once, on this response only; it is not stored anywhere we could show it again.
     return render(
         request,

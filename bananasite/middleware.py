@@ -1,6 +1,10 @@
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -36,9 +40,27 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
+def back_on_error(to: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Where the person lands when the view raises an AppError (a URL name or a path); without
+    it, the page they came from."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            request.error_redirect = to  # type: ignore[attr-defined]  # read by the middleware
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
 class AppErrorMiddleware:
     """The web side's one mapping of AppError: a message for the person, then back where they
-    were. (The API maps the same errors to problem+json in api.problems.)"""
+    were, or where the view said (`@back_on_error`, or `request.error_redirect` when the place
+    depends on the object). Views do not catch AppError themselves, except a form that shows
+    the message beside its field. (The API maps the same errors to problem+json in
+    api.problems.)"""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -50,6 +72,9 @@ class AppErrorMiddleware:
         if not isinstance(exception, AppError) or request.path.startswith("/api/"):
             return None
         messages.error(request, exception.message)
+        chosen = getattr(request, "error_redirect", None)
+        if chosen:
+            return redirect(chosen)
         back = request.META.get("HTTP_REFERER", "")
         if not url_has_allowed_host_and_scheme(back, {request.get_host()}):
             back = "/"

@@ -188,11 +188,9 @@ def progress(request, public_id):
 @require_POST
 def cancel(request, public_id):
     composition = get_object_or_404(_compositions(request), public_id=public_id)
-    try:
-        cancel_composition(composition=composition)
-        messages.success(request, "Canceled. Nothing more will be made for this composition.")
-    except AppError as exc:
-        messages.info(request, exc.message)
+    request.error_redirect = composition.get_absolute_url()  # "already finished" is said there
+    cancel_composition(composition=composition)
+    messages.success(request, "Canceled. Nothing more will be made for this composition.")
     return redirect(composition)
 
 
@@ -209,12 +207,8 @@ def delete(request, public_id):
 @require_POST
 def variations(request, public_id):
     source = get_object_or_404(_compositions(request), public_id=public_id)
-    try:
-        composition = services.create_variation(source=source, user=request.user)
-    except AppError as exc:
-        messages.error(request, exc.message)
-        return redirect(source)
-    return redirect(composition)
+    request.error_redirect = source.get_absolute_url()  # a refusal is said on the source's page
+    return redirect(services.create_variation(source=source, user=request.user))
 
 
 @login_required
