@@ -1,6 +1,6 @@
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -79,17 +79,17 @@ INVITATION_DAYS = 7
 MAX_OWNED_TEAMS = 10
 
 
-def membership_of(*, user, workspace) -> Membership | None:
+def membership_of(*, user: User, workspace: Workspace) -> Membership | None:
     return Membership.objects.filter(user=user, workspace=workspace).first()
 
 
-def can_manage(*, user, workspace) -> bool:
+def can_manage(*, user: User, workspace: Workspace) -> bool:
     """Owners and admins manage members, invitations, tokens and webhooks."""
     membership = membership_of(user=user, workspace=workspace)
     return membership is not None and membership.can_manage
 
 
-def require_manager(*, user, workspace) -> Membership:
+def require_manager(*, user: User, workspace: Workspace) -> Membership:
     membership = membership_of(user=user, workspace=workspace)
     if membership is None or not membership.can_manage:
         raise PermissionDeniedError("Only the workspace's owners and admins can do this.")
@@ -127,7 +127,9 @@ def switch_workspace(*, user: User, workspace: Workspace) -> None:
     user.current_workspace = workspace
 
 
-def invite_member(*, inviter: User, workspace: Workspace, email: str, role: str):
+def invite_member(
+    *, inviter: User, workspace: Workspace, email: str, role: str
+) -> tuple[Invitation, str]:
     """Create an invitation and return it with the raw token for the link (shown/sent once)."""
     require_manager(user=inviter, workspace=workspace)
     if workspace.kind != Workspace.Kind.TEAM:
@@ -153,7 +155,7 @@ def invite_member(*, inviter: User, workspace: Workspace, email: str, role: str)
     return invitation, raw
 
 
-def find_invitation(raw_token: str):
+def find_invitation(raw_token: str) -> Invitation | None:
     return (
         Invitation.objects.select_related("workspace", "invited_by")
         .filter(token_hash=hashlib.sha256(raw_token.encode()).hexdigest())
@@ -241,7 +243,14 @@ def transfer_ownership(*, owner: User, workspace: Workspace, new_owner: User) ->
 # --- API tokens -------------------------------------------------------------------------------
 
 
-def create_api_token(*, workspace: Workspace, user: User, name: str, scopes=None, expires_at=None):
+def create_api_token(
+    *,
+    workspace: Workspace,
+    user: User,
+    name: str,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
     """A new token; returns (token, raw secret). The secret is not stored and cannot be shown
     again."""
     name = name.strip()
@@ -267,7 +276,7 @@ def create_api_token(*, workspace: Workspace, user: User, name: str, scopes=None
     return token, raw
 
 
-def revoke_api_token(*, token) -> None:
+def revoke_api_token(*, token: ApiToken) -> None:
     type(token).objects.filter(pk=token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )

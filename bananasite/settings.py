@@ -135,8 +135,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not memory, so a real qcluster process can share the test database.
-    _db["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    # A file, not memory, so a real qcluster process can share the test database; another
+    # name lets two checkouts' suites run side by side.
+    _db["TEST"] = {"NAME": env_str("BANANASITE_TEST_DB", str(BASE_DIR / "test-db.sqlite3"))}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Without a persistent connection every enqueue opens one (ci-recipe.md).
     _db["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)

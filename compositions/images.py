@@ -17,6 +17,8 @@ import numpy as np
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from bananasite.files import extension_for
+
 # Decoders we accept, by content (never by file name or the browser's content type).
 FORMAT_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 try:  # HEIC/HEIF (phone photos) when the optional pillow-heif is installed.
@@ -147,11 +149,13 @@ def encode(img: Image.Image, *, prefer_jpeg: bool, quality: int = 92) -> Encoded
     buf = io.BytesIO()
     if img.mode == "RGBA" or not prefer_jpeg:
         img.save(buf, "PNG", compress_level=6)
-        content_type, extension = "image/png", "png"
+        content_type = FORMAT_MIME["PNG"]
     else:
         img.save(buf, "JPEG", quality=quality, optimize=True)
-        content_type, extension = "image/jpeg", "jpg"
-    return EncodedImage(buf.getvalue(), content_type, extension, img.width, img.height)
+        content_type = FORMAT_MIME["JPEG"]
+    return EncodedImage(
+        buf.getvalue(), content_type, extension_for(content_type), img.width, img.height
+    )
 
 
 def make_thumbnail(img: Image.Image, edge: int = THUMBNAIL_EDGE) -> EncodedImage:

@@ -6,7 +6,7 @@ import logging
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from PIL import Image
 
@@ -54,11 +54,11 @@ def _require(reason: str, what: str) -> str:
     return reason
 
 
-def target_type_of(target) -> str:
+def target_type_of(target: Result | Upload) -> str:
     return Report.TargetType.RESULT if isinstance(target, Result) else Report.TargetType.UPLOAD
 
 
-def owner_of(target) -> User | None:
+def owner_of(target: Result | Upload | Composition) -> User | None:
     """The account behind reported content or a held composition."""
     if isinstance(target, Result):
         return target.composition.created_by
@@ -67,7 +67,7 @@ def owner_of(target) -> User | None:
     return target.created_by
 
 
-def open_reports(target):
+def open_reports(target: Result | Upload) -> QuerySet[Report]:
     field = "result" if isinstance(target, Result) else "upload"
     return Report.objects.filter(status=Report.Status.OPEN, **{field: target})
 
@@ -76,7 +76,7 @@ def _close_reports(target, status) -> int:
     return open_reports(target).update(status=status, resolved_at=timezone.now())
 
 
-def dismiss_reports(*, target, actor, reason: str = "") -> int:
+def dismiss_reports(*, target: Result | Upload, actor: User, reason: str = "") -> int:
     """Close the open reports about a result or an upload: nothing wrong with it."""
     with transaction.atomic():
         closed = _close_reports(target, Report.Status.DISMISSED)
@@ -123,7 +123,7 @@ def _take_down(item, *, now) -> list[str]:
     return [item.file.name, item.thumbnail.name]
 
 
-def remove_content(*, target, actor, reason: str) -> list[str]:
+def remove_content(*, target: Result | Upload, actor: User, reason: str) -> list[str]:
     """Take a result or an upload down: it disappears from every history and the API, its
     file leaves storage, its likeness goes on the blocklist. Byte-for-byte copies (a result
     reused as an input) go with it. Returns the public ids removed."""
@@ -131,7 +131,7 @@ def remove_content(*, target, actor, reason: str) -> list[str]:
     phash = _hash_of(target)
     now = timezone.now()
     with transaction.atomic():
-        copies = [
+        copies: list[Result | Upload] = [
             *Result.objects.filter(sha256=target.sha256),
             *Upload.objects.filter(sha256=target.sha256),
         ]
@@ -166,7 +166,7 @@ def remove_content(*, target, actor, reason: str) -> list[str]:
     return removed
 
 
-def suspend_account(*, user: User, actor, reason: str) -> dict:
+def suspend_account(*, user: User, actor: User, reason: str) -> dict:
     """Sign the person out everywhere, revoke their tokens, cancel (and release) their
     unfinished compositions, and refuse their logins with a clear message."""
     reason = _require(reason, "suspend this account")
@@ -208,7 +208,7 @@ def suspend_account(*, user: User, actor, reason: str) -> dict:
     return {"tokens_revoked": tokens, "compositions_canceled": canceled}
 
 
-def restore_account(*, user: User, actor, reason: str = "") -> None:
+def restore_account(*, user: User, actor: User, reason: str = "") -> None:
     """Lift a suspension: the person can sign in again (and create new tokens)."""
     with transaction.atomic():
         if not User.objects.filter(pk=user.pk, suspended_at__isnull=False).update(
@@ -225,11 +225,11 @@ def restore_account(*, user: User, actor, reason: str = "") -> None:
     user.refresh_from_db()
 
 
-def _held_uploads(composition):
+def _held_uploads(composition: Composition) -> QuerySet[Upload]:
     return Upload.objects.filter(uses__composition=composition, status=Upload.Status.HELD)
 
 
-def approve_composition(*, composition: Composition, actor, reason: str = "") -> None:
+def approve_composition(*, composition: Composition, actor: User, reason: str = "") -> None:
     """A held composition may run: it joins its workspace's queue."""
     with transaction.atomic():
         if not release_held_composition(composition=composition):
@@ -247,7 +247,7 @@ def approve_composition(*, composition: Composition, actor, reason: str = "") ->
         )
 
 
-def reject_composition(*, composition: Composition, actor, reason: str) -> None:
+def reject_composition(*, composition: Composition, actor: User, reason: str) -> None:
     """A held composition will not run: it fails, its credits are released in full, and the
     photos that made it wait cannot be used again."""
     reason = _require(reason, "reject this")

@@ -12,6 +12,7 @@ import httpx
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
+from ..images import FORMAT_MIME
 from .base import (
     ComposeRequest,
     ComposeResult,
@@ -30,7 +31,7 @@ from .http import Answer, ProviderHTTP
 
 OUT_OF_CREDIT = "The image service account behind this site has run out of credit."
 # The formats we keep from a provider, by Pillow's name for them.
-KEPT_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+KEPT_FORMATS = {name: FORMAT_MIME[name] for name in ("PNG", "JPEG", "WEBP")}
 
 
 def provider_settings(name: str) -> dict[str, Any]:
