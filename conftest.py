@@ -193,12 +193,29 @@ class Worker:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: `kill` takes every process
             )
 
+    def kill(self):
+        """SIGKILL the whole cluster (sentinel, workers, pusher, monitor) at once: a crash."""
+        import os
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
     def stop(self):
+        import os
+        import signal
+
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+        try:  # nothing of the cluster outlives the test
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
@@ -211,7 +228,8 @@ def start_worker(settings, _isolated_storage, tmp_path):
     started = []
 
     def start(extra_env):
-        started.append(Worker(_isolated_storage, tmp_path / "qcluster.log", extra_env))
+        log = tmp_path / f"qcluster-{len(started) + 1}.log"
+        started.append(Worker(_isolated_storage, log, extra_env))
         return started[-1]
 
     yield start

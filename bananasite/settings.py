@@ -43,6 +43,19 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float = 0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -292,15 +305,36 @@ BANANASITE_REFUSAL_WINDOW_HOURS = env_int("BANANASITE_REFUSAL_WINDOW_HOURS", 24,
 # --- Compositions and the task queue --------------------------------------------------------
 
 _default_model_env = env_str("BANANASITE_DEFAULT_MODEL")
-# Seconds a worker may hold a composition before the sweep considers it abandoned.
-BANANASITE_LEASE_SECONDS = env_int("BANANASITE_LEASE_SECONDS", 900, minimum=30)
+# A worker holds a composition on a short lease that it renews (a heartbeat every
+# BANANASITE_HEARTBEAT_SECONDS) while it lives; the sweep (every minute) re-queues a
+# composition whose lease ran out, so a crashed worker's work restarts within about two minutes.
+BANANASITE_LEASE_SECONDS = env_int("BANANASITE_LEASE_SECONDS", 60, minimum=10)
+BANANASITE_HEARTBEAT_SECONDS = env_float(
+    "BANANASITE_HEARTBEAT_SECONDS", BANANASITE_LEASE_SECONDS / 3, minimum=1
+)
+if BANANASITE_HEARTBEAT_SECONDS * 2 > BANANASITE_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        "BANANASITE_HEARTBEAT_SECONDS must be at most half of BANANASITE_LEASE_SECONDS, or a "
+        "live worker's lease runs out between two heartbeats."
+    )
+# The hard wall-clock limit of one attempt's provider work: every route, retry and backoff.
+BANANASITE_ATTEMPT_SECONDS = env_int("BANANASITE_ATTEMPT_SECONDS", 300, minimum=10)
 BANANASITE_MAX_ATTEMPTS = env_int("BANANASITE_MAX_ATTEMPTS", 3, minimum=1)
-# A queued composition no worker has picked up after this long is enqueued again.
-BANANASITE_REQUEUE_AFTER_SECONDS = env_int("BANANASITE_REQUEUE_AFTER_SECONDS", 600, minimum=30)
+# A queued composition no worker has picked up after this long is enqueued again (the Redis
+# broker loses the tasks a killed worker had taken).
+BANANASITE_REQUEUE_AFTER_SECONDS = env_int("BANANASITE_REQUEUE_AFTER_SECONDS", 90, minimum=30)
 # Run tasks inline in the calling process (tests, debugging); never in production.
 BANANASITE_TASKS_SYNC = env_bool("BANANASITE_TASKS_SYNC", False)
 
-_task_timeout = env_int("BANANASITE_TASK_TIMEOUT", 1200, minimum=30)
+# The broker's own limits agree with the lease: a task runs at most its attempt plus time to
+# prepare and store (then django-q2 kills it, the lease lapses and the sweep re-queues); a task
+# is redelivered only after that (`retry`), and a redelivery finds nothing to claim.
+_task_timeout = env_int("BANANASITE_TASK_TIMEOUT", BANANASITE_ATTEMPT_SECONDS + 120, minimum=30)
+if _task_timeout <= BANANASITE_ATTEMPT_SECONDS:
+    raise ImproperlyConfigured(
+        "BANANASITE_TASK_TIMEOUT must exceed BANANASITE_ATTEMPT_SECONDS (the provider work "
+        "plus time to prepare the inputs and store the results)."
+    )
 Q_CLUSTER = {
     "name": "bananasite",
     "workers": env_int("BANANASITE_WORKERS", 2, minimum=1),

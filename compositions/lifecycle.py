@@ -5,9 +5,13 @@ Every end (succeeded, failed, canceled) goes through `_finished`: the money is s
 workspace's webhooks are told, and the workspace's next queued composition is started, all in
 the transaction that changed the status."""
 
+import threading
 from collections.abc import Sequence
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from bananasite.errors import InvalidState
 from bananasite.tasks import enqueue_on_commit
@@ -38,6 +42,43 @@ def start_next_in_workspace(*, workspace_id: int) -> None:
         enqueue_composition(waiting)
 
 
+class Heartbeat:
+    """Renews a claimed composition's lease every `BANANASITE_HEARTBEAT_SECONDS` while its
+    worker lives: through preparation, the provider call and storing. A worker that dies stops
+    renewing, so the sweep hands its composition to another worker once the short lease runs
+    out. If a renewal finds the lease gone (re-queued after a stall, canceled, deleted),
+    `lost` is set; the worker's next step then changes nothing.
+
+    Not started for inline tasks (tests): they run inside the caller's transaction, where a
+    second connection would wait on its lock."""
+
+    def __init__(self, composition: Composition, *, token: int) -> None:
+        self.composition, self.token = composition, token
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "Heartbeat":
+        if not settings.BANANASITE_TASKS_SYNC:
+            self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(settings.BANANASITE_HEARTBEAT_SECONDS):
+                if not self.composition.renew_lease(token=self.token):
+                    self.lost.set()
+                    return
+        finally:
+            connection.close()  # this thread's own connection
+
+
 def claim_next(*, workspace_id: int) -> Composition | None:
     """Claim the workspace's oldest queued composition if its plan has a free slot."""
     with transaction.atomic():
@@ -54,7 +95,9 @@ def claim_next(*, workspace_id: int) -> Composition | None:
 
 
 def _finished(composition: Composition, settlement: Settlement, event: str) -> None:
-    """The tail of every end; call inside the transaction that changed the status."""
+    """The tail of every end; call inside the transaction that changed the status, after
+    `lock_wallet` (one lock order everywhere: the wallet, then the composition, as a claim
+    takes them; the other order deadlocks against a claim on PostgreSQL)."""
     composition.record_settlement(charged=settlement.charged, refunded=settlement.refunded)
     emit(
         workspace_id=composition.workspace_id,
@@ -75,12 +118,19 @@ def _release(composition: Composition, outcome: str) -> Settlement:
 
 
 def succeed_composition(
-    *, composition: Composition, results: list[Result], text: str, usage: dict, request_id: str
+    *,
+    composition: Composition,
+    token: int,
+    results: list[Result],
+    text: str,
+    usage: dict,
+    request_id: str,
 ) -> bool:
     """Mark a stored composition succeeded with its results and charge what was delivered.
-    False if it was canceled or deleted meanwhile (the caller removes the files)."""
+    False if it was canceled, deleted or taken over meanwhile (the caller removes the files)."""
     with transaction.atomic():
-        if not composition.succeed(text=text, usage=usage, request_id=request_id):
+        lock_wallet(workspace_id=composition.workspace_id)
+        if not composition.succeed(token=token, text=text, usage=usage, request_id=request_id):
             return False
         Result.objects.bulk_create(results)
         settlement = settle_credits(
@@ -101,10 +151,20 @@ def fail_composition(
     code: str,
     message: str,
     from_statuses: Sequence[str] | None = None,
+    token: int | None = None,
+    expired_only: bool = False,
 ) -> bool:
-    """Fail an unfinished composition and give back its whole hold, or do nothing."""
+    """Fail an unfinished composition and give back its whole hold, or do nothing. A worker
+    passes its lease token; the sweep fails only a lease that has really expired."""
     with transaction.atomic():
-        if not composition.fail(code=code, message=message, from_statuses=from_statuses):
+        lock_wallet(workspace_id=composition.workspace_id)
+        if not composition.fail(
+            code=code,
+            message=message,
+            from_statuses=from_statuses,
+            token=token,
+            extra=Q(lease_expires_at__lt=timezone.now()) if expired_only else None,
+        ):
             return False
         _finished(composition, _release(composition, "failed"), "composition.failed")
     return True
@@ -114,6 +174,7 @@ def cancel_composition(*, composition: Composition) -> Composition:
     """Cancel an unfinished composition and give back its hold. A running worker sees the
     cancel at its next step and discards its work."""
     with transaction.atomic():
+        lock_wallet(workspace_id=composition.workspace_id)
         if not composition.cancel():
             raise InvalidState("This composition has already finished.")
         _finished(composition, _release(composition, "canceled"), "composition.canceled")

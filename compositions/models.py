@@ -1,4 +1,6 @@
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -259,44 +261,77 @@ class Composition(models.Model):
         )
         self.credits_charged, self.credits_refunded = charged, refunded
 
-    def _conditional_update(self, *, from_statuses, **changes) -> bool:
-        """Apply `changes` only if the row is still in one of `from_statuses`; say if it was."""
-        updated = type(self).objects.filter(pk=self.pk, status__in=from_statuses).update(**changes)
+    def _conditional_update(
+        self,
+        *,
+        from_statuses: Sequence[str],
+        token: int | None = None,
+        extra: Q | None = None,
+        **changes: Any,
+    ) -> bool:
+        """Apply `changes` only if the row is still in one of `from_statuses` (and, with a
+        `token`, still held by that attempt); say if it was."""
+        rows = type(self).objects.filter(pk=self.pk, status__in=from_statuses)
+        if token is not None:
+            # Fencing: a worker whose lease was taken over (the sweep re-queued the composition
+            # and another worker claimed it) holds an older attempt number and changes nothing.
+            rows = rows.filter(attempts=token)
+        if extra is not None:
+            rows = rows.filter(extra)
+        updated = rows.update(**changes)
         if updated:
             self.refresh_from_db()
         return bool(updated)
 
+    def _lease_until(self) -> datetime:
+        return timezone.now() + timedelta(seconds=settings.BANANASITE_LEASE_SECONDS)
+
     def claim(self) -> bool:
-        """Take a queued composition for this worker, with a lease. False if someone else did."""
+        """Take a queued composition for this worker, with a lease. False if someone else did.
+        The attempt number it gets (`attempts`) is this worker's lease token."""
         now = timezone.now()
         return self._conditional_update(
             from_statuses=[self.Status.QUEUED],
             status=self.Status.PREPARING,
             progress=Greatest(F("progress"), self.STAGE_PERCENT["preparing"]),
-            lease_expires_at=now + timedelta(seconds=settings.BANANASITE_LEASE_SECONDS),
+            lease_expires_at=self._lease_until(),
             attempts=F("attempts") + 1,
             started_at=now,
         )
 
-    def advance(self, status: str, *, percent: int | None = None) -> bool:
+    def renew_lease(self, *, token: int) -> bool:
+        """The worker is alive (its heartbeat): the lease runs on. False once it is lost."""
+        return bool(
+            type(self)
+            .objects.filter(pk=self.pk, status__in=self.ACTIVE, attempts=token)
+            .update(lease_expires_at=self._lease_until())
+        )
+
+    def advance(self, status: str, *, token: int, percent: int | None = None) -> bool:
         """Move a running composition to a later stage, renewing its lease."""
         percent = self.STAGE_PERCENT.get(status, 0) if percent is None else percent
         return self._conditional_update(
             from_statuses=self.ACTIVE,
+            token=token,
             status=status,
             progress=Greatest(F("progress"), percent),
-            lease_expires_at=timezone.now() + timedelta(seconds=settings.BANANASITE_LEASE_SECONDS),
+            lease_expires_at=self._lease_until(),
         )
 
-    def report_progress(self, percent: int) -> bool:
+    def report_progress(self, percent: int, *, token: int) -> bool:
         """Raise the progress bar of a running composition; it never goes down."""
         return self._conditional_update(
-            from_statuses=self.ACTIVE, progress=Greatest(F("progress"), min(percent, 99))
+            from_statuses=self.ACTIVE,
+            token=token,
+            progress=Greatest(F("progress"), min(percent, 99)),
         )
 
-    def succeed(self, *, text: str = "", usage: dict | None = None, request_id: str = "") -> bool:
+    def succeed(
+        self, *, token: int, text: str = "", usage: dict | None = None, request_id: str = ""
+    ) -> bool:
         return self._conditional_update(
             from_statuses=[self.Status.STORING],
+            token=token,
             status=self.Status.SUCCEEDED,
             progress=100,
             text=text,
@@ -306,9 +341,21 @@ class Composition(models.Model):
             finished_at=timezone.now(),
         )
 
-    def fail(self, *, code: str, message: str, from_statuses=None) -> bool:
+    def fail(
+        self,
+        *,
+        code: str,
+        message: str,
+        from_statuses: Sequence[str] | None = None,
+        token: int | None = None,
+        extra: Q | None = None,
+    ) -> bool:
+        """Fail an unfinished composition; a worker passes its token, the sweep an `extra`
+        condition (the lease has expired), a moderator neither."""
         return self._conditional_update(
             from_statuses=from_statuses or self.UNFINISHED,
+            token=token,
+            extra=extra,
             status=self.Status.FAILED,
             error_code=code,
             error_message=message,
@@ -332,16 +379,18 @@ class Composition(models.Model):
             enqueued_at=timezone.now(),
         )
 
-    def record_provider(self, provider: str) -> None:
+    def record_provider(self, provider: str, *, token: int) -> None:
         """The provider that really made it (a fallback may have taken over)."""
         if provider != self.provider:
-            type(self).objects.filter(pk=self.pk).update(provider=provider)
+            type(self).objects.filter(pk=self.pk, attempts=token).update(provider=provider)
             self.provider = provider
 
     def requeue(self) -> bool:
-        """Give an abandoned composition (its lease expired) back to the queue."""
+        """Give an abandoned composition back to the queue: only while its lease has really
+        expired, so a worker that renewed it a moment ago keeps it."""
         return self._conditional_update(
             from_statuses=self.ACTIVE,
+            extra=Q(lease_expires_at__lt=timezone.now()),
             status=self.Status.QUEUED,
             lease_expires_at=None,
             enqueued_at=timezone.now(),

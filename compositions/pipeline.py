@@ -7,6 +7,7 @@ call; the status changes are conditional updates on the row (see `Composition`).
 import hashlib
 import io
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ LOCAL_EDGE = 2048
 REMOTE_EDGE = 1536
 REMOTE_QUALITY = 88
 UNAVAILABLE = "The image service is unavailable right now; nothing was charged."
+GAVE_UP = "The image service took too long to answer, so we stopped; nothing was charged."
 
 
 # --- Prepare -------------------------------------------------------------------------------------
@@ -70,9 +72,10 @@ def seed_for(composition: Composition) -> int:
 
 
 def compose_request(
-    composition: Composition, route: Route, images: list[InputImage]
+    composition: Composition, route: Route, images: list[InputImage], *, deadline: float
 ) -> ComposeRequest:
-    """Everything the provider needs, the output's pixel size included."""
+    """Everything the provider needs: the output's pixel size, and the attempt's deadline
+    (a time.monotonic() instant) that every call, retry and backoff must end by."""
     width, height = output_size(composition.aspect_ratio, composition.image_size)
     return ComposeRequest(
         prompt=composition.prompt,
@@ -86,6 +89,7 @@ def compose_request(
         preset=composition.preset,
         style=composition.style,
         seed=seed_for(composition),
+        deadline=deadline,
     )
 
 
@@ -103,17 +107,27 @@ def routes_for(model: ModelSpec, composition: Composition) -> list[Route]:
     return routes
 
 
-def generate(composition: Composition, routes: list[Route], images: list[InputImage]) -> Generated:
-    """Call the first route that answers; a route that is down hands over to the next.
+def generate(
+    composition: Composition,
+    routes: list[Route],
+    images: list[InputImage],
+    *,
+    token: int,
+    deadline: float,
+) -> Generated:
+    """Call the first route that answers; a route that is down hands over to the next, until
+    the attempt's deadline, which covers every route, retry and backoff.
 
     `is_open` (in `available_routes`) only looks; the single probe after a cooldown is taken
     (`allow`) just before a route is called, so a fallback that is never reached keeps it."""
 
     def on_progress(fraction: float) -> None:
-        composition.report_progress(30 + int(55 * fraction))
+        composition.report_progress(30 + int(55 * fraction), token=token)
 
     tried: list[str] = []
     for route in routes:
+        if time.monotonic() >= deadline:
+            raise ProviderTimeout(GAVE_UP)
         last = route is routes[-1]
         remote = route.provider != "local"
         breaker = CircuitBreaker(route.provider)
@@ -122,7 +136,7 @@ def generate(composition: Composition, routes: list[Route], images: list[InputIm
             if last:
                 raise ProviderUnavailable(UNAVAILABLE)
             continue
-        request = compose_request(composition, route, images)
+        request = compose_request(composition, route, images, deadline=deadline)
         try:
             result = get_provider(route.provider).compose(request, progress=on_progress)
         except (ProviderUnavailable, ProviderTimeout, ProviderRateLimited) as exc:

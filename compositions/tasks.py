@@ -6,6 +6,7 @@ The steps themselves are in `compositions.pipeline`, the ends in `compositions.l
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from moderation.policy import record_refusal
 from . import pipeline
 from .catalog import get_model
 from .lifecycle import (
+    Heartbeat,
     claim_next,
     enqueue_composition,
     fail_composition,
@@ -50,13 +52,17 @@ def run_composition(public_id: str) -> str:
     composition = claim_next(workspace_id=workspace_id)
     if composition is None:
         return "nothing to do"
+    token = composition.attempts  # this attempt's lease: every later change is fenced on it
     try:
-        return make(composition)
+        with Heartbeat(composition, token=token):
+            return make(composition, token=token)
     except ProviderError as exc:
         logger.warning(
             "Composition %s failed at the provider: %s %s", composition, exc.code, exc.detail
         )
-        failed = fail_composition(composition=composition, code=exc.code, message=exc.message)
+        failed = fail_composition(
+            composition=composition, code=exc.code, message=exc.message, token=token
+        )
         if failed and isinstance(exc, ProviderSafetyBlock):
             # Counted per account; enough of them hold the account's new work for review.
             record_refusal(
@@ -66,31 +72,38 @@ def run_composition(public_id: str) -> str:
             )
         return exc.code
     except AppError as exc:
-        fail_composition(composition=composition, code=exc.code, message=exc.message)
+        fail_composition(composition=composition, code=exc.code, message=exc.message, token=token)
         return exc.code
     except Exception:
         logger.exception("Composition %s failed", composition)
-        fail_composition(composition=composition, code="internal_error", message=INTERNAL_ERROR)
+        fail_composition(
+            composition=composition, code="internal_error", message=INTERNAL_ERROR, token=token
+        )
         return "internal_error"
 
 
-def make(composition: Composition) -> str:
-    """A claimed composition, from its inputs to its results: prepare → provider → store."""
+def make(composition: Composition, *, token: int) -> str:
+    """A claimed composition, from its inputs to its results: prepare → provider → store.
+
+    Every change is fenced on `token`: once the composition is canceled, deleted or handed to
+    another worker, the next step changes nothing and this worker's files are removed."""
+    deadline = time.monotonic() + settings.BANANASITE_ATTEMPT_SECONDS
     model = get_model(composition.model)
     if model is None:
         fail_composition(
             composition=composition,
             code="provider_error",
             message="This model is no longer offered here; nothing was charged.",
+            token=token,
         )
         return "model_gone"
     routes = pipeline.routes_for(model, composition)
     images = pipeline.prepare_inputs(composition, remote=routes[0].provider != "local")
-    if not composition.advance(Composition.Status.GENERATING):
+    if not composition.advance(Composition.Status.GENERATING, token=token):
         return "canceled"
-    generated = pipeline.generate(composition, routes, images)
-    composition.record_provider(generated.provider)  # a fallback may have made it
-    if not composition.advance(Composition.Status.STORING):
+    generated = pipeline.generate(composition, routes, images, token=token, deadline=deadline)
+    composition.record_provider(generated.provider, token=token)  # a fallback may have made it
+    if not composition.advance(Composition.Status.STORING, token=token):
         return "canceled"
     results = pipeline.store_results(composition, generated)
     outcome = generated.result
@@ -99,18 +112,21 @@ def make(composition: Composition) -> str:
         usage["fallback_from"] = generated.fallback_from
     if not succeed_composition(
         composition=composition,
+        token=token,
         results=results,
         text=outcome.text,
         usage=usage,
         request_id=outcome.request_id,
     ):
-        pipeline.discard_results(results)  # canceled or deleted while storing
+        pipeline.discard_results(results)  # canceled, deleted or taken over while storing
         return "canceled"
     return "succeeded"
 
 
 def sweep_compositions() -> dict:
-    """Make sure every composition ends: re-queue or fail those whose worker went away."""
+    """Scheduled every minute: make sure every composition ends. A composition whose lease
+    expired (its worker stopped renewing it) goes back to the queue while attempts remain,
+    else fails; a queued one the broker may have lost is enqueued again."""
     now = timezone.now()
     requeued = failed = nudged = 0
     expired = Composition.objects.filter(status__in=Composition.ACTIVE, lease_expires_at__lt=now)
@@ -122,6 +138,7 @@ def sweep_compositions() -> dict:
             code="internal_error",
             message="The worker making this composition stopped responding. Nothing was charged.",
             from_statuses=Composition.ACTIVE,
+            expired_only=True,
         ):
             failed += 1
 

@@ -78,7 +78,7 @@ def test_task_and_sweep_racing_settle_a_composition_exactly_once(owner, settings
     for round_ in range(4):
         composition = compose(owner, prompt=f"round {round_}")
         composition.claim()
-        composition.advance("storing")
+        composition.advance("storing", token=composition.attempts)
         # The lease has expired, so the sweep may fail it while the task tries to finish it.
         Composition.objects.filter(pk=composition.pk).update(
             lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -92,9 +92,10 @@ def test_task_and_sweep_racing_settle_a_composition_exactly_once(owner, settings
                     code="internal_error",
                     message="worker gone",
                     from_statuses=Composition.ACTIVE,
+                    expired_only=True,  # as the sweep does
                 )
             with transaction.atomic():
-                if fresh.succeed():
+                if fresh.succeed(token=fresh.attempts):
                     settle_credits(
                         workspace_id=fresh.workspace_id,
                         composition_ref=fresh.public_id,

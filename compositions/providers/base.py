@@ -31,6 +31,9 @@ class ComposeRequest:
     preset: str = "none"
     style: str = "natural"
     seed: int = 0
+    # A time.monotonic() instant by which the whole exchange (every call, retry and backoff
+    # sleep) must end; None: only the client's own budget applies.
+    deadline: float | None = None
 
 
 @dataclass

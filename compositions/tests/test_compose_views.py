@@ -184,7 +184,7 @@ def test_progress_endpoint_reports_stage_and_percent(owner, owner_client):
     data = owner_client.get(reverse("compositions:progress", args=[composition.public_id])).json()
     assert data["status"] == "queued" and data["percent"] == 0 and data["finished"] is False
     composition.claim()
-    composition.advance("generating")
+    composition.advance("generating", token=composition.attempts)
     data = owner_client.get(reverse("compositions:progress", args=[composition.public_id])).json()
     assert data["status"] == "generating" and data["stage"] == "Generating"
     assert data["percent"] == 30

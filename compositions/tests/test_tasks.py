@@ -57,9 +57,9 @@ def test_only_one_claim_wins(queued):
 
 def test_progress_only_grows(queued):
     queued.claim()
-    queued.advance("generating")
-    assert queued.report_progress(60)
-    assert queued.report_progress(40)
+    queued.advance("generating", token=1)
+    assert queued.report_progress(60, token=1)
+    assert queued.report_progress(40, token=1)
     queued.refresh_from_db()
     assert queued.progress == 60
 
