@@ -27,6 +27,20 @@ COUNT = 8
 LIMIT = 600  # seconds to wait for every composition to end before giving up
 
 
+def _database_url() -> str:
+    """SQLite in a temporary folder, or a fresh database on the PostgreSQL of DATABASE_URL."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return f"sqlite:///{WORK / 'db.sqlite3'}"
+    import psycopg
+
+    base, _, _name = url.rpartition("/")
+    name = f"bench_crash_{os.getpid()}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{base}/{name}"
+
+
 def main() -> dict:
     from compositions.tests.fakes import FakeProvider, Reply, gemini_ok, png
 
@@ -34,7 +48,7 @@ def main() -> dict:
     ok = gemini_ok(png((30, 160, 90), (64, 64)))
     fake.script(Reply(200, ok, delay=900), Reply(200, ok, delay=900), Reply(200, ok))
     env = {
-        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{WORK / 'db.sqlite3'}",
+        "DATABASE_URL": _database_url(),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "MEDIA_ROOT": str(WORK / "media"),
         "GEMINI_API_KEY": "bench",

@@ -262,3 +262,49 @@ def test_a_hung_provider_is_given_up_on_at_the_attempt_s_deadline(owner, setting
         assert composition.status == "failed" and composition.credits_charged == 0
     finally:
         fake.close()
+
+
+# --- Settings that agree with each other ------------------------------------------------------
+
+SHOW_QUEUE = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'lease': s.BANANASITE_LEASE_SECONDS, "
+    "'beat': s.BANANASITE_HEARTBEAT_SECONDS, "
+    "'attempt': s.BANANASITE_ATTEMPT_SECONDS, 'timeout': s.Q_CLUSTER['timeout'], "
+    "'retry': s.Q_CLUSTER['retry']}))"
+)
+
+
+def _settings_with(**env):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BANANASITE_")}
+    return subprocess.run(
+        [sys.executable, "-c", SHOW_QUEUE],
+        cwd=settings.BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "bananasite.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ), json
+
+
+def test_the_lease_the_heartbeat_and_the_broker_agree_by_default():
+    run, json = _settings_with()
+    shown = json.loads(run.stdout)
+    assert shown["lease"] == 60 and shown["beat"] * 2 <= shown["lease"]
+    # The broker kills a task only after its attempt and time to prepare and store, and
+    # redelivers it only after that.
+    assert shown["attempt"] < shown["timeout"] < shown["retry"]
+
+
+def test_a_heartbeat_too_slow_for_its_lease_is_refused_at_start():
+    run, _ = _settings_with(BANANASITE_LEASE_SECONDS="30", BANANASITE_HEARTBEAT_SECONDS="20")
+    assert run.returncode != 0 and "BANANASITE_HEARTBEAT_SECONDS" in run.stderr
+    run, _ = _settings_with(BANANASITE_ATTEMPT_SECONDS="600", BANANASITE_TASK_TIMEOUT="300")
+    assert run.returncode != 0 and "BANANASITE_TASK_TIMEOUT" in run.stderr
