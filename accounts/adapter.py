@@ -2,6 +2,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.shortcuts import render
 
 from .services import ensure_personal_workspace
+from .views import AFTER_VERIFICATION
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -10,6 +11,13 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             ensure_personal_workspace(user=user)
         return user
+
+    def get_email_verification_redirect_url(self, email_address):
+        """Back to the invitation that asked for the verification, if it was this browser."""
+        then = self.request.session.pop(AFTER_VERIFICATION, None)
+        if then and self.request.user.is_authenticated:
+            return then
+        return super().get_email_verification_redirect_url(email_address)
 
     def respond_user_inactive(self, request, user):
         """A suspended account is told so, and why, instead of allauth's "inactive" page."""

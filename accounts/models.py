@@ -201,6 +201,7 @@ class ApiToken(models.Model):
         "uploads:write",
         "reports:write",
         "usage:read",
+        "webhooks:write",
     ]
 
     public_id = models.CharField(

@@ -2,6 +2,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from allauth.account.models import EmailAddress
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -163,8 +164,24 @@ def find_invitation(raw_token: str) -> Invitation | None:
     )
 
 
+class EmailUnverified(AppError):
+    code = "email_unverified"
+    status = 403
+    title = "Email address not verified"
+
+
+def has_verified_email(*, user: User, email: str) -> bool:
+    """Has the person proved they read mail at `email` (allauth's verification link)?"""
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
 @transaction.atomic
 def accept_invitation(*, user: User, raw_token: str) -> Workspace:
+    """Join the team the invitation names, as the address it was sent to.
+
+    Signing up does not prove the address (verification may be optional), so the address
+    must be verified: otherwise anyone who registers an invited address before its owner
+    could take the seat, and with it the team's credits and compositions."""
     invitation = find_invitation(raw_token)
     if invitation is None:
         raise AppError("This invitation link is not valid.", code="not_found")
@@ -176,6 +193,11 @@ def accept_invitation(*, user: User, raw_token: str) -> Workspace:
         raise AppError(
             f"This invitation is for {invitation.email}. Sign in with that address to accept it.",
             code="permission_denied",
+        )
+    if not has_verified_email(user=user, email=invitation.email):
+        raise EmailUnverified(
+            f"Verify {invitation.email} before joining: send yourself a verification link "
+            "from this page, open it, then come back to this invitation."
         )
     updated = (
         type(invitation)

@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
+from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.mail import send_mail
@@ -105,17 +107,57 @@ def cancel_invitation(request):
     return redirect("accounts:workspace")
 
 
+# Where allauth sends the person once the link in the verification mail is opened
+# (accounts.adapter): back to the invitation that asked for it.
+AFTER_VERIFICATION = "accounts_after_verification"
+
+
 @login_required
 def invitation(request, token):
     found = services.find_invitation(token)
+    valid = bool(found and not found.accepted_at and found.expires_at > timezone.now())
+    here = reverse("accounts:invitation", args=[token])
     if request.method == "POST":
         # A refusal (expired, another address) comes back to this page with its message.
-        request.error_redirect = reverse("accounts:invitation", args=[token])
+        request.error_redirect = here
+        if "verify" in request.POST:
+            if valid and found and found.email.lower() == request.user.email.lower():
+                _send_verification(request, email=found.email, then=here)
+            return redirect(here)
         workspace = services.accept_invitation(user=request.user, raw_token=token)
         messages.success(request, f"Welcome to {workspace.name}.")
         return redirect("compositions:compose")
-    valid = bool(found and not found.accepted_at and found.expires_at > timezone.now())
-    return render(request, "accounts/invitation.html", {"invitation": found, "valid": valid})
+    verified = bool(
+        valid and found and services.has_verified_email(user=request.user, email=found.email)
+    )
+    return render(
+        request,
+        "accounts/invitation.html",
+        {"invitation": found, "valid": valid, "verified": verified},
+    )
+
+
+def _send_verification(request, *, email: str, then: str) -> None:
+    """Mail allauth's verification link for one of the person's addresses, within allauth's
+    rate limit; once it is opened, allauth brings them back to `then`."""
+    address = EmailAddress.objects.filter(
+        user=request.user, email__iexact=email
+    ).first() or EmailAddress.objects.add_email(request, request.user, email)
+    if address.verified:
+        return
+    if not ratelimit.consume(request, action="confirm_email", key=email.lower()):
+        messages.error(
+            request,
+            f"A link was sent to {email} a moment ago. Check your inbox (and spam folder), "
+            "or try again in a few minutes.",
+        )
+        return
+    address.send_confirmation(request)
+    request.session[AFTER_VERIFICATION] = then
+    messages.success(
+        request,
+        f"We sent a verification link to {email}. Open it, then accept the invitation here.",
+    )
 
 
 def _member(request) -> User:

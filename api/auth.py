@@ -5,12 +5,13 @@ still importing its own views, so this module must not import rest_framework.vie
 
 from datetime import timedelta
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.permissions import BasePermission
 
-from accounts.models import ApiToken, Workspace, hash_token
+from accounts.models import ApiToken, Membership, Workspace, hash_token
 from accounts.services import can_manage
 from bananasite.errors import AppError
 
@@ -35,6 +36,11 @@ class BearerTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Use the header: Authorization: Bearer <token>.")
         token = (
             ApiToken.objects.select_related("workspace", "user")
+            .annotate(
+                is_member=Exists(
+                    Membership.objects.filter(workspace=OuterRef("workspace"), user=OuterRef("user"))
+                )
+            )
             .filter(token_hash=hash_token(raw.strip()))
             .first()
         )
@@ -47,6 +53,9 @@ class BearerTokenAuthentication(BaseAuthentication):
         if (
             token is None
             or not token.user.is_active
+            # However the person left the workspace (removed, left, a membership deleted in
+            # the admin), the token acts for them there no longer.
+            or not token.is_member
             or token.revoked_at is not None
             or (token.expires_at is not None and token.expires_at <= now)
         ):
@@ -80,20 +89,35 @@ class WorkspaceSessionAuthentication(SessionAuthentication):
 # --- Permissions ------------------------------------------------------------------------------
 
 
+# In a view's `required_scopes`, a method open to every token of the workspace, whatever its
+# scopes (/me and /models: what any client needs to find its bearings).
+ANY_SCOPE = "any"
+
+
 class HasScope(BasePermission):
-    """A token needs the view's scope for the method; a browser session has every scope."""
+    """A token needs the scope the view declares for the method; a browser session has every
+    scope.
+
+    Deny by default: a method the view does not list in `required_scopes` refuses every token,
+    so a new endpoint (or a new method on an old one) is closed until someone names its scope.
+    HEAD is GET without the body, so it needs GET's scope. OPTIONS describes the endpoint,
+    which the public schema does too, so any token may ask."""
 
     message = "This token does not have the scope this call needs."
 
     def has_permission(self, request, view):
         if not request.user or not request.user.is_authenticated:
             return False
-        scopes = getattr(view, "required_scopes", {})
-        needed = scopes.get(request.method) or scopes.get("*")
         token = request.auth
-        if needed is None or token is None or not hasattr(token, "has_scope"):
+        if not isinstance(token, ApiToken):
+            return True  # a signed-in browser session
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "OPTIONS":
             return True
-        return token.has_scope(needed)
+        needed = getattr(view, "required_scopes", {}).get(method)
+        if needed is None:
+            return False
+        return needed == ANY_SCOPE or token.has_scope(needed)
 
 
 class IsWorkspaceAdmin(BasePermission):

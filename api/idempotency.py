@@ -1,10 +1,15 @@
-"""`Idempotency-Key` on POST: the same key and body within 24 hours replays the first answer."""
+"""`Idempotency-Key` on POST: the same key and body within 24 hours replays the first answer.
+
+Only an answer that created or changed something (2xx) is kept. A refusal is not replayed: it
+may be temporary (402 until a top-up, 429 until the quota resets) and it created nothing, so
+the client retries with the same key and gets a fresh answer."""
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -12,6 +17,25 @@ from .models import IdempotencyKey
 from .problems import problem
 
 IDEMPOTENCY_HOURS = 24
+# A claimed key whose request has not answered after this long belongs to a request that died
+# (a killed worker, a lost connection to the database): the key can be used again. Longer
+# than any request may run (gunicorn's default --timeout, 30 s, kills a worker long before),
+# because a request still at work when its claim lapses could be run twice.
+IDEMPOTENCY_PENDING_SECONDS = 120
+
+
+def stale(now: datetime | None = None) -> Q:
+    """Records that no longer hold their key: an answer past its 24 hours, a claim whose
+    request died, and a refusal (kept by older code, never replayed)."""
+    now = now or timezone.now()
+    return (
+        Q(created_at__lt=now - timedelta(hours=IDEMPOTENCY_HOURS))
+        | Q(
+            response_status__isnull=True,
+            created_at__lt=now - timedelta(seconds=IDEMPOTENCY_PENDING_SECONDS),
+        )
+        | Q(response_status__gte=300)
+    )
 
 
 def request_fingerprint(request) -> str:
@@ -46,11 +70,9 @@ def idempotent(handler):
             )
         workspace = request.workspace
         fingerprint = request_fingerprint(request)
-        IdempotencyKey.objects.filter(
-            workspace=workspace,
-            key=key,
-            created_at__lt=timezone.now() - timedelta(hours=IDEMPOTENCY_HOURS),
-        ).delete()
+        # Forget this key if its answer has expired, or if the request that claimed it never
+        # finished (its process was killed) and will not come back.
+        IdempotencyKey.objects.filter(stale(), workspace=workspace, key=key).delete()
         try:
             with transaction.atomic():
                 record = IdempotencyKey.objects.create(
@@ -74,19 +96,19 @@ def idempotent(handler):
                 )
             replay = Response(existing.response_body, status=existing.response_status)
             replay["Idempotent-Replayed"] = "true"
-            if existing.response_status >= 400:
-                replay.content_type = "application/problem+json"
             return replay
         try:
             response = handler(view, request, *args, **kwargs)
         except Exception as exc:
             response = view.handle_exception(exc)
-        if response.status_code >= 500:
-            record.delete()  # let the client retry with the same key
-        else:
+        if 200 <= response.status_code < 300:
+            # By primary key: if this request outlived its claim and another took the key
+            # over, that one's record is left alone.
             IdempotencyKey.objects.filter(pk=record.pk).update(
                 response_status=response.status_code, response_body=response.data
             )
+        else:
+            record.delete()  # nothing was created: the client may retry with the same key
         return response
 
     wrapper.__name__ = handler.__name__

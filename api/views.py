@@ -32,7 +32,7 @@ from moderation.services import create_report
 from webhooks.models import Webhook
 from webhooks.services import create_webhook, delete_webhook
 
-from .auth import HasScope, IsWorkspaceAdmin
+from .auth import ANY_SCOPE, HasScope, IsWorkspaceAdmin
 from .idempotency import idempotent
 from .pagination import NewestFirstCursorPagination
 from .schema import ERRORS, PROBLEM, WRITE_ERRORS, problem_response
@@ -55,6 +55,8 @@ from .serializers import (
 
 class WorkspaceAPIView(APIView):
     permission_classes = [HasScope]
+    # The scope a token needs, per method; a method not listed here refuses every token.
+    required_scopes: dict[str, str] = {}
 
     @property
     def workspace(self):
@@ -75,6 +77,8 @@ class WorkspaceAPIView(APIView):
 
 @extend_schema(responses={200: MeOut, **ERRORS})
 class MeView(WorkspaceAPIView):
+    required_scopes = {"GET": ANY_SCOPE}
+
     def get(self, request):
         wallet = open_wallet(workspace=self.workspace)
         quotas = quotas_for(wallet=wallet, user=request.user)
@@ -97,6 +101,8 @@ class MeView(WorkspaceAPIView):
 
 @extend_schema(responses={200: ModelOut(many=True), **ERRORS})
 class ModelsView(WorkspaceAPIView):
+    required_scopes = {"GET": ANY_SCOPE}
+
     def get(self, request):
         plan = open_wallet(workspace=self.workspace).plan
         return Response(
@@ -422,6 +428,8 @@ def _date_param(request, name, default) -> date:
 
 class WebhooksView(WorkspaceAPIView):
     permission_classes = [HasScope, IsWorkspaceAdmin]
+    # Reading them too: the list shows where the workspace's compositions are sent.
+    required_scopes = {"GET": "webhooks:write", "POST": "webhooks:write"}
 
     @extend_schema(responses={200: WebhookOut(many=True), **ERRORS})
     def get(self, request):
@@ -440,6 +448,7 @@ class WebhooksView(WorkspaceAPIView):
 
 class WebhookDetailView(WorkspaceAPIView):
     permission_classes = [HasScope, IsWorkspaceAdmin]
+    required_scopes = {"DELETE": "webhooks:write"}
 
     @extend_schema(responses={204: None, **ERRORS})
     def delete(self, request, webhook_id):

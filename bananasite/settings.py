@@ -364,7 +364,20 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # The TLS-terminating proxy in front must set X-Forwarded-Proto (overwriting any the client
+    # sent); without it every request looks like plain HTTP and the redirect below loops.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("BANANASITE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("BANANASITE_HSTS_SECONDS", 31_536_000)
+    # Off by default: both reach beyond this site (every subdomain of its host; browsers'
+    # built-in lists, slow to leave), so only the operator can choose them. Their deploy-check
+    # warnings are silenced for that reason, not to hide a missing setting.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("BANANASITE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("BANANASITE_HSTS_PRELOAD", False)
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+    ]
 
 # --- Logging --------------------------------------------------------------------------------
 

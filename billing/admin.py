@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from bananasite.admin import ReadOnlyAdmin
 from bananasite.errors import AppError
 
-from .models import LedgerEntry, Plan, StripeEvent, Wallet
+from .models import LedgerEntry, Plan, Purchase, StripeEvent, Wallet
 from .services import adjust_credits, grant_credits, ledger_sum
 
 
@@ -16,6 +16,7 @@ class PlanAdmin(admin.ModelAdmin):
         "code",
         "name",
         "is_default",
+        "is_paid",
         "monthly_grant",
         "daily_images_per_member",
         "monthly_images_per_workspace",
@@ -107,3 +108,13 @@ class StripeEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    """What each Checkout Session sold; the webhook credits from these rows."""
+
+    list_display = ["created_at", "wallet", "pack", "credits", "amount", "currency", "status"]
+    list_filter = ["status"]
+    search_fields = ["session_id", "wallet__workspace__slug"]
+    date_hierarchy = "created_at"

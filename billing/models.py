@@ -17,6 +17,14 @@ class Plan(models.Model):
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=80)
     is_default = models.BooleanField(default=False, help_text="New workspaces start on this plan.")
+    # Anyone can open teams, so a monthly grant to every team on a plan nobody paid for would
+    # mint credits; teams get it only on a paid plan. Off by default: a plan someone adds in
+    # the admin gives teams nothing until it is marked paid.
+    is_paid = models.BooleanField(
+        default=False,
+        help_text="Bought, not given. Teams get the monthly grant only on a paid plan; personal "
+        "workspaces get it on every plan. The default plan cannot be paid.",
+    )
     signup_grant = models.PositiveIntegerField(default=0)
     monthly_grant = models.PositiveIntegerField(default=0)
     daily_images_per_member = models.PositiveIntegerField()
@@ -35,6 +43,10 @@ class Plan(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(concurrent_compositions__gte=1), name="plan_concurrency_positive"
+            ),
+            # Every new team starts on the default plan: a paid default would grant them all.
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(is_paid=False), name="plan_default_not_paid"
             ),
         ]
 
@@ -70,6 +82,13 @@ class Wallet(models.Model):
 
     def __str__(self):
         return f"{self.workspace.slug}: {self.balance} credits"
+
+    def monthly_grant(self) -> int:
+        """Credits this wallet is given each month: the plan's grant, except for a team on a
+        plan nobody paid for (one grant per person, like the welcome credits)."""
+        if self.plan.is_paid or self.workspace.kind == "personal":
+            return self.plan.monthly_grant
+        return 0
 
 
 class LedgerEntry(AppendOnlyModel):
@@ -162,3 +181,43 @@ class StripeEvent(models.Model):
 
     def __str__(self):
         return self.event_id
+
+
+class Purchase(models.Model):
+    """A credit pack someone set out to buy, recorded when its Checkout Session is created.
+
+    The webhook credits what was sold then (credits, price, currency), so repricing or removing
+    a pack later cannot strand a payment; a paid session with no record, or paid with another
+    amount or currency, is left for Stripe to retry and a person to look at."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Awaiting payment"
+        CREDITED = "credited", "Credited"
+
+    session_id = models.CharField(max_length=255, unique=True)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="purchases")
+    pack = models.CharField(max_length=60, help_text="The pack's id when it was bought.")
+    name = models.CharField(max_length=120)
+    credits = models.PositiveIntegerField()
+    amount = models.PositiveIntegerField(help_text="In the currency's smallest unit.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="purchase_credits_positive"),
+            models.CheckConstraint(
+                condition=Q(status="open", credited_at__isnull=True)
+                | Q(status="credited", credited_at__isnull=False),
+                name="purchase_credited_at_matches_status",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.session_id}: {self.credits} credits"

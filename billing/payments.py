@@ -7,11 +7,12 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from bananasite.errors import AppError
 
-from .models import LedgerEntry, StripeEvent, Wallet
-from .services import grant_credits
+from .models import LedgerEntry, Purchase, StripeEvent
+from .services import grant_credits, open_wallet
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,11 @@ class PaymentsNotConfigured(AppError):
 
 class BadWebhook(Exception):
     """The payload is not a genuine, fresh Stripe event."""
+
+
+class UnmatchedPayment(Exception):
+    """A paid session that cannot be credited as it was sold: the view answers 5xx so Stripe
+    keeps retrying while a person looks at the error in the log."""
 
 
 def packs() -> list[Pack]:
@@ -59,15 +65,19 @@ def _client() -> stripe.StripeClient:
 
 
 def create_checkout(*, workspace, user, pack: Pack, success_url: str, cancel_url: str) -> str:
-    """A Checkout Session for one pack; returns the URL to send the person to."""
-    session = _client().v1.checkout.sessions.create(
+    """A Checkout Session for one pack, recorded as a Purchase; returns the URL to send the
+    person to."""
+    client = _client()
+    wallet = open_wallet(workspace=workspace)
+    currency = settings.STRIPE_CURRENCY
+    session = client.v1.checkout.sessions.create(
         params={
             "mode": "payment",
             "line_items": [
                 {
                     "quantity": 1,
                     "price_data": {
-                        "currency": settings.STRIPE_CURRENCY,
+                        "currency": currency,
                         "unit_amount": pack.amount,
                         "product_data": {"name": f"bananasite: {pack.name}"},
                     },
@@ -87,6 +97,18 @@ def create_checkout(*, workspace, user, pack: Pack, success_url: str, cancel_url
     )
     if not session.url:  # only embedded Checkout comes without a page; ours is hosted
         raise AppError("The payment service did not return a checkout page. Nothing was charged.")
+    # Recorded before the person is sent to pay (they need the URL first), so the webhook
+    # always finds it; if this fails, nobody ever sees the session's page.
+    Purchase.objects.create(
+        session_id=session.id,
+        wallet=wallet,
+        pack=pack.id,
+        name=pack.name,
+        credits=pack.credits,
+        amount=pack.amount,
+        currency=currency,
+        created_by=user,
+    )
     return session.url
 
 
@@ -103,23 +125,36 @@ def handle_webhook(payload: bytes, signature: str) -> str:
     session = event.data.object.to_dict()  # stripe 16's objects are not dicts
     if session.get("payment_status") != "paid":
         return "not paid yet"  # async methods: async_payment_succeeded comes later
-    metadata = session.get("metadata") or {}
-    pack = get_pack(metadata.get("pack", ""))
-    wallet = Wallet.objects.filter(workspace__public_id=metadata.get("workspace", "")).first()
-    if pack is None or wallet is None or session.get("amount_total") != pack.amount:
-        logger.error("Stripe session %s does not match a pack and workspace", session.get("id"))
-        return "unmatched"
+    session_id = session.get("id", "")
+    purchase = Purchase.objects.filter(session_id=session_id).select_related("wallet").first()
+    if purchase is None:
+        logger.error("Stripe session %s was paid but no purchase was recorded for it", session_id)
+        raise UnmatchedPayment(session_id)
+    paid = (session.get("amount_total"), str(session.get("currency") or "").lower())
+    if paid != (purchase.amount, purchase.currency):
+        logger.error(
+            "Stripe session %s was paid %s %s, but its purchase is %s %s",
+            session_id,
+            *paid,
+            purchase.amount,
+            purchase.currency,
+        )
+        raise UnmatchedPayment(session_id)
     try:
         with transaction.atomic():
             StripeEvent.objects.create(event_id=event.id, event_type=event.type)
-            # Keyed by the session, so `completed` and `async_payment_succeeded` for the same
-            # payment credit once between them.
-            entry = grant_credits(
-                wallet=wallet,
-                amount=pack.credits,
+            # `completed` and `async_payment_succeeded` for the same payment credit once
+            # between them: the purchase is claimed by a conditional UPDATE, and the ledger row
+            # is keyed by the session besides.
+            claimed = Purchase.objects.filter(
+                pk=purchase.pk, status=Purchase.Status.OPEN
+            ).update(status=Purchase.Status.CREDITED, credited_at=timezone.now())
+            entry = claimed and grant_credits(
+                wallet=purchase.wallet,
+                amount=purchase.credits,
                 kind=LedgerEntry.Kind.PURCHASE,
-                reason=f"Bought {pack.name}",
-                reference=f"stripe:{session['id']}",
+                reason=f"Bought {purchase.name}",
+                reference=f"stripe:{session_id}",
             )
     except IntegrityError:
         return "duplicate"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from bananasite.errors import AppError
@@ -381,13 +381,16 @@ def grant_monthly_credits(*, now: datetime | None = None) -> int:
     month = now.astimezone(UTC).strftime("%Y-%m")
     granted = 0
     # A workspace opened this month already has its welcome grant; its first monthly one
-    # comes next month.
+    # comes next month. Teams on a plan nobody paid for get none (Wallet.monthly_grant says
+    # why); the filter is that rule in SQL, so those wallets are not even read.
     for wallet in Wallet.objects.select_related("plan", "workspace").filter(
-        plan__monthly_grant__gt=0, created_at__lt=_month_start(now)
+        Q(plan__is_paid=True) | Q(workspace__kind="personal"),
+        plan__monthly_grant__gt=0,
+        created_at__lt=_month_start(now),
     ):
         entry = grant_credits(
             wallet=wallet,
-            amount=wallet.plan.monthly_grant,
+            amount=wallet.monthly_grant(),
             reason=f"Monthly credits for {month} ({wallet.plan.name} plan)",
             reference=f"monthly:{wallet.workspace.public_id}:{month}",
         )
