@@ -55,8 +55,12 @@ def _ledger_invariant(request):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate limits live in the cache (Redis in the services run): start every test clean."""
+def _fresh_cache(settings):
+    """Rate limits and circuits live in the cache (Redis in the services run): start every test
+    clean. Without Redis, a local-memory cache per test: the embedded profile's database cache
+    would need the database in every test (bananasite/tests/test_cache.py covers that one)."""
+    if not settings.REDIS_URL:
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     from django.core.cache import cache
 
     cache.clear()
@@ -206,16 +210,15 @@ class Worker:
             self.process.wait(timeout=30)
 
     def stop(self):
+        import contextlib
         import os
         import signal
 
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
-        try:  # nothing of the cluster outlives the test
+        with contextlib.suppress(ProcessLookupError):  # nothing of the cluster outlives the test
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]

@@ -38,7 +38,9 @@ class BearerTokenAuthentication(BaseAuthentication):
             ApiToken.objects.select_related("workspace", "user")
             .annotate(
                 is_member=Exists(
-                    Membership.objects.filter(workspace=OuterRef("workspace"), user=OuterRef("user"))
+                    Membership.objects.filter(
+                        workspace=OuterRef("workspace"), user=OuterRef("user")
+                    )
                 )
             )
             .filter(token_hash=hash_token(raw.strip()))

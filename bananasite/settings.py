@@ -163,12 +163,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache ----------------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, object]]
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # A table in the database (created by `migrate`), not local memory: throttles and the
+    # providers' circuit breakers must be shared by the web process and every worker process.
+    # Room for every key, so culling never forgets an open circuit.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "bananasite_cache",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
 
 # --- Accounts -------------------------------------------------------------------------------
 
@@ -277,6 +287,11 @@ BANANASITE_MAX_REQUEST_BYTES = env_int(
     "BANANASITE_MAX_REQUEST_BYTES", 160 * 1024 * 1024, minimum=1024
 )
 BANANASITE_MAX_IMAGE_PIXELS = env_int("BANANASITE_MAX_IMAGE_PIXELS", 64_000_000, minimum=1)
+# All the photos one request decodes, added up from their headers before any is decoded: 14
+# phone photos of 12 MP (168 MP) pass, as do three photos at the per-photo limit (192 MP).
+BANANASITE_MAX_REQUEST_PIXELS = env_int(
+    "BANANASITE_MAX_REQUEST_PIXELS", 200_000_000, minimum=BANANASITE_MAX_IMAGE_PIXELS
+)
 BANANASITE_MAX_FRAMES = env_int("BANANASITE_MAX_FRAMES", 300, minimum=1)
 # Words or phrases refused in prompts (matched after Unicode normalisation and case folding).
 BANANASITE_BLOCKED_TERMS = env_list("BANANASITE_BLOCKED_TERMS")
@@ -335,6 +350,14 @@ if _task_timeout <= BANANASITE_ATTEMPT_SECONDS:
         "BANANASITE_TASK_TIMEOUT must exceed BANANASITE_ATTEMPT_SECONDS (the provider work "
         "plus time to prepare the inputs and store the results)."
     )
+# Webhook deliveries run on a queue of their own, served by a cluster of their own
+# (`Q_CLUSTER_NAME=webhooks manage.py qcluster`), so a slow endpoint never delays a composition.
+BANANASITE_WEBHOOK_QUEUE = "webhooks"
+BANANASITE_WEBHOOK_WORKERS = env_int("BANANASITE_WEBHOOK_WORKERS", 2, minimum=1)
+# Seconds one delivery may take, from looking up the endpoint's name to its answer's last byte.
+BANANASITE_WEBHOOK_TIMEOUT = env_int("BANANASITE_WEBHOOK_TIMEOUT", 10, minimum=1)
+# Endpoints one workspace may register.
+BANANASITE_WEBHOOK_LIMIT = env_int("BANANASITE_WEBHOOK_LIMIT", 10, minimum=1)
 Q_CLUSTER = {
     "name": "bananasite",
     "workers": env_int("BANANASITE_WORKERS", 2, minimum=1),
@@ -345,6 +368,14 @@ Q_CLUSTER = {
     "save_limit": 500,
     "catch_up": False,
     "label": "Task queue",
+    # What the webhooks cluster changes (django-q2 reads it when Q_CLUSTER_NAME names it).
+    "ALT_CLUSTERS": {
+        BANANASITE_WEBHOOK_QUEUE: {
+            "workers": BANANASITE_WEBHOOK_WORKERS,
+            "timeout": BANANASITE_WEBHOOK_TIMEOUT + 50,
+            "retry": BANANASITE_WEBHOOK_TIMEOUT + 110,
+        }
+    },
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -430,6 +461,11 @@ if env_str("AIMLAPI_API_KEY"):
         "api_key": env_str("AIMLAPI_API_KEY"),
         "base_url": env_str("AIMLAPI_BASE_URL"),
     }
+
+# A provider's circuit opens after this many failed calls in a row (all processes count
+# together, in the cache), and stays open this long before one probe call goes through.
+BANANASITE_CIRCUIT_THRESHOLD = env_int("BANANASITE_CIRCUIT_THRESHOLD", 3, minimum=1)
+BANANASITE_CIRCUIT_COOLDOWN_SECONDS = env_int("BANANASITE_CIRCUIT_COOLDOWN_SECONDS", 60, minimum=1)
 
 # --- Models -----------------------------------------------------------------------------------
 # Models are data (bananasite/model_catalog.py): the Nano Banana models under every configured

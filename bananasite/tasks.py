@@ -8,10 +8,19 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 
-def enqueue_on_commit(func: str, *args: Any, group: str, task_name: str | None = None) -> None:
-    """Queue `func(*args)` once the current transaction commits (at once outside one).
-    With BANANASITE_TASKS_SYNC (tests, the quick start's inline mode) it runs in-process."""
+def enqueue_on_commit(
+    func: str,
+    *args: Any,
+    group: str,
+    task_name: str | None = None,
+    cluster: str | None = None,
+) -> None:
+    """Queue `func(*args)` once the current transaction commits (at once outside one), on the
+    main queue or another cluster's (webhooks have their own). With BANANASITE_TASKS_SYNC
+    (tests, the quick start's inline mode) it runs in-process."""
     options: dict[str, Any] = {"group": group, "sync": settings.BANANASITE_TASKS_SYNC}
     if task_name:
         options["task_name"] = task_name
+    if cluster:
+        options["cluster"] = cluster
     transaction.on_commit(lambda: async_task(func, *args, **options))

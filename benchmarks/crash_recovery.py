@@ -11,6 +11,7 @@ from the crash until each composition ends, how each ended, the provider calls p
 against its attempts, and the charges per composition. The last line is machine-readable.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -107,10 +108,8 @@ def main() -> dict:
     finally:
         second.terminate()
         second.wait(timeout=60)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(second.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         fake.close()
     rows = []
     for composition in Composition.objects.filter(pk__in=[c.pk for c in made]).order_by("pk"):

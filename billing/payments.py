@@ -130,12 +130,13 @@ def handle_webhook(payload: bytes, signature: str) -> str:
     if purchase is None:
         logger.error("Stripe session %s was paid but no purchase was recorded for it", session_id)
         raise UnmatchedPayment(session_id)
-    paid = (session.get("amount_total"), str(session.get("currency") or "").lower())
-    if paid != (purchase.amount, purchase.currency):
+    amount, currency = session.get("amount_total"), str(session.get("currency") or "").lower()
+    if (amount, currency) != (purchase.amount, purchase.currency):
         logger.error(
             "Stripe session %s was paid %s %s, but its purchase is %s %s",
             session_id,
-            *paid,
+            amount,
+            currency,
             purchase.amount,
             purchase.currency,
         )
@@ -146,10 +147,12 @@ def handle_webhook(payload: bytes, signature: str) -> str:
             # `completed` and `async_payment_succeeded` for the same payment credit once
             # between them: the purchase is claimed by a conditional UPDATE, and the ledger row
             # is keyed by the session besides.
-            claimed = Purchase.objects.filter(
-                pk=purchase.pk, status=Purchase.Status.OPEN
-            ).update(status=Purchase.Status.CREDITED, credited_at=timezone.now())
-            entry = claimed and grant_credits(
+            claimed = Purchase.objects.filter(pk=purchase.pk, status=Purchase.Status.OPEN).update(
+                status=Purchase.Status.CREDITED, credited_at=timezone.now()
+            )
+            if not claimed:
+                return "duplicate"
+            entry = grant_credits(
                 wallet=purchase.wallet,
                 amount=purchase.credits,
                 kind=LedgerEntry.Kind.PURCHASE,

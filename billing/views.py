@@ -89,4 +89,7 @@ def stripe_webhook(request):
         outcome = payments.handle_webhook(request.body, request.headers.get("Stripe-Signature", ""))
     except payments.BadWebhook:
         return HttpResponseBadRequest("invalid signature")
+    except payments.UnmatchedPayment:
+        # Paid but not creditable as sold (logged): a 5xx makes Stripe retry for days.
+        return HttpResponse("unmatched", status=500, content_type="text/plain")
     return HttpResponse(outcome, content_type="text/plain")

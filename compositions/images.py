@@ -1,21 +1,24 @@
 """Image handling for everything people hand us, and the encodings we store.
 
-Every upload is decoded in full (which is how a truncated file is caught), turned upright, put
-into a plain colour mode and re-encoded without its metadata before any byte reaches storage:
-EXIF (with GPS), XMP and comments never leave the request. Re-encoding also defuses files that
-are an image and something else at once.
+Every upload is decoded in full (which is how a truncated file is caught), turned upright,
+converted to sRGB by its embedded ICC profile, put into a plain colour mode and re-encoded with
+nothing but its pixels before any byte reaches storage: EXIF (with GPS), XMP, comments and ICC
+profiles never leave the request. Re-encoding also defuses files that are an image and something
+else at once.
 """
 
 import hashlib
 import io
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import IO
 
 import imagehash
 import numpy as np
 from django.conf import settings
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from bananasite.files import extension_for
 
@@ -35,6 +38,14 @@ ACCEPT_LABEL = (
     else "a JPEG, PNG, WebP or GIF image"
 )
 THUMBNAIL_EDGE = 384
+# Modes littlecms converts directly; others (palette, LA, 16-bit) are made plain first.
+CMS_MODES = ("RGB", "RGBA", "CMYK", "L")
+# 17 levels a channel (4,913 colours): enough to tell a profile that changes nothing.
+_LEVELS = np.linspace(0, 255, 17).round().astype(np.uint8)
+LATTICE = Image.fromarray(
+    np.stack(np.meshgrid(_LEVELS, _LEVELS, _LEVELS, indexing="ij"), axis=-1).reshape(1, -1, 3),
+    "RGB",
+)
 
 
 class ImageRejected(Exception):
@@ -125,6 +136,78 @@ def open_verified(fileobj, *, label: str) -> Image.Image:
     return img
 
 
+def _header_pixels(fileobj: IO[bytes]) -> int:
+    """The pixels of an image's first frame, read from its header: Pillow opens lazily, so
+    nothing is decoded. 0 when the header cannot be read (sanitising says why, per photo)."""
+    start = fileobj.tell()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            width, height = Image.open(fileobj, formats=list(FORMAT_MIME)).size
+        return width * height
+    except Exception:  # any unreadable header is sanitize_upload's to report, per photo
+        return 0
+    finally:
+        fileobj.seek(start)
+
+
+def check_request_pixels(files: Iterable[IO[bytes]]) -> None:
+    """Refuse photos that together have more pixels than one request may decode, from their
+    headers, before any is decoded: decoding and re-encoding is where a request's time and
+    memory go (a small 64-megapixel PNG takes seconds and hundreds of megabytes)."""
+    limit = settings.BANANASITE_MAX_REQUEST_PIXELS
+    total = sum(_header_pixels(fileobj) for fileobj in files)
+    if total > limit:
+        together = _megapixels(total)
+        if together == _megapixels(limit):  # just over: "200 ... at most 200" would puzzle
+            together = f"{total / 1_000_000:,.1f} megapixels"
+        raise ImageRejected(
+            "image_too_large_pixels",
+            f"These photos are {together} together; at most {_megapixels(limit)} can be sent "
+            "at once. Send fewer or smaller photos, or upload them one at a time.",
+        )
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """The image in sRGB, its embedded ICC profile applied and gone from `info` (the rest of
+    which stays, e.g. the EXIF orientation still to be applied; `img` itself may be changed).
+
+    Models and browsers read untagged pixels as sRGB, so a Display P3, Adobe RGB or CMYK photo
+    would change colour if its profile were only dropped. A profile that cannot be read or
+    does not fit the image is dropped, leaving the pixels as they are."""
+    icc = img.info.get("icc_profile")
+    if not icc:
+        return img
+    info = {key: value for key, value in img.info.items() if key != "icc_profile"}
+    try:
+        if img.mode not in CMS_MODES:
+            img = normalise_mode(img)
+        transform = _transform_to_srgb(img.mode, icc)
+        if transform is not None:
+            img = transform.apply(img)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        pass  # a profile that cannot be read or does not fit: the pixels as they are
+    img.info = info  # a transform tags its output with sRGB's profile: not kept either
+    return img
+
+
+def _transform_to_srgb(mode: str, icc: bytes) -> ImageCms.ImageCmsTransform | None:
+    """The transform from this profile to sRGB; None when it would change no colour by more
+    than a level. Most cameras embed an sRGB profile, and converting 12 megapixels costs about
+    0.4 s here, so such photos only lose the profile. The profiles are made afresh (0.2 ms)
+    because littlecms handles are not to be shared between threads (inputs are prepared in
+    parallel)."""
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    srgb = ImageCms.createProfile("sRGB")
+    transform = ImageCms.buildTransform(source, srgb, mode, "RGBA" if mode == "RGBA" else "RGB")
+    if mode in ("RGB", "RGBA"):
+        sample = LATTICE if mode == "RGB" else LATTICE.convert("RGBA")
+        moved = np.asarray(transform.apply(sample), np.int16) - np.asarray(sample, np.int16)
+        if np.abs(moved).max() <= 1:
+            return None
+    return transform
+
+
 def normalise_mode(img: Image.Image) -> Image.Image:
     """RGB, or RGBA where the image really has transparency; any Pillow mode goes in."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
@@ -135,7 +218,10 @@ def normalise_mode(img: Image.Image) -> Image.Image:
         if img.mode == "F":
             top = max(float(arr.max()), 1.0)
         img = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8), "L")
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    # A transparent colour (a PNG's tRNS) becomes alpha here: metadata is dropped later.
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (
+        img.mode in ("P", "L", "RGB") and "transparency" in img.info
+    )
     if has_alpha:
         img = img.convert("RGBA")
         if img.getchannel("A").getextrema()[0] == 255:
@@ -144,8 +230,17 @@ def normalise_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
+def pixels_only(img: Image.Image) -> Image.Image:
+    """The image without its metadata. Pillow's encoders copy some of `img.info` into the file
+    by themselves (a JPEG's comment, a PNG's ICC profile), whatever format it came from."""
+    img.info = {}
+    return img
+
+
 def encode(img: Image.Image, *, prefer_jpeg: bool, quality: int = 92) -> EncodedImage:
-    """PNG where there is transparency or the source was lossless, otherwise JPEG."""
+    """PNG where there is transparency or the source was lossless, otherwise JPEG; pixels only
+    (the image's metadata is dropped: convert its colours with `to_srgb` first)."""
+    img = pixels_only(img)
     buf = io.BytesIO()
     if img.mode == "RGBA" or not prefer_jpeg:
         img.save(buf, "PNG", compress_level=6)
@@ -159,7 +254,7 @@ def encode(img: Image.Image, *, prefer_jpeg: bool, quality: int = 92) -> Encoded
 
 
 def make_thumbnail(img: Image.Image, edge: int = THUMBNAIL_EDGE) -> EncodedImage:
-    thumb = img.copy()
+    thumb = pixels_only(img.copy())
     thumb.thumbnail((edge, edge), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     thumb.save(buf, "WEBP", quality=80, method=4)
@@ -179,7 +274,7 @@ def sanitize_upload(fileobj, *, label: str, size: int | None = None) -> Sanitize
     img = open_verified(fileobj, label=label)
     source_format = img.format
     img = ImageOps.exif_transpose(img)
-    img = normalise_mode(img)
+    img = normalise_mode(to_srgb(img))
     stored = encode(img, prefer_jpeg=source_format in ("JPEG", "HEIF"))
     return SanitizedUpload(image=stored, thumbnail=make_thumbnail(img), phash=perceptual_hash(img))
 
@@ -224,11 +319,12 @@ def prepare_image(
         opened.draft("RGB", _draft_size(opened.size, size))
     img: Image.Image = opened
     if img.mode not in ("RGB", "RGBA", "L"):
-        img = normalise_mode(img)  # palette, 16-bit, CMYK...: resampling needs a plain mode
+        # Palette, 16-bit, CMYK...: resampling needs a plain mode (CMYK its profile first).
+        img = normalise_mode(to_srgb(img))
     if img.size != size:
         img = img.resize(size, Image.Resampling.LANCZOS)
-    img = ImageOps.exif_transpose(img)
-    img = normalise_mode(img)
+    # Colours are converted after the resize, when there are fewer pixels to convert.
+    img = normalise_mode(to_srgb(ImageOps.exif_transpose(img)))
     if img.mode == "RGBA" and not keep_alpha:
         flat = Image.new("RGB", img.size, (255, 255, 255))
         flat.paste(img, mask=img.getchannel("A"))

@@ -140,8 +140,7 @@ def generate(
         try:
             result = get_provider(route.provider).compose(request, progress=on_progress)
         except (ProviderUnavailable, ProviderTimeout, ProviderRateLimited) as exc:
-            if remote:
-                breaker.record_failure()
+            # The HTTP layer has counted every failed call against the circuit already.
             tried.append(route.provider)
             logger.warning(
                 "Composition %s: %s failed (%s)", composition, route.provider, exc.detail
@@ -149,8 +148,6 @@ def generate(
             if last:
                 raise
             continue  # the next configured provider takes over
-        if remote:
-            breaker.record_success()
         if not result.images:
             raise ProviderError("The image service answered without an image.")
         return Generated(result=result, provider=route.provider, fallback_from=tried)

@@ -26,7 +26,7 @@ from billing.services import (
 from moderation.policy import Verdict, blocked_hashes, hash_verdict, hold_reasons
 
 from .catalog import ModelSpec, available_routes
-from .images import ImageRejected, SanitizedUpload, sanitize_upload
+from .images import ImageRejected, SanitizedUpload, check_request_pixels, sanitize_upload
 from .lifecycle import cancel_composition, enqueue_composition
 from .models import Composition, CompositionInput, Result, Upload
 from .options import CompositionOptions, NewImage, Problem, clean_prompt, validate_options
@@ -58,6 +58,10 @@ def _sanitize_one(image: NewImage, blocked: list[int]) -> tuple[SanitizedUpload,
 def _sanitize_all(
     images: list[NewImage],
 ) -> tuple[list[tuple[SanitizedUpload, str]], list[Problem]]:
+    try:  # from the headers, before any photo is decoded
+        check_request_pixels(image.fileobj for image in images)
+    except ImageRejected as exc:
+        return [], [("images", exc.code, exc.message)]
     sanitized, errors = [], []
     blocked = blocked_hashes() if images else []  # read once for all the photos
     for image in images:
@@ -176,7 +180,19 @@ def create_composition(
         ]
         held = hold_reasons(
             user_id=user.pk if user else None,
-            compositions_made=Composition.objects.filter(created_by=user).count() if user else 0,
+            # Only compositions that ran (a worker started them, however they ended) or that a
+            # moderator approved and that wait to run (approval moves held to queued and keeps
+            # the held reason): held, rejected and canceled throwaways do not end a new
+            # account's hold. An approved one canceled before it started is not counted: it
+            # cannot be told from a held one its author canceled.
+            compositions_made=(
+                Composition.objects.filter(created_by=user, started_at__isnull=False)
+                | Composition.objects.filter(
+                    created_by=user, status=Composition.Status.QUEUED
+                ).exclude(held_reason="")
+            ).count()
+            if user
+            else 0,
             prompt=prompt,
             held_inputs=[u.public_id for u in uploads if u.status == Upload.Status.HELD],
             people_preset=options.preset in PEOPLE_PRESETS,

@@ -109,9 +109,12 @@ def hold_reasons(
 ) -> list[str]:
     """Why this composition should wait for a moderator; empty when it may run at once.
 
-    `compositions_made` is how many the person made before this one; `held_inputs` the public
-    ids of its photos that are held. The texts are for moderators (the queue shows them); the
-    person is told only that the composition is held for a review."""
+    `compositions_made` is how many of the person's earlier compositions count towards the
+    new-account hold: those that ran or that a moderator approved, never ones still held,
+    rejected or canceled before they started (else a few throwaways would end the hold);
+    `held_inputs` the public ids of its photos that are held. The texts are for moderators
+    (the queue shows them); the person is told only that the composition is held for a
+    review."""
     reasons = []
     first = settings.BANANASITE_HOLD_FIRST_COMPOSITIONS
     if first and user_id is not None and compositions_made < first:

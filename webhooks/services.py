@@ -3,6 +3,8 @@
 Headers `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
 "id.timestamp.body">`, the key being the base64 part of the endpoint's `whsec_` secret. Retried
 with backoff by a scheduled task (webhooks.tasks); every attempt is recorded on the delivery.
+Deliveries run on a queue of their own (BANANASITE_WEBHOOK_QUEUE), served by its own cluster,
+so a slow endpoint never holds a worker that compositions need.
 """
 
 import base64
@@ -12,8 +14,10 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from accounts.models import Workspace
 from bananasite.errors import AppError
@@ -34,13 +38,26 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def create_webhook(*, workspace: Workspace, url: str, events: list[str]) -> Webhook:
+    """Register an endpoint, up to BANANASITE_WEBHOOK_LIMIT per workspace (each one is sent
+    every event it asks for: the limit bounds what one workspace costs the delivery queue)."""
+    limit = settings.BANANASITE_WEBHOOK_LIMIT
     try:
         check_url(url)
     except (FetchForbidden, FetchFailed) as exc:
         raise AppError(f"That endpoint cannot be used: {exc.message}", field="url") from None
-    return Webhook.objects.create(
-        workspace=workspace, url=url, events=sorted(set(events)), secret=new_secret()
-    )
+    with transaction.atomic():
+        # The workspace's row, locked, serialises two requests that would both take the
+        # last place (SQLite's IMMEDIATE transactions do so anyway).
+        Workspace.objects.select_for_update().only("pk").get(pk=workspace.pk)
+        if Webhook.objects.filter(workspace=workspace).count() >= limit:
+            raise AppError(
+                f"A workspace can have at most {limit} webhook endpoints. "
+                "Remove one before adding another.",
+                field="url",
+            )
+        return Webhook.objects.create(
+            workspace=workspace, url=url, events=sorted(set(events)), secret=new_secret()
+        )
 
 
 def delete_webhook(*, webhook: Webhook) -> None:
@@ -69,8 +86,24 @@ def emit(*, workspace_id: int, event: str, data: Callable[[], dict[str, Any]]) -
         _enqueue(delivery)
 
 
+def queue_delivery(public_id: str) -> None:
+    """Hand a delivery to the webhook queue now (inline with BANANASITE_TASKS_SYNC)."""
+    async_task(
+        "webhooks.tasks.deliver",
+        public_id,
+        group="webhooks",
+        cluster=settings.BANANASITE_WEBHOOK_QUEUE,
+        sync=settings.BANANASITE_TASKS_SYNC,
+    )
+
+
 def _enqueue(delivery: WebhookDelivery) -> None:
-    enqueue_on_commit("webhooks.tasks.deliver", delivery.public_id, group="webhooks")
+    enqueue_on_commit(
+        "webhooks.tasks.deliver",
+        delivery.public_id,
+        group="webhooks",
+        cluster=settings.BANANASITE_WEBHOOK_QUEUE,
+    )
 
 
 def redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:

@@ -1,16 +1,20 @@
-"""Sending webhook deliveries: one attempt per task, retried with backoff until delivered."""
+"""Sending webhook deliveries: one attempt per task, retried with backoff until delivered.
+
+Both tasks run on the webhook queue's own cluster, `Q_CLUSTER_NAME=webhooks manage.py qcluster`.
+"""
 
 import json
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from bananasite.errors import AppError
 from bananasite.fetch import safe_request
 
 from .models import WebhookDelivery
-from .services import sign
+from .services import queue_delivery, sign
 
 # Seconds to wait before attempt 2, 3, ...: about a day and a half in all, then give up.
 BACKOFF = [60, 300, 1800, 7200, 28800, 86400]
@@ -41,7 +45,9 @@ def deliver(public_id: str) -> str:
             "POST",
             delivery.webhook.url,
             max_bytes=64 * 1024,
-            timeout=10,
+            # One deadline for the whole exchange: an endpoint that dribbles its answer gets
+            # no more than this.
+            timeout=settings.BANANASITE_WEBHOOK_TIMEOUT,
             headers=headers,
             content=body,
         )
@@ -72,10 +78,14 @@ def deliver(public_id: str) -> str:
 
 
 def deliver_due() -> int:
-    """Scheduled every minute: send the deliveries whose next attempt is due."""
-    due = WebhookDelivery.objects.filter(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
-    ).values_list("public_id", flat=True)[:200]
+    """Scheduled every minute: queue the deliveries whose next attempt is due, one task each,
+    so the webhook cluster's workers send them side by side (a task that is delivered twice
+    finds its attempt already claimed)."""
+    due = list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
+        ).values_list("public_id", flat=True)[:200]
+    )
     for public_id in due:
-        deliver(public_id)
+        queue_delivery(public_id)
     return len(due)

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from allauth.account.models import EmailAddress
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -45,11 +46,16 @@ def test_creating_a_team_gives_it_a_wallet_and_makes_it_current(owner, owner_cli
     assert Wallet.objects.filter(workspace__kind="team", balance__gt=0).count() == 0
 
 
+def verified(user):
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
 def test_invite_and_accept(owner, team, make_user):
     owner_client = client_for(owner)
     link = invite(owner_client, "friend@example.com")
     assert mail.outbox[-1].to == ["friend@example.com"]
-    friend = make_user("friend@example.com")
+    friend = verified(make_user("friend@example.com"))
     friend_client = client_for(friend)
     page = friend_client.get(link)
     assert "Join Acme Studio" in page.content.decode()
@@ -62,12 +68,55 @@ def test_invite_and_accept(owner, team, make_user):
     assert "already been used" in again.content.decode()
 
 
+def test_an_unverified_address_must_be_verified_before_joining(owner, team, make_user):
+    """Whoever signs up first with an invited address must prove it is theirs to take the seat."""
+    link = invite(client_for(owner), "friend@example.com")
+    friend = make_user("friend@example.com")
+    EmailAddress.objects.create(user=friend, email=friend.email, verified=False, primary=True)
+    friend_client = client_for(friend)
+    page = friend_client.get(link).content.decode()
+    assert "Send me a verification link" in page and "Accept and join" not in page
+    refused = friend_client.post(link, follow=True)
+    assert "Verify friend@example.com before joining" in refused.content.decode()
+    assert not Membership.objects.filter(workspace=team, user=friend).exists()
+
+    # The page sends allauth's verification link; opening it brings them back here.
+    sent = friend_client.post(link, {"verify": "1"}, follow=True)
+    assert "We sent a verification link to friend@example.com" in sent.content.decode()
+    assert mail.outbox[-1].to == ["friend@example.com"]
+    confirm = re.search(r"http://testserver(/accounts/confirm-email/\S+)", mail.outbox[-1].body)
+    confirmed = friend_client.post(confirm.group(1))
+    assert confirmed.status_code == 302 and confirmed["Location"] == link
+    assert EmailAddress.objects.get(user=friend).verified
+    page = friend_client.get(link).content.decode()
+    assert "Accept and join" in page and "Send me a verification link" not in page
+    assert friend_client.post(link).status_code == 302
+    assert Membership.objects.get(workspace=team, user=friend).role == "member"
+
+
+def test_verification_links_are_rate_limited_and_only_for_the_invited_address(
+    owner, team, make_user
+):
+    link = invite(client_for(owner), "friend@example.com")
+    sent_before = len(mail.outbox)
+    other = client_for(make_user("other@example.com"))
+    other.post(link, {"verify": "1"})
+    assert len(mail.outbox) == sent_before  # not the invited address: nothing is sent
+    assert not EmailAddress.objects.filter(email__iexact="friend@example.com").exists()
+    friend = client_for(make_user("friend@example.com"))  # no EmailAddress row at all yet
+    friend.post(link, {"verify": "1"})
+    assert len(mail.outbox) == sent_before + 1
+    again = friend.post(link, {"verify": "1"}, follow=True)
+    assert "a moment ago" in again.content.decode()
+    assert len(mail.outbox) == sent_before + 1
+
+
 def test_an_invitation_is_for_its_address_and_expires(owner, team, make_user):
     link = invite(client_for(owner), "friend@example.com")
     other = client_for(make_user("other@example.com"))
     refused = other.post(link, follow=True)
     assert "This invitation is for friend@example.com" in refused.content.decode()
-    friend = client_for(make_user("friend@example.com"))
+    friend = client_for(verified(make_user("friend@example.com")))
     with time_machine.travel(timezone.now() + timedelta(days=8)):
         late = friend.post(link, follow=True)
     assert "expired" in late.content.decode()

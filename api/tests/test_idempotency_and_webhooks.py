@@ -62,18 +62,131 @@ def test_keys_are_scoped_to_the_workspace(owner, stranger):
 
 
 @pytest.mark.django_db
-def test_an_error_response_is_replayed_too_and_bad_keys_are_refused(owner):
+def test_a_refusal_is_not_kept_and_bad_keys_are_refused(owner):
+    from api.models import IdempotencyKey
+
     api = client_for(owner)
     bad = {"prompt": "", "inputs": []}
     first = api.post("/api/v1/compositions", bad, format="json", HTTP_IDEMPOTENCY_KEY="e")
+    assert first.status_code == 400
+    assert not IdempotencyKey.objects.exists()  # nothing was created, so nothing is replayed
     again = api.post("/api/v1/compositions", bad, format="json", HTTP_IDEMPOTENCY_KEY="e")
-    assert first.status_code == again.status_code == 400
-    assert again.json() == first.json()
+    assert again.status_code == 400 and "Idempotent-Replayed" not in again
     assert_problem(
         api.post("/api/v1/compositions", bad, format="json", HTTP_IDEMPOTENCY_KEY="x" * 256),
         400,
         "invalid_request",
     )
+
+
+def _composition_body(api):
+    ids = [upload(api), upload(api, "coffee.png")]
+    return {"prompt": "x", "inputs": [{"upload": i} for i in ids], "image_size": "512"}
+
+
+@pytest.mark.django_db
+def test_a_402_is_not_replayed_after_a_top_up(owner):
+    from billing.models import Wallet
+    from billing.services import adjust_credits, grant_credits
+
+    api = client_for(owner)
+    body = {**_composition_body(api), "num_images": 2}
+    wallet = Wallet.objects.get(workspace=owner.current_workspace)
+    adjust_credits(wallet=wallet, amount=-(wallet.balance - 1), reason="test")
+    refused = api.post("/api/v1/compositions", body, format="json", HTTP_IDEMPOTENCY_KEY="buy")
+    assert_problem(refused, 402, "insufficient_credits")
+    grant_credits(wallet=wallet, amount=10, reason="top-up")
+    created = api.post("/api/v1/compositions", body, format="json", HTTP_IDEMPOTENCY_KEY="buy")
+    assert created.status_code == 202, created.content
+    assert "Idempotent-Replayed" not in created
+    replayed = api.post("/api/v1/compositions", body, format="json", HTTP_IDEMPOTENCY_KEY="buy")
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json()["id"] == created.json()["id"]
+    assert Composition.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_429_is_not_replayed_after_the_quota_resets(owner):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from billing.models import Plan
+
+    Plan.objects.filter(code="free").update(daily_images_per_member=1)
+    api = client_for(owner)
+    body = _composition_body(api)
+    assert api.post("/api/v1/compositions", body, format="json").status_code == 202
+    refused = api.post("/api/v1/compositions", body, format="json", HTTP_IDEMPOTENCY_KEY="day")
+    assert_problem(refused, 429, "daily_quota_exceeded")
+    retry_after = int(refused["Retry-After"])
+    assert 0 < retry_after <= 24 * 3600
+    # At midnight, sooner than the 24 hours after which any key is forgotten.
+    with time_machine.travel(timezone.now() + timedelta(seconds=retry_after + 1)):
+        later = api.post("/api/v1/compositions", body, format="json", HTTP_IDEMPOTENCY_KEY="day")
+    assert later.status_code == 202, later.content
+    assert Composition.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_key_whose_request_died_can_be_used_again_after_a_short_while(owner):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from api.idempotency import IDEMPOTENCY_PENDING_SECONDS
+    from api.models import IdempotencyKey
+
+    api = client_for(owner)
+    body = {"file": _file("chelsea.png")}
+    # The first request claimed the key and its process was killed before it answered.
+    first = api.post("/api/v1/uploads", body, format="multipart", HTTP_IDEMPOTENCY_KEY="killed")
+    record = IdempotencyKey.objects.get(key="killed")
+    IdempotencyKey.objects.filter(pk=record.pk).update(response_status=None, response_body=None)
+    in_flight = api.post(
+        "/api/v1/uploads",
+        {"file": _file("chelsea.png")},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="killed",
+    )
+    assert_problem(in_flight, 409, "idempotency_in_progress")
+    later_moment = timezone.now() + timedelta(seconds=IDEMPOTENCY_PENDING_SECONDS + 1)
+    with time_machine.travel(later_moment):
+        retried = api.post(
+            "/api/v1/uploads",
+            {"file": _file("chelsea.png")},
+            format="multipart",
+            HTTP_IDEMPOTENCY_KEY="killed",
+        )
+        assert retried.status_code == 201, retried.content
+        assert "Idempotent-Replayed" not in retried
+        assert retried.json()["id"] != first.json()["id"]
+        # From now on the key holds the new answer.
+        replayed = api.post(
+            "/api/v1/uploads",
+            {"file": _file("chelsea.png")},
+            format="multipart",
+            HTTP_IDEMPOTENCY_KEY="killed",
+        )
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json()["id"] == retried.json()["id"]
+
+
+@pytest.mark.django_db
+def test_a_refusal_kept_by_older_code_is_not_replayed(owner):
+    from api.models import IdempotencyKey
+
+    api = client_for(owner)
+    body = _composition_body(api)
+    created = api.post("/api/v1/compositions", body, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyKey.objects.filter(key="old").update(
+        response_status=402, response_body={"code": "insufficient_credits"}
+    )
+    Composition.objects.all().delete()
+    again = api.post("/api/v1/compositions", body, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    assert again.status_code == 202 and again.json()["id"] != created.json()["id"]
 
 
 @pytest.mark.django_db
@@ -294,3 +407,21 @@ def test_expired_keys_are_purged_by_the_hourly_task(owner):
         assert purge_idempotency_keys() == 1
     assert not IdempotencyKey.objects.exists()
     assert Schedule.objects.filter(func="api.tasks.purge_idempotency_keys").exists()
+
+
+@pytest.mark.django_db
+def test_the_hourly_task_also_forgets_keys_whose_request_died(owner):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from api.idempotency import IDEMPOTENCY_PENDING_SECONDS
+    from api.models import IdempotencyKey
+    from api.tasks import purge_idempotency_keys
+
+    IdempotencyKey.objects.create(workspace=owner.current_workspace, key="dead", fingerprint="f")
+    assert purge_idempotency_keys() == 0
+    later = timezone.now() + timedelta(seconds=IDEMPOTENCY_PENDING_SECONDS + 1)
+    with time_machine.travel(later):
+        assert purge_idempotency_keys() == 1

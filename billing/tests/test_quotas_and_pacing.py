@@ -2,10 +2,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 from django_q.models import Schedule
 
 from accounts.models import Membership
+from accounts.services import create_team, switch_workspace
 from billing.models import Plan, Wallet
 from billing.services import QuotaExceeded, grant_monthly_credits
 from compositions.lifecycle import cancel_composition, fail_composition
@@ -147,6 +150,41 @@ def test_monthly_grants_once_a_month_and_not_in_the_first_month(owner):
         assert grant_monthly_credits() == 1
     wallet.refresh_from_db()
     assert wallet.balance == 50 + 2 * wallet.plan.monthly_grant
+
+
+def test_teams_on_the_free_plan_get_no_monthly_grant(owner, owner_client):
+    """Anyone can open teams: a grant per Free team would mint credits (ten teams, ten grants).
+    The person's own workspace keeps its grant; a team gets one on a paid plan."""
+    free_teams = [create_team(owner=owner, name=f"Free {n}") for n in range(3)]
+    paid_team = create_team(owner=owner, name="Paid")
+    Wallet.objects.filter(workspace=paid_team).update(plan=Plan.objects.get(code="pro"))
+    personal = Membership.objects.get(user=owner, workspace__kind="personal").workspace
+    before = dict(Wallet.objects.values_list("workspace_id", "balance"))
+
+    with time_machine.travel(timezone.now() + timedelta(days=32), tick=False):
+        assert grant_monthly_credits() == 2
+        assert grant_monthly_credits() == 0
+
+    after = dict(Wallet.objects.values_list("workspace_id", "balance"))
+    gained = {ws_id: after[ws_id] - before[ws_id] for ws_id in after}
+    assert gained[personal.pk] == 25  # Free, personal: keeps its grant
+    assert gained[paid_team.pk] == 500  # Pro, team
+    assert [gained[team.pk] for team in free_teams] == [0, 0, 0]
+    # The usage page says so rather than promising the plan's credits.
+    html = owner_client.get(reverse("billing:usage")).content.decode()  # current: "Paid"
+    assert "500 credits a month" in html
+    switch_workspace(user=owner, workspace=free_teams[0])
+    html = owner_client.get(reverse("billing:usage")).content.decode()
+    assert "no monthly credits" in html and "25 credits a month" not in html
+
+
+def test_the_default_plan_cannot_be_marked_paid():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Plan.objects.filter(code="free").update(is_paid=True)
+    assert list(Plan.objects.filter(is_paid=True).values_list("code", flat=True)) == [
+        "pro",
+        "team",
+    ]
 
 
 def test_monthly_grants_are_scheduled():

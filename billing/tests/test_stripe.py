@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 from django.urls import reverse
 
-from billing.models import LedgerEntry, StripeEvent, Wallet
+from billing.models import LedgerEntry, Purchase, StripeEvent, Wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -34,12 +35,28 @@ def signed(payload: dict, *, secret=SECRET, timestamp=None) -> tuple[bytes, str]
     return body, f"t={timestamp},v1={mac}"
 
 
+@pytest.fixture
+def purchase(owner):
+    """What the buy view records when it creates the Checkout Session cs_test_1."""
+    return Purchase.objects.create(
+        session_id="cs_test_1",
+        wallet=Wallet.objects.get(workspace=owner.current_workspace),
+        pack="pack-100",
+        name="100 credits",
+        credits=100,
+        amount=500,
+        currency="usd",
+        created_by=owner,
+    )
+
+
 def session_event(workspace, *, event_id="evt_1", kind="checkout.session.completed", **session):
     obj = {
         "id": "cs_test_1",
         "object": "checkout.session",
         "payment_status": "paid",
         "amount_total": 500,
+        "currency": "usd",
         "metadata": {"workspace": workspace.public_id, "pack": "pack-100", "credits": "100"},
     }
     obj.update(session)
@@ -57,13 +74,15 @@ def balance(user):
     return Wallet.objects.get(workspace=user.current_workspace).balance
 
 
-def test_a_paid_checkout_credits_the_pack_once(client, owner, stripe_settings):
+def test_a_paid_checkout_credits_the_pack_once(client, owner, stripe_settings, purchase):
     event = session_event(owner.current_workspace)
     response = deliver(client, event)
     assert response.status_code == 200 and response.content == b"credited"
     assert balance(owner) == 150
     entry = LedgerEntry.objects.get(kind="purchase")
     assert entry.amount == 100 and entry.reference == "stripe:cs_test_1"
+    purchase.refresh_from_db()
+    assert purchase.status == "credited" and purchase.credited_at is not None
     # Stripe redelivers the same event: nothing more.
     assert deliver(client, event).content == b"duplicate"
     # A second event about the same payment (async confirmation): still nothing more.
@@ -75,7 +94,9 @@ def test_a_paid_checkout_credits_the_pack_once(client, owner, stripe_settings):
     assert StripeEvent.objects.count() == 2
 
 
-def test_async_payment_credits_when_it_succeeds_not_before(client, owner, stripe_settings):
+def test_async_payment_credits_when_it_succeeds_not_before(
+    client, owner, stripe_settings, purchase
+):
     pending = session_event(owner.current_workspace, payment_status="unpaid")
     assert deliver(client, pending).content == b"not paid yet"
     assert balance(owner) == 50
@@ -98,10 +119,53 @@ def test_forged_or_replayed_deliveries_are_refused(client, owner, stripe_setting
     assert not StripeEvent.objects.exists()
 
 
-def test_a_session_that_does_not_match_its_pack_credits_nothing(client, owner, stripe_settings):
-    cheap = session_event(owner.current_workspace, amount_total=1)
-    assert deliver(client, cheap).content == b"unmatched"
+def test_a_pack_repriced_or_removed_after_checkout_still_credits_what_was_sold(
+    client, owner, stripe_settings, purchase
+):
+    stripe_settings.BANANASITE_CREDIT_PACKS = [
+        {"id": "pack-100", "credits": 80, "amount": 700, "name": "80 credits"}
+    ]
+    response = deliver(client, session_event(owner.current_workspace))
+    assert response.status_code == 200 and response.content == b"credited"
+    assert balance(owner) == 150  # the 100 credits bought for 500, as recorded
+    stripe_settings.BANANASITE_CREDIT_PACKS = []
+    Purchase.objects.create(
+        session_id="cs_test_2",
+        wallet=purchase.wallet,
+        pack="pack-500",
+        name="500 credits",
+        credits=500,
+        amount=2000,
+        currency="usd",
+    )
+    later = session_event(owner.current_workspace, event_id="evt_2", id="cs_test_2")
+    later["data"]["object"].update(amount_total=2000, metadata={"pack": "pack-500"})
+    assert deliver(client, later).content == b"credited"
+    assert balance(owner) == 650
+
+
+@pytest.mark.parametrize(
+    "paid",
+    [{"amount_total": 1}, {"currency": "eur"}, {"id": "cs_test_unknown"}],
+    ids=["other amount", "other currency", "no record"],
+)
+def test_a_paid_session_that_cannot_be_credited_as_sold_is_retried_and_logged(
+    client, owner, stripe_settings, purchase, caplog, paid
+):
+    event = session_event(owner.current_workspace, **paid)
+    with caplog.at_level(logging.ERROR, logger="billing.payments"):
+        response = deliver(client, event)
+    # 5xx: Stripe retries for days while a person looks at the error.
+    assert response.status_code == 500 and response.content == b"unmatched"
     assert balance(owner) == 50
+    assert not StripeEvent.objects.exists()  # the retry is handled afresh
+    purchase.refresh_from_db()
+    assert purchase.status == "open"
+    [record] = [r for r in caplog.records if r.name == "billing.payments"]
+    message = record.getMessage()
+    assert event["data"]["object"]["id"] in message
+    assert "sk_test_123" not in message and SECRET not in message
+    assert owner.email not in message
 
 
 def test_other_events_are_acknowledged_and_ignored(client, owner, stripe_settings):
@@ -169,9 +233,26 @@ def test_buying_a_pack_starts_a_checkout_with_the_right_price(owner, owner_clien
     assert form["metadata[pack]"] == ["pack-500"]
     assert form["success_url"][0].endswith("/billing/usage/?purchase=success")
     assert balance(owner) == 50  # nothing is credited until Stripe confirms the payment
+    bought = Purchase.objects.get()
+    assert (bought.session_id, bought.pack, bought.credits, bought.amount, bought.currency) == (
+        "cs_test_fake",
+        "pack-500",
+        500,
+        2000,
+        "usd",
+    )
+    assert bought.wallet.workspace == owner.current_workspace and bought.status == "open"
+    assert bought.created_by == owner
+
+
+def test_a_checkout_started_here_is_credited_when_paid(client, owner, owner_client, fake_stripe):
+    owner_client.post(reverse("billing:buy"), {"pack": "pack-500"})
+    paid = session_event(owner.current_workspace, id="cs_test_fake", amount_total=2000)
+    assert deliver(client, paid).content == b"credited"
+    assert balance(owner) == 550
 
 
 def test_an_unknown_pack_is_refused(owner_client, fake_stripe):
     response = owner_client.post(reverse("billing:buy"), {"pack": "pack-free-money"}, follow=True)
     assert "Choose one of the credit packs." in response.content.decode()
-    assert fake_stripe == []
+    assert fake_stripe == [] and not Purchase.objects.exists()

@@ -23,6 +23,7 @@ SAFETY_WORDS = ("safety", "content policy", "moderation", "prohibited", "nsfw")
 class AimlApiProvider(RemoteProvider):
     name = "aimlapi"
     default_base_url = "https://api.aimlapi.com"
+    version_paths = ("/v1",)
     images_per_call = 4
 
     def body(self, request: ComposeRequest, count: int) -> dict[str, Any]:
@@ -39,7 +40,9 @@ class AimlApiProvider(RemoteProvider):
         return body
 
     def call(self, request: ComposeRequest, count: int) -> ComposeResult:
-        answer = self.post("/v1/images/generations", self.body(request, count))
+        answer = self.post(
+            "/v1/images/generations", self.body(request, count), deadline=request.deadline
+        )
         data = answer.data if isinstance(answer.data, dict) else {}
         if answer.status not in (200, 201):
             message = str(data.get("message", ""))[:300]
@@ -63,7 +66,7 @@ class AimlApiProvider(RemoteProvider):
                 if url.startswith("data:"):
                     images.append(decode_image(url))
                 else:
-                    images.append(self.fetch_image(url))
+                    images.append(self.fetch_image(url, deadline=request.deadline))
         text = str(data.get("description") or "")
         if not images:
             said = f' It said: "{text[:200]}"' if text else ""

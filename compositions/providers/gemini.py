@@ -19,7 +19,7 @@ from .base import (
     ProviderSafetyBlock,
 )
 from .http import Answer, parse_duration
-from .remote import RemoteProvider, b64encode, decode_image
+from .remote import RemoteProvider, b64encode, decode_image, normalise_base_url
 
 SAFETY_REASONS = {
     "SAFETY",
@@ -67,6 +67,7 @@ def retry_delay(answer: Answer) -> float | None:
 class GeminiProvider(RemoteProvider):
     name = "gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
+    version_paths = ("/v1beta", "/v1")
 
     def endpoint(self, model: str) -> str:
         return f"{self.base_url()}/v1beta/models/{model}:generateContent"
@@ -101,6 +102,7 @@ class GeminiProvider(RemoteProvider):
             headers=self.headers(),
             json_body=self.body(request),
             retry_delay_hint=retry_delay,
+            deadline=request.deadline,
         )
         if answer.status != 200:
             raise self.google_error(answer)
@@ -180,15 +182,22 @@ class VertexProvider(GeminiProvider):
     """Vertex AI: the Gemini body and answer, another URL and auth (token or express key)."""
 
     name = "vertex"
+    version_paths = ("/v1beta1", "/v1")
 
-    def endpoint(self, model: str) -> str:
-        location = self.config.get("location") or "global"
+    def location(self) -> str:
+        return self.config.get("location") or "global"
+
+    def base_url(self) -> str:
+        location = self.location()
         default = (
             "https://aiplatform.googleapis.com"
             if location == "global"
             else f"https://{location}-aiplatform.googleapis.com"
         )
-        base = (self.config.get("base_url") or default).rstrip("/")
+        return normalise_base_url(self.config.get("base_url") or default, self.version_paths)
+
+    def endpoint(self, model: str) -> str:
+        base, location = self.base_url(), self.location()
         if self.config.get("access_token"):
             project = self.config.get("project", "")
             return (

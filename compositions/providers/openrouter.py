@@ -23,6 +23,7 @@ SIZES = {"512": "0.5K", "1K": "1K", "2K": "2K", "4K": "4K"}
 class OpenRouterProvider(RemoteProvider):
     name = "openrouter"
     default_base_url = "https://openrouter.ai"
+    version_paths = ("/api/v1", "/api")
 
     def headers(self) -> dict[str, str]:
         headers = {**super().headers(), "x-title": "bananasite"}
@@ -47,7 +48,9 @@ class OpenRouterProvider(RemoteProvider):
         }
 
     def call(self, request: ComposeRequest, count: int) -> ComposeResult:
-        answer = self.post("/api/v1/chat/completions", self.body(request))
+        answer = self.post(
+            "/api/v1/chat/completions", self.body(request), deadline=request.deadline
+        )
         data = answer.data if isinstance(answer.data, dict) else {}
         if answer.status != 200 or "error" in data:
             error = data.get("error") or {}

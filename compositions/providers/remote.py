@@ -3,6 +3,7 @@
 import base64
 import binascii
 import io
+import time
 from abc import abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -75,11 +76,25 @@ def decode_image(b64: str) -> OutputImage:
     return checked_image(data)
 
 
+def normalise_base_url(url: str, version_paths: tuple[str, ...]) -> str:
+    """The host (and any proxy prefix) without the provider's version path, which the clients
+    add themselves: operators paste either the base URL the provider documents (OpenRouter's
+    ends in /api/v1, Gemini's in /v1beta) or the host alone, and both must work."""
+    base = url.strip().rstrip("/")
+    for suffix in version_paths:
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
 class RemoteProvider(Provider):
     """A provider reached over HTTP. Subclasses build one call and read its answer."""
 
     name = ""
     default_base_url = ""
+    # The version paths of the provider's documented base URLs, longest first; the endpoints
+    # below add the path they need.
+    version_paths: tuple[str, ...] = ()
     images_per_call = 1  # how many output images one call may ask for
     secret_keys = ("api_key", "access_token")
 
@@ -101,7 +116,9 @@ class RemoteProvider(Provider):
         self.http = ProviderHTTP(self.name, secrets=secrets, transport=transport, **options)
 
     def base_url(self) -> str:
-        return (self.config.get("base_url") or self.default_base_url).rstrip("/")
+        return normalise_base_url(
+            self.config.get("base_url") or self.default_base_url, self.version_paths
+        )
 
     def headers(self) -> dict[str, str]:
         """Bearer auth with the API key, which most providers take."""
@@ -110,13 +127,16 @@ class RemoteProvider(Provider):
             "content-type": "application/json",
         }
 
-    def post(self, path: str, body: Any) -> Answer:
-        """POST a JSON body to a path under the provider's base URL, with its headers."""
-        return self.http.post(f"{self.base_url()}{path}", headers=self.headers(), json_body=body)
+    def post(self, path: str, body: Any, *, deadline: float | None) -> Answer:
+        """POST a JSON body to a path under the provider's base URL, with its headers, ending
+        by `deadline` (the request's)."""
+        return self.http.post(
+            f"{self.base_url()}{path}", headers=self.headers(), json_body=body, deadline=deadline
+        )
 
-    def fetch_image(self, url: str) -> OutputImage:
+    def fetch_image(self, url: str, *, deadline: float | None) -> OutputImage:
         """An image the provider answered with by URL, downloaded and checked."""
-        return checked_image(self.http.get_bytes(url))
+        return checked_image(self.http.get_bytes(url, deadline=deadline))
 
     @abstractmethod
     def call(self, request: ComposeRequest, count: int) -> ComposeResult:
@@ -125,6 +145,10 @@ class RemoteProvider(Provider):
     def compose(
         self, request: ComposeRequest, progress: ProgressCallback | None = None
     ) -> ComposeResult:
+        """Every call (in parallel when one cannot make all the images), each ending by the
+        request's deadline: the calls' retries and backoff respect it in ProviderHTTP.post."""
+        if request.deadline is not None and time.monotonic() >= request.deadline:
+            raise ProviderTimeout(detail=f"{self.name}: out of time before the first call")
         counts = []
         left = request.num_images
         while left > 0:

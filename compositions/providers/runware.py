@@ -47,6 +47,7 @@ def dimensions(request: ComposeRequest) -> tuple[int, int]:
 class RunwareProvider(RemoteProvider):
     name = "runware"
     default_base_url = "https://api.runware.ai"
+    version_paths = ("/v1",)
     images_per_call = 4
 
     def body(self, request: ComposeRequest, count: int) -> list[dict[str, Any]]:
@@ -69,7 +70,7 @@ class RunwareProvider(RemoteProvider):
         ]
 
     def call(self, request: ComposeRequest, count: int) -> ComposeResult:
-        answer = self.post("/v1", self.body(request, count))
+        answer = self.post("/v1", self.body(request, count), deadline=request.deadline)
         data = answer.data if isinstance(answer.data, dict) else {}
         items = [d for d in data.get("data") or [] if isinstance(d, dict)]
         errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
@@ -79,7 +80,7 @@ class RunwareProvider(RemoteProvider):
             if encoded:
                 images.append(decode_image(encoded))
             elif item.get("imageURL"):
-                images.append(self.fetch_image(item["imageURL"]))
+                images.append(self.fetch_image(item["imageURL"], deadline=request.deadline))
         if images:
             return ComposeResult(
                 images=images,

@@ -1,6 +1,8 @@
 import pytest
 from django.urls import reverse
+from PIL import ImageFile
 
+from api.tests.api_clients import token_client
 from compositions.models import Composition, CompositionInput, Result, Upload
 from conftest import image_bytes, png_header_only, sample_bytes
 
@@ -152,6 +154,51 @@ def test_storage_failure_midway_removes_what_was_stored(
     with pytest.raises(RuntimeError):
         post_compose(owner_client, [uploaded(sample="chelsea.png"), uploaded(sample="coffee.png")])
     assert nothing_created(media_files)
+
+
+@pytest.fixture
+def over_the_pixel_budget(settings, uploaded, monkeypatch):
+    """Three 80×80 photos against a budget of 16,000 pixels a request; decoding is recorded."""
+    settings.BANANASITE_MAX_REQUEST_PIXELS = 16_000
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(self):
+        decoded.append(self)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+
+    def photos(count=3):
+        return [uploaded(f"p{i}.png", image_bytes(size=(80, 80))) for i in range(count)]
+
+    return photos, decoded
+
+
+def test_photos_over_the_request_pixel_budget_are_refused_before_decoding(
+    owner_client, media_files, over_the_pixel_budget
+):
+    photos, decoded = over_the_pixel_budget
+    response = post_compose(owner_client, photos())
+    assert response.status_code == 400
+    [error] = response.context["form"].errors["images"]
+    assert error.startswith("These photos are") and "can be sent at once" in error
+    assert "Send fewer or smaller photos" in response.content.decode()
+    assert decoded == [] and nothing_created(media_files)
+    # Two of them fit.
+    assert post_compose(owner_client, photos(2)).status_code == 302
+
+
+def test_the_api_refuses_photos_over_the_request_pixel_budget(
+    owner, media_files, over_the_pixel_budget
+):
+    photos, decoded = over_the_pixel_budget
+    body = {"prompt": "The three cups in a row", "model": "local", "images": photos()}
+    response = token_client(owner).post("/api/v1/compositions", body, format="multipart")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "image_too_large_pixels"
+    assert decoded == [] and nothing_created(media_files)
 
 
 def test_oversized_request_is_refused_before_reading_it(owner_client, settings):

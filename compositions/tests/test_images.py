@@ -1,10 +1,16 @@
 import io
+import struct
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
-from compositions.images import ImageRejected, normalise_mode, sanitize_upload
+from compositions.images import (
+    ImageRejected,
+    check_request_pixels,
+    normalise_mode,
+    sanitize_upload,
+)
 from conftest import image_bytes, png_header_only, sample_bytes
 
 
@@ -235,3 +241,145 @@ def test_an_animation_frame_bomb_is_refused(settings):
     with pytest.raises(ImageRejected) as exc:
         sanitize(buf.getvalue(), name="spin.gif")
     assert exc.value.code == "image_too_large_pixels" and "8 frames" in exc.value.message
+
+
+# --- Comments and colour profiles --------------------------------------------------------------
+
+SECRET = b"secret-note"
+RED = (200, 30, 30)
+
+
+def icc_profile(*, swap_red_and_blue: bool) -> bytes:
+    """sRGB's ICC profile, or one whose red and blue primaries trade places: a red pixel tagged
+    with it is really blue, so a converted photo shows it and a merely stripped one does not."""
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    if swap_red_and_blue:
+        count = struct.unpack_from(">I", data, 128)[0]
+        entries = {
+            struct.unpack_from(">4s", data, 132 + 12 * i)[0]: 132 + 12 * i for i in range(count)
+        }
+        red, blue = entries[b"rXYZ"], entries[b"bXYZ"]
+        data[red + 4 : red + 12], data[blue + 4 : blue + 12] = (
+            data[blue + 4 : blue + 12],
+            data[red + 4 : red + 12],
+        )
+    return bytes(data)
+
+
+def tagged(fmt: str, *, icc: bytes, mode="RGB", size=(48, 32)) -> bytes:
+    """A red image with a comment (or text chunks, XMP, EXIF) and the given ICC profile."""
+    color = (*RED, 255) if mode == "RGBA" else RED
+    img = Image.new(mode, size, color)
+    if mode == "RGBA":
+        img.paste((0, 0, 0, 0), (0, 0, 8, 8))  # a transparent corner
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        img.save(buf, "JPEG", quality=95, comment=SECRET, icc_profile=icc)
+    elif fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Comment", SECRET.decode())
+        info.add_text("Description", SECRET.decode(), zip=True)  # zTXt
+        info.add_itxt("Author", SECRET.decode(), lang="en")
+        img.save(buf, "PNG", pnginfo=info, icc_profile=icc)
+    else:
+        exif = Image.Exif()
+        exif[0x010F] = SECRET.decode()
+        xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + SECRET + b"</x:xmpmeta>"
+        img.save(buf, fmt, lossless=True, icc_profile=icc, exif=exif, xmp=xmp)
+    data = buf.getvalue()
+    assert SECRET in data or fmt == "PNG"  # (zTXt/iTXt may compress it; tEXt does not)
+    return data
+
+
+def assert_pixels_only(data: bytes):
+    assert SECRET not in data and b"sRGB built-in" not in data  # (the profiles' description)
+    img = Image.open(io.BytesIO(data))
+    assert not {"comment", "icc_profile", "exif", "xmp"} & set(img.info)
+    assert not getattr(img, "text", {})  # PNG tEXt, zTXt, iTXt
+    assert not img.getexif()
+
+
+def near(pixel, expected, tolerance=12):
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, expected, strict=False))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_comments_and_profiles_never_reach_storage_and_colours_are_converted(fmt):
+    data = tagged(fmt, icc=icc_profile(swap_red_and_blue=True))
+    result = sanitize(data)
+    assert_pixels_only(result.image.data)
+    assert_pixels_only(result.thumbnail.data)
+    # The pixels were read through their profile: red in the file is blue in sRGB.
+    stored = reopen(result.image).convert("RGB")
+    assert near(stored.getpixel((20, 20)), RED[::-1]), stored.getpixel((20, 20))
+    thumb = reopen(result.thumbnail).convert("RGB")
+    assert near(thumb.getpixel((20, 20)), RED[::-1])
+
+
+def test_a_jpeg_comment_alone_is_dropped():
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), RED).save(buf, "JPEG", comment=SECRET)
+    stored = sanitize(buf.getvalue()).image
+    assert_pixels_only(stored.data)
+
+
+def test_an_srgb_profile_is_dropped_and_the_colours_kept():
+    result = sanitize(tagged("PNG", icc=icc_profile(swap_red_and_blue=False)))
+    assert_pixels_only(result.image.data)
+    assert reopen(result.image).getpixel((20, 20)) == RED
+
+
+def test_transparency_survives_the_colour_conversion():
+    data = tagged("PNG", icc=icc_profile(swap_red_and_blue=True), mode="RGBA")
+    stored = reopen(sanitize(data).image)
+    assert stored.mode == "RGBA" and stored.getpixel((2, 2))[3] == 0
+    assert near(stored.getpixel((20, 20)), (*RED[::-1], 255), tolerance=1)
+
+
+def test_a_transparent_colour_key_is_kept_as_alpha():
+    img = Image.new("RGB", (20, 20), (0, 255, 0))
+    img.paste(RED, (5, 5, 15, 15))
+    buf = io.BytesIO()
+    img.save(buf, "PNG", transparency=(0, 255, 0))  # tRNS: green means transparent
+    stored = reopen(sanitize(buf.getvalue()).image)
+    assert stored.mode == "RGBA" and stored.getpixel((0, 0))[3] == 0
+    assert stored.getpixel((10, 10)) == (*RED, 255)
+
+
+def test_an_unreadable_profile_is_dropped_and_the_pixels_kept():
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), RED).save(buf, "PNG", icc_profile=b"not a profile " * 20)
+    stored = sanitize(buf.getvalue()).image
+    assert_pixels_only(stored.data)
+    assert reopen(stored).getpixel((10, 10)) == RED
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_prepared_inputs_carry_no_comment_or_profile_and_are_converted(fmt):
+    out, img = prepared(tagged(fmt, icc=icc_profile(swap_red_and_blue=True), size=(600, 400)))
+    assert_pixels_only(out.data)
+    assert img.size == (256, 171)
+    assert near(img.getpixel((100, 100)), RED[::-1]), img.getpixel((100, 100))
+
+
+# --- The pixel budget of a request ---------------------------------------------------------------
+
+
+def test_photos_over_the_request_pixel_budget_are_refused_from_their_headers(settings, monkeypatch):
+    settings.BANANASITE_MAX_REQUEST_PIXELS = 100_000_000
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self))
+    files = [io.BytesIO(png_header_only(8000, 8000)) for _ in range(2)]  # 128 megapixels
+    with pytest.raises(ImageRejected) as exc:
+        check_request_pixels(files)
+    assert exc.value.code == "image_too_large_pixels"
+    assert "128 megapixels together" in exc.value.message
+    assert "100 megapixels" in exc.value.message
+    assert decoded == []  # read from the headers only
+    assert [f.tell() for f in files] == [0, 0]  # and left where they were
+    check_request_pixels(files[:1])  # 64 megapixels: within the budget
+
+
+def test_unreadable_headers_are_left_to_sanitising(settings):
+    settings.BANANASITE_MAX_REQUEST_PIXELS = 100
+    check_request_pixels([io.BytesIO(b"%PDF-1.4 not an image")])

@@ -2,9 +2,14 @@
 
 import base64
 import logging
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from bananasite.model_catalog import build_models
@@ -21,7 +26,10 @@ from compositions.providers.base import (
 )
 from compositions.providers.gemini import GeminiProvider, VertexProvider
 from compositions.providers.http import CircuitBreaker
+from compositions.tasks import run_composition
+from conftest import database_url
 
+from .factories import compose
 from .fakes import (
     FakeProvider,
     Reply,
@@ -624,3 +632,196 @@ def test_available_routes_look_at_a_circuit_without_taking_its_probe():
         assert available_routes(model, inputs=2) == [GEMINI, AIML]
         assert available_routes(model, inputs=2) == [GEMINI, AIML]
         assert breaker.allow()  # the one probe is still there for the call itself
+
+
+# --- Base URLs: the host alone or the provider's documented base -----------------------------
+
+PASTED_BASES = {
+    "gemini": ("", "/v1beta", "/v1beta/"),
+    "vertex": ("", "/v1", "/v1beta1/"),
+    "openrouter": ("", "/api/v1", "/api/v1/", "/api"),
+    "runware": ("", "/v1", "/v1/"),
+    "aimlapi": ("", "/v1", "/v1/"),
+}
+EXPECTED_PATHS = {
+    "gemini": "/v1beta/models/model-x:generateContent",
+    "vertex": "/v1beta1/projects/proj-1/locations/global/publishers/google/models/"
+    "model-x:generateContent",
+    "openrouter": "/api/v1/chat/completions",
+    "runware": "/v1",
+    "aimlapi": "/v1/images/generations",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "pasted"),
+    [(name, pasted) for name, bases in PASTED_BASES.items() for pasted in bases],
+)
+def test_the_host_alone_or_the_documented_base_url_reach_the_same_endpoint(
+    name, pasted, fake, settings, slept
+):
+    provider = client(name, fake, settings, slept, base_url=f"{fake.url}{pasted}")
+    fake.script(Reply(200, OK[name](RED)))
+    provider.compose(request())
+    assert [r["path"] for r in fake.requests] == [EXPECTED_PATHS[name]]
+
+
+def test_a_proxy_prefix_is_kept(fake, settings, slept):
+    provider = client("openrouter", fake, settings, slept, base_url=f"{fake.url}/proxy/or/")
+    fake.script(Reply(200, openrouter_ok(RED)))
+    provider.compose(request())
+    assert fake.requests[0]["path"] == "/proxy/or/api/v1/chat/completions"
+
+
+# --- The request's deadline --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_hung_provider_is_given_up_on_at_the_deadline_though_retries_remain(
+    name, fake, settings, slept
+):
+    provider = client(name, fake, settings, slept, timeout=60.0, max_attempts=4)
+    fake.script(Reply(200, OK[name](RED), delay=30))
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout) as exc:
+        provider.compose(request(deadline=started + 2))
+    assert 1.9 < time.monotonic() - started < 3
+    assert len(fake.requests) == 1 and slept == []
+    assert exc.value.message == "The image service took too long to answer."
+
+
+def test_parallel_calls_all_end_by_the_deadline(fake, settings, slept):
+    provider = client("gemini", fake, settings, slept, timeout=60.0)
+    fake.script(Reply(200, gemini_ok(RED), delay=30))
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        provider.compose(request(num_images=3, deadline=started + 1.5))
+    assert time.monotonic() - started < 2.5 and len(fake.requests) == 3
+
+
+def test_no_wait_or_retry_that_would_pass_the_deadline(fake, settings, slept):
+    provider = client("openrouter", fake, settings, slept, max_attempts=4)
+    fake.script(
+        Reply(503, {"error": {"code": 503, "message": "busy"}}, headers={"Retry-After": "5"})
+    )
+    with pytest.raises(ProviderUnavailable):
+        provider.compose(request(deadline=time.monotonic() + 2))
+    assert len(fake.requests) == 1 and slept == []  # a 5 s wait would end past the deadline
+
+
+def test_a_deadline_already_passed_calls_nobody(fake, settings, slept):
+    provider = client("runware", fake, settings, slept)
+    fake.script(Reply(200, runware_ok(RED)))
+    with pytest.raises(ProviderTimeout):
+        provider.compose(request(deadline=time.monotonic() - 0.1))
+    assert fake.requests == []
+
+
+def test_a_download_of_a_result_url_ends_by_the_deadline(fake, settings, slept):
+    settings.BANANASITE_FETCH_ALLOW_NETWORKS = ["127.0.0.1/32"]
+    provider = client("aimlapi", fake, settings, slept)
+    fake.script(
+        Reply(200, {"data": [{"url": f"{fake.url}/cdn/out.png"}]}),
+        Reply(200, GREEN, delay=30),
+    )
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        provider.compose(request(deadline=started + 1.5))
+    assert time.monotonic() - started < 2.5
+
+
+# --- The circuit counts failed calls -----------------------------------------------------------
+
+
+def test_the_circuit_opens_after_threshold_failed_calls_and_stops_the_retries(
+    fake, settings, slept
+):
+    settings.BANANASITE_CIRCUIT_THRESHOLD = 3
+    provider = client("gemini", fake, settings, slept, max_attempts=10)
+    fake.script(Reply(503, google_error(503, "UNAVAILABLE", "overloaded")))
+    with pytest.raises(ProviderUnavailable):
+        provider.compose(request())
+    assert len(fake.requests) == 3 and len(slept) == 2
+    assert CircuitBreaker("gemini").is_open()
+
+
+def test_an_answer_closes_the_count_and_a_timeout_we_imposed_is_not_a_failure(
+    fake, settings, slept
+):
+    settings.BANANASITE_CIRCUIT_THRESHOLD = 2
+    provider = client("openrouter", fake, settings, slept, max_attempts=1, timeout=60.0)
+    fake.script(Reply(503, {"error": {"code": 503, "message": "busy"}}))
+    with pytest.raises(ProviderUnavailable):
+        provider.compose(request())
+    fake.script(Reply(400, {"error": {"code": 400, "message": "bad input"}}))
+    with pytest.raises(ProviderError):
+        provider.compose(request())  # an answer: the provider is up, the count starts again
+    fake.script(Reply(503, {"error": {"code": 503, "message": "busy"}}))
+    with pytest.raises(ProviderUnavailable):
+        provider.compose(request())
+    assert not CircuitBreaker("openrouter").is_open()
+    fake.script(Reply(200, openrouter_ok(RED), delay=30))
+    with pytest.raises(ProviderTimeout):
+        provider.compose(request(deadline=time.monotonic() + 0.5))  # our deadline, not theirs
+    assert not CircuitBreaker("openrouter").is_open()
+
+
+@pytest.mark.django_db
+def test_an_outage_costs_the_down_provider_about_threshold_calls_not_calls_per_composition(
+    owner, settings
+):
+    down, healthy = FakeProvider(), FakeProvider()
+    try:
+        conf = {"max_attempts": 4, "backoff_base": 0.01}
+        settings.BANANASITE_PROVIDERS = {
+            "gemini": {"api_key": KEY, "base_url": down.url, **conf},
+            "openrouter": {"api_key": KEY, "base_url": healthy.url, **conf},
+        }
+        settings.BANANASITE_MODELS = build_models(settings.BANANASITE_PROVIDERS)
+        settings.BANANASITE_CIRCUIT_THRESHOLD = 3
+        down.script(Reply(503, google_error(503, "UNAVAILABLE", "overloaded")))
+        healthy.script(Reply(200, openrouter_ok(GREEN)))
+        for _ in range(5):
+            composition = compose(owner, model="nano-banana-2", image_size="512")
+            assert run_composition(composition.public_id) == "succeeded"
+            composition.refresh_from_db()
+            assert composition.provider == "openrouter"
+        # Today's count: a composition retries the down provider 4 times, 20 calls for 5.
+        assert len(down.requests) <= 3 and len(healthy.requests) == 5
+    finally:
+        down.close()
+        healthy.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_circuit_opened_in_one_process_is_open_in_another(settings):
+    """The embedded profile too: its cache is a database table, not each process's memory."""
+    settings.CACHES = (
+        {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+        if (url := settings.REDIS_URL)
+        else {
+            "default": {
+                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                "LOCATION": "bananasite_cache",
+            }
+        }
+    )
+    breaker = CircuitBreaker("gemini")
+    assert not breaker.is_open()
+    elsewhere = (
+        "from compositions.providers.http import CircuitBreaker; b = CircuitBreaker('gemini'); "
+        "[b.record_failure() for _ in range(b.threshold)]"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", elsewhere],
+            cwd=django_settings.BASE_DIR,
+            env={**os.environ, "DATABASE_URL": database_url()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert breaker.is_open()
+    finally:
+        breaker.record_success()

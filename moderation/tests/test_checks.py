@@ -9,6 +9,7 @@ from PIL import Image
 
 from api.tests.api_clients import token_client
 from compositions.images import perceptual_hash
+from compositions.lifecycle import cancel_composition
 from compositions.models import Composition, Upload
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
@@ -16,8 +17,9 @@ from compositions.tests.test_compose_views import post_compose
 from conftest import SAMPLES
 from moderation.models import BlockedHash, ProviderRefusal
 from moderation.policy import distance
+from moderation.services import approve_composition, reject_composition
 
-from .helpers import cropped, reencoded
+from .helpers import cropped, make_moderator, reencoded
 
 pytestmark = pytest.mark.django_db
 
@@ -155,13 +157,47 @@ def test_api_people_preset_without_consent_is_held_not_refused(owner, uploaded):
     assert ok["status"] == "queued" and ok["consent"] is True
 
 
-def test_a_new_accounts_first_compositions_are_held(settings, owner):
+def test_a_new_accounts_first_compositions_are_held(settings, owner, make_user):
     settings.BANANASITE_HOLD_FIRST_COMPOSITIONS = 2
-    first, second, third = (compose(owner) for _ in range(3))
-    assert [first.status, second.status, third.status] == ["held", "held", "queued"]
+    first, second = compose(owner), compose(owner)
+    assert [first.status, second.status] == ["held", "held"]
     assert "New account: composition 1 of the first 2" in first.held_reason
     # Held compositions reserve their credits; they are released if a moderator rejects.
     assert first.credits_reserved > 0 and first.enqueued_at is None
+    # Waiting for review does not count towards the first two; approval does.
+    assert compose(owner).status == "held"
+    moderator = make_moderator(make_user)
+    for held in (first, second):
+        approve_composition(composition=held, actor=moderator)
+    assert compose(owner).status == "queued"
+
+
+def test_only_compositions_that_ran_or_were_approved_end_the_new_account_hold(
+    settings, owner, make_user
+):
+    settings.BANANASITE_HOLD_FIRST_COMPOSITIONS = 3
+    moderator = make_moderator(make_user)
+    # Three throwaways, held and canceled at once: they must not unlock the fourth.
+    for _ in range(3):
+        cancel_composition(composition=compose(owner))
+    first = compose(owner)
+    assert first.status == "held"
+    assert "New account: composition 1 of the first 3" in first.held_reason
+    # Approved and run to the end: counts.
+    approve_composition(composition=first, actor=moderator)
+    assert run_composition(first.public_id) == "succeeded"
+    second = compose(owner)
+    assert "composition 2 of the first 3" in second.held_reason
+    # Rejected by a moderator: never ran, does not count.
+    reject_composition(composition=second, actor=moderator, reason="Not this one.")
+    third = compose(owner)
+    assert "composition 2 of the first 3" in third.held_reason
+    # Approved and still waiting in the queue: counts.
+    approve_composition(composition=third, actor=moderator)
+    fourth = compose(owner)
+    assert "composition 3 of the first 3" in fourth.held_reason
+    approve_composition(composition=fourth, actor=moderator)
+    assert compose(owner).status == "queued"
 
 
 def test_flagged_prompt_terms_hold_after_normalisation(settings, owner):

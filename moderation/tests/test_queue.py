@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.test import Client
 
@@ -105,6 +106,7 @@ def test_the_same_item_reported_by_several_people_is_one_row_with_a_count(
     for email in ("a@example.com", "b@example.com"):
         member = make_user(email)
         _invitation, raw = invite_member(workspace=team, inviter=owner, email=email, role="member")
+        EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
         accept_invitation(user=member, raw_token=raw)
         member.refresh_from_db()
         assert member.current_workspace == team

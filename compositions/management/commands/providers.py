@@ -5,7 +5,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from compositions.catalog import all_models, default_model
+from compositions.providers.gemini import GeminiProvider
 from compositions.providers.http import CircuitBreaker, ProviderHTTP
+from compositions.providers.openrouter import OpenRouterProvider
+from compositions.providers.remote import normalise_base_url
 
 # A cheap authenticated call per provider that costs nothing: listing models or the key itself.
 CHECKS = {
@@ -15,6 +18,11 @@ CHECKS = {
         "https://generativelanguage.googleapis.com",
     ),
     "openrouter": ("GET", "{base}/api/v1/key", "https://openrouter.ai"),
+}
+# The version paths an operator may paste with the host (the providers' documented bases).
+VERSION_PATHS = {
+    "gemini": GeminiProvider.version_paths,
+    "openrouter": OpenRouterProvider.version_paths,
 }
 
 
@@ -48,7 +56,8 @@ class Command(BaseCommand):
         if name not in CHECKS:
             return "no free check for this provider; a composition will tell"
         method, template, default = CHECKS[name]
-        url = template.format(base=(conf.get("base_url") or default).rstrip("/"))
+        base = normalise_base_url(conf.get("base_url") or default, VERSION_PATHS[name])
+        url = template.format(base=base)
         http = ProviderHTTP(name, secrets=(conf.get("api_key", ""),), max_attempts=1, timeout=15)
         headers = (
             {"x-goog-api-key": conf.get("api_key", "")}
