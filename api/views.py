@@ -4,8 +4,11 @@ Views are thin: they read the request with an input serializer, call one service
 that owns the noun, and answer with an output serializer."""
 
 import io
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -123,8 +126,8 @@ class ModelsView(WorkspaceAPIView):
         )
 
 
-def _new_image_from_url(url: str, label: str) -> NewImage:
-    data = fetch_image(url)
+def _new_image_from_url(url: str, label: str, *, deadline: float | None = None) -> NewImage:
+    data = fetch_image(url, deadline=deadline)
     return NewImage(name=label, fileobj=io.BytesIO(data), size=len(data))
 
 
@@ -168,20 +171,42 @@ def _options_and_images(
     workspace: Workspace, data: dict
 ) -> tuple[CompositionOptions, list[Upload | NewImage]]:
     """The composition request's options, and its images in order (uploads, URLs or files)."""
-    images: list[Upload | NewImage] = []
-    roles: list[str] = []
-    for index, item in enumerate(data.get("inputs") or [], start=1):
-        if item.get("upload"):
-            # Held and rejected uploads are found too: the service holds or refuses them.
-            upload = Upload.objects.filter(public_id=item["upload"], workspace=workspace).first()
-            if upload is None:
-                raise ValidationFailed(
-                    [("inputs", "not_found", f"Input {index}: there is no such upload here.")]
-                )
-            images.append(upload)
-        else:
-            images.append(_new_image_from_url(item["url"], f"image {index}"))
-        roles.append(item.get("role", ""))
+    inputs = data.get("inputs") or []
+    # One query for the uploads; held and rejected ones are found too (the service holds or
+    # refuses them).
+    uploads = {
+        u.public_id: u
+        for u in Upload.objects.filter(
+            public_id__in=[i["upload"] for i in inputs if i.get("upload")], workspace=workspace
+        )
+    }
+    for index, item in enumerate(inputs, start=1):
+        if item.get("upload") and item["upload"] not in uploads:
+            raise ValidationFailed(
+                [("inputs", "not_found", f"Input {index}: there is no such upload here.")]
+            )
+    # URL inputs are fetched side by side and share one deadline, so a request with many slow
+    # URLs holds its thread for BANANASITE_FETCH_TIMEOUT at most, not that once per URL.
+    deadline = time.monotonic() + settings.BANANASITE_FETCH_TIMEOUT
+    urls = [(index, item["url"]) for index, item in enumerate(inputs, start=1) if item.get("url")]
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(urls)))) as pool:
+        fetched = dict(
+            zip(
+                [index for index, _url in urls],
+                pool.map(
+                    lambda pair: _new_image_from_url(
+                        pair[1], f"image {pair[0]}", deadline=deadline
+                    ),
+                    urls,
+                ),
+                strict=True,
+            )
+        )
+    images: list[Upload | NewImage] = [
+        uploads[item["upload"]] if item.get("upload") else fetched[index]
+        for index, item in enumerate(inputs, start=1)
+    ]
+    roles: list[str] = [item.get("role", "") for item in inputs]
     for f in data.get("images") or []:
         images.append(NewImage(name=f.name, fileobj=f, size=f.size))
     roles += list(data.get("roles") or [])

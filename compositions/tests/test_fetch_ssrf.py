@@ -431,3 +431,18 @@ def test_non_ascii_paths_and_host_names_are_encoded_as_browsers_do(server, monke
         ("/caf%C3%A9%20photo.png?q=th%C3%A9", f"xn--bcher-kva.example:{port}"),
         ("/already%20encoded.png", f"127.0.0.1:{port}"),
     ]
+
+
+def test_a_composition_s_url_inputs_share_one_deadline(dribbling, settings, owner):
+    from api.tests.api_clients import token_client
+    from compositions.models import Composition
+
+    settings.BANANASITE_FETCH_TIMEOUT = 1
+    inputs = [{"url": f"{dribbling.url}/{n}.png"} for n in range(6)]
+    started = time.monotonic()
+    refused = token_client(owner).post(
+        "/api/v1/compositions", {"prompt": "x", "inputs": inputs}, format="json"
+    )
+    assert refused.status_code == 400 and "too long" in refused.json()["detail"]
+    assert time.monotonic() - started < 2.5  # one deadline, not six
+    assert not Composition.objects.exists()
