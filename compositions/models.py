@@ -143,6 +143,10 @@ class Composition(models.Model):
         PROFESSIONAL = "professional", "Professional"
         CREATIVE = "creative", "Creative"
 
+    class Priority(models.TextChoices):
+        STANDARD = "standard", "Standard"
+        BATCH = "batch", "Batch (cheaper, within a day)"
+
     class Origin(models.TextChoices):
         NEW = "new", "New"
         VARIATION = "variation", "Variation"
@@ -201,10 +205,24 @@ class Composition(models.Model):
         "the people in them.",
     )
     provider_request_id = models.CharField(max_length=200, blank=True)
+    provider_model = models.CharField(
+        max_length=120, blank=True, help_text="The exact model name the provider was asked for."
+    )
+    route_reason = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Why this provider was chosen among those that serve it.",
+    )
+    priority = models.CharField(max_length=10, choices=Priority, default=Priority.STANDARD)
 
+    # The way through the pipeline, for the ETA, the metrics and the load benchmark:
+    # created → enqueued → started (claimed) → provider started/finished → stored → finished.
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Claimed by a worker.")
+    provider_started_at = models.DateTimeField(null=True, blank=True)
+    provider_finished_at = models.DateTimeField(null=True, blank=True)
+    stored_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = CompositionQuerySet.as_manager()
@@ -384,6 +402,12 @@ class Composition(models.Model):
         if provider != self.provider:
             type(self).objects.filter(pk=self.pk, attempts=token).update(provider=provider)
             self.provider = provider
+
+    def record_timing(self, *, token: int, **moments: datetime) -> None:
+        """Note when a step of this attempt happened (provider_started_at, stored_at...)."""
+        type(self).objects.filter(pk=self.pk, attempts=token).update(**moments)
+        for name, value in moments.items():
+            setattr(self, name, value)
 
     def requeue(self) -> bool:
         """Give an abandoned composition back to the queue: only while its lease has really

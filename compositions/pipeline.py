@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
 from bananasite.files import delete_files, extension_for
@@ -137,6 +138,9 @@ def generate(
                 raise ProviderUnavailable(UNAVAILABLE)
             continue
         request = compose_request(composition, route, images, deadline=deadline)
+        composition.record_timing(
+            token=token, provider_started_at=timezone.now(), provider_model=route.provider_model
+        )
         try:
             result = get_provider(route.provider).compose(request, progress=on_progress)
         except (ProviderUnavailable, ProviderTimeout, ProviderRateLimited) as exc:
@@ -148,6 +152,7 @@ def generate(
             if last:
                 raise
             continue  # the next configured provider takes over
+        composition.record_timing(token=token, provider_finished_at=timezone.now())
         if not result.images:
             raise ProviderError("The image service answered without an image.")
         return Generated(result=result, provider=route.provider, fallback_from=tried)

@@ -106,6 +106,7 @@ def make(composition: Composition, *, token: int) -> str:
     if not composition.advance(Composition.Status.STORING, token=token):
         return "canceled"
     results = pipeline.store_results(composition, generated)
+    composition.record_timing(token=token, stored_at=timezone.now())
     outcome = generated.result
     usage = {**outcome.usage, "cost_usd": outcome.cost_usd}
     if generated.fallback_from:
