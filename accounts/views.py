@@ -1,9 +1,11 @@
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from allauth.account.models import EmailAddress
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.mail import send_mail
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,7 +23,8 @@ def _membership(request) -> Membership:
     return get_object_or_404(Membership, workspace=request.workspace, user=request.user)
 
 
-def _settings_context(request, **extra):
+def workspace_context(request, **extra):
+    """What the workspace page shows; `extra` adds a form's state (webhooks uses it too)."""
     workspace = request.workspace
     me = _membership(request)
     context = {
@@ -42,16 +45,32 @@ def _settings_context(request, **extra):
     return context
 
 
+def form_state(values: dict, error: AppError) -> dict:
+    """A refused form as the workspace page shows it again: what was typed, and the message
+    beside the field it is about (or above the form when it is about no one field)."""
+    field = error.field if error.field in values else "form"
+    return {"values": values, "errors": {field: error.message}}
+
+
+def render_workspace(request, *, status: int = 200, **extra):
+    return render(
+        request, "accounts/workspace.html", workspace_context(request, **extra), status=status
+    )
+
+
 @login_required
 def workspace_settings(request):
-    return render(request, "accounts/workspace.html", _settings_context(request))
+    return render_workspace(request)
 
 
 @login_required
 @require_POST
-@back_on_error("accounts:workspace")
 def create_team(request):
-    team = services.create_team(owner=request.user, name=request.POST.get("name", ""))
+    values = {"name": request.POST.get("name", "")}
+    try:
+        team = services.create_team(owner=request.user, name=values["name"])
+    except AppError as exc:
+        return render_workspace(request, status=400, team_form=form_state(values, exc))
     messages.success(
         request,
         f"Created the team {team.name}; you are working in it now. It starts without credits: "
@@ -68,20 +87,28 @@ def switch(request):
     )
     services.switch_workspace(user=request.user, workspace=workspace)
     messages.success(request, f"You are working in {workspace.name}.")
-    target = request.POST.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    # Any other page may show something of the workspace left behind; its history does not.
+    return redirect("compositions:history")
 
 
 @login_required
 @require_POST
 @back_on_error("accounts:workspace")
 def invite(request):
-    invitation, raw = services.invite_member(
-        inviter=request.user,
-        workspace=request.workspace,
-        email=request.POST.get("email", ""),
-        role=request.POST.get("role", Membership.Role.MEMBER),
-    )
+    values = {
+        "email": request.POST.get("email", ""),
+        "role": request.POST.get("role", Membership.Role.MEMBER),
+    }
+    services.require_manager(user=request.user, workspace=request.workspace)
+    try:
+        invitation, raw = services.invite_member(
+            inviter=request.user,
+            workspace=request.workspace,
+            email=values["email"],
+            role=values["role"],
+        )
+    except AppError as exc:
+        return render_workspace(request, status=400, invite_form=form_state(values, exc))
     link = request.build_absolute_uri(reverse("accounts:invitation", args=[raw]))
     send_mail(
         f"Join {request.workspace.name} on bananasite",
@@ -112,11 +139,27 @@ def cancel_invitation(request):
 AFTER_VERIFICATION = "accounts_after_verification"
 
 
-@login_required
 def invitation(request, token):
+    """The link in the invitation mail. Signed out, it says which team invited whom and by
+    whom, and leads through sign-in or sign-up back here (`next`); signed in, it accepts."""
     found = services.find_invitation(token)
     valid = bool(found and not found.accepted_at and found.expires_at > timezone.now())
     here = reverse("accounts:invitation", args=[token])
+    if not request.user.is_authenticated:
+        if request.method == "POST":
+            return redirect_to_login(here)
+        return render(
+            request,
+            "accounts/invitation.html",
+            {
+                "invitation": found,
+                "valid": valid,
+                "next_query": urlencode({"next": here}),
+                "has_account": bool(
+                    valid and found and User.objects.filter(email__iexact=found.email).exists()
+                ),
+            },
+        )
     if request.method == "POST":
         # A refusal (expired, another address) comes back to this page with its message.
         request.error_redirect = here
@@ -199,30 +242,37 @@ def leave(request):
     return redirect("compositions:compose")
 
 
+def _expiry(days: str):
+    """The expiry for "expires after N days" (empty: never)."""
+    if not days:
+        return None
+    if not days.isdigit() or not 1 <= int(days) <= 3650:
+        raise AppError("Expiry must be 1 to 3650 days, or empty for none.", field="expires_in_days")
+    return timezone.now() + timedelta(days=int(days))
+
+
 @login_required
 @require_POST
 @back_on_error("accounts:workspace")
 def create_token(request):
     services.require_manager(user=request.user, workspace=request.workspace)
-    days = request.POST.get("expires_in_days", "").strip()
-    expires_at = None
-    if days:
-        if not days.isdigit() or not 1 <= int(days) <= 3650:
-            raise AppError("Expiry must be 1 to 3650 days, or empty for none.")
-        expires_at = timezone.now() + timedelta(days=int(days))
-    token, raw = services.create_api_token(
-        workspace=request.workspace,
-        user=request.user,
-        name=request.POST.get("name", ""),
-        scopes=request.POST.getlist("scopes") or None,
-        expires_at=expires_at,
-    )
+    values = {
+        "name": request.POST.get("name", ""),
+        "scopes": request.POST.getlist("scopes"),
+        "expires_in_days": request.POST.get("expires_in_days", "").strip(),
+    }
+    try:
+        token, raw = services.create_api_token(
+            workspace=request.workspace,
+            user=request.user,
+            name=values["name"],
+            scopes=values["scopes"] or None,
+            expires_at=_expiry(values["expires_in_days"]),
+        )
+    except AppError as exc:
+        return render_workspace(request, status=400, token_form=form_state(values, exc))
     # Shown once, on this response only; it is not stored anywhere we could show it again.
-    return render(
-        request,
-        "accounts/workspace.html",
-        _settings_context(request, new_token=raw, new_token_name=token.name),
-    )
+    return render_workspace(request, new_token=raw, new_token_name=token.name)
 
 
 @login_required

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.middleware import WorkspaceRequest
 from accounts.services import require_manager
+from accounts.views import form_state, render_workspace
 from bananasite.errors import AppError
 
 from . import services
@@ -18,12 +19,16 @@ from .models import Webhook, WebhookDelivery
 @require_POST
 def create(request: WorkspaceRequest) -> HttpResponse:
     require_manager(user=request.user, workspace=request.workspace)
-    events = request.POST.getlist("events")
-    if not events:
-        raise AppError("Pick at least one event.")
-    services.create_webhook(
-        workspace=request.workspace, url=request.POST.get("url", "").strip(), events=events
-    )
+    values = {"url": request.POST.get("url", "").strip(), "events": request.POST.getlist("events")}
+    try:
+        if not values["events"]:
+            raise AppError("Pick at least one event.", field="events")
+        services.create_webhook(
+            workspace=request.workspace, url=values["url"], events=values["events"]
+        )
+    except AppError as exc:
+        # The workspace page again, with what was typed and the message beside its field.
+        return render_workspace(request, status=400, webhook_form=form_state(values, exc))
     messages.success(request, "Webhook endpoint added.")
     return redirect("accounts:workspace")
 

@@ -123,10 +123,14 @@ def test_an_invitation_is_for_its_address_and_expires(owner, team, make_user):
     assert not Membership.objects.filter(workspace=team, user__email="friend@example.com").exists()
 
 
-def test_anonymous_must_sign_in_to_accept(owner, team, client):
+def test_anonymous_is_told_who_invited_them_and_must_sign_in_to_accept(owner, team, client):
     link = invite(client_for(owner), "friend@example.com")
-    response = client.get(link)
+    page = client.get(link).content.decode()
+    assert "Join Acme Studio" in page and "owner@example.com invited" in page
+    assert f"/accounts/signup/?next={link.replace('/', '%2F')}" in page
+    response = client.post(link)
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert not Membership.objects.filter(workspace=team, user__email="friend@example.com").exists()
 
 
 def test_members_cannot_invite_or_manage_tokens(owner, team, make_user):

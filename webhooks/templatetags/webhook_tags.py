@@ -16,6 +16,8 @@ register = template.Library()
 def webhooks_section(context: template.Context, workspace: Workspace) -> dict[str, Any]:
     return {
         "csrf_token": context.get("csrf_token"),
+        # A refused form's state (webhooks.views.create): what was typed and the error.
+        "form": context.get("webhook_form") or {},
         "events": Webhook.Event.values,
         "webhooks": Webhook.objects.filter(workspace=workspace),
         "deliveries": WebhookDelivery.objects.filter(webhook__workspace=workspace).select_related(

@@ -1,0 +1,202 @@
+"""Every page of the site in Chromium at phone and desktop widths: nothing scrolls sideways,
+axe-core finds no serious or critical violation, and a screenshot of each is kept in
+artifacts/screenshots/. Then the header menu, the workspace switcher, the invitation for a
+signed-out visitor and forms that keep what was typed, as a person uses them.
+
+To add a page, add a `Page` to PAGES (its path may use the `Site` built below)."""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from bananasite.tests.browser import (
+    DESKTOP,
+    PHONE,
+    SMALL_PHONE,
+    axe_problems,
+    browser_type_launch_args,  # noqa: F401  (a fixture: Debian's Chromium)
+    new_context,
+    overflow,
+    shot,
+    sign_in_context,
+)
+from conftest import SAMPLES
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+PASSWORD = "a long browser pass 42"  # noqa: S105
+
+
+@dataclass
+class Site:
+    """What the pages show: an owner working in a team with a finished composition, a
+    teammate, an open invitation, a token, a webhook with a delivery."""
+
+    owner: Any
+    team: Any
+    composition: Any
+    invitation_token: str
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str  # also the screenshot's name
+    path: str | Callable[[Site], str]
+    signed_in: bool
+    # Runs after the page has loaded, before the checks (open a form, fill a field...).
+    then: Callable[[Any], None] | None = None
+    status: int = 200
+
+    def url(self, site: Site) -> str:
+        return self.path(site) if callable(self.path) else self.path
+
+
+def _open_report(page: Any) -> None:
+    page.locator("details.report summary").first.click()
+
+
+# Every page a person reaches, from the URL conf. The admin (/admin/) is Django's own and
+# exempt; the API (/api/v1/) answers JSON; POST-only actions answer with a redirect.
+PAGES = [
+    Page("home", "/", signed_in=False),
+    Page("sign-in", "/accounts/login/", signed_in=False),
+    Page("sign-up", "/accounts/signup/", signed_in=False),
+    Page("password-reset", "/accounts/password/reset/", signed_in=False),
+    Page("password-reset-done", "/accounts/password/reset/done/", signed_in=False),
+    Page("password-reset-bad-key", "/accounts/password/reset/key/1-bad-key/", signed_in=False),
+    Page("email-confirm-bad-key", "/accounts/confirm-email/bad-key/", signed_in=False),
+    Page(
+        "invitation-signed-out",
+        lambda site: reverse("accounts:invitation", args=[site.invitation_token]),
+        signed_in=False,
+    ),
+    Page("not-found", "/no-such-page/", signed_in=False, status=404),
+    Page("compose", "/compose/", signed_in=True),
+    Page("history", "/history/", signed_in=True),
+    Page("composition", lambda site: site.composition.get_absolute_url(), signed_in=True),
+    Page(
+        "report-form",
+        lambda site: site.composition.get_absolute_url(),
+        signed_in=True,
+        then=_open_report,
+    ),
+    Page("usage", "/billing/usage/", signed_in=True),
+    Page("workspace", "/workspace/", signed_in=True),
+    Page(
+        "invitation-signed-in",
+        lambda site: reverse("accounts:invitation", args=[site.invitation_token]),
+        signed_in=True,
+    ),
+    Page("invitation-bad-link", "/workspace/join/no-such-token", signed_in=True),
+    Page("account-email", "/accounts/email/", signed_in=True),
+    Page("password-change", "/accounts/password/change/", signed_in=True),
+    Page("sign-out", "/accounts/logout/", signed_in=True),
+    Page("not-found-signed-in", "/c/cmp_nosuchthing/", signed_in=True, status=404),
+]
+
+
+@pytest.fixture
+def site(make_user) -> Site:
+    from allauth.account.models import EmailAddress
+
+    from accounts.services import create_api_token, create_team, invite_member
+    from accounts.models import Membership
+    from billing.models import Wallet
+    from billing.services import grant_credits
+    from compositions.models import Composition
+    from compositions.options import CompositionOptions, NewImage
+    from compositions.services import create_composition
+    from webhooks.models import Webhook, WebhookDelivery
+
+    owner = make_user("owner@example.com", PASSWORD)
+    EmailAddress.objects.create(user=owner, email=owner.email, verified=True, primary=True)
+    team = create_team(owner=owner, name="Studio North")
+    grant_credits(wallet=Wallet.objects.get(workspace=team), amount=20, reason="browser tests")
+    mate = make_user("mate@example.com", PASSWORD)
+    Membership.objects.create(workspace=team, user=mate, role=Membership.Role.MEMBER)
+    _, raw = invite_member(
+        inviter=owner, workspace=team, email="newcomer@example.com", role="member"
+    )
+    with open(SAMPLES / "astronaut.png", "rb") as a, open(SAMPLES / "rocket.jpg", "rb") as b:
+        composition = create_composition(
+            workspace=team,
+            user=owner,
+            options=CompositionOptions(
+                prompt="The astronaut from image 1 in front of the rocket from image 2.",
+                preset="product_in_scene",
+                model="local",
+                aspect_ratio="16:9",
+                image_size="1K",
+            ),
+            images=[NewImage(name="astronaut.png", fileobj=a, size=None),
+                    NewImage(name="rocket.jpg", fileobj=b, size=None)],
+        )
+    composition = Composition.objects.get(pk=composition.pk)
+    assert composition.status == "succeeded", composition.error_message
+    create_api_token(workspace=team, user=owner, name="CI pipeline", scopes=None, expires_at=None)
+    hook = Webhook.objects.create(
+        workspace=team,
+        url="https://hooks.example.com/a/rather/long/path/for/bananasite/events",
+        events=sorted(Webhook.Event.values),
+        secret="whsec_test",
+    )
+    WebhookDelivery.objects.create(
+        webhook=hook,
+        event="composition.succeeded",
+        payload={},
+        status=WebhookDelivery.Status.FAILED,
+        attempts=3,
+        last_error="Connection refused by hooks.example.com after 10 seconds",
+    )
+    return Site(owner=owner, team=team, composition=composition, invitation_token=raw)
+
+
+def _check_pages(browser, live_server, site, viewport, *, axe: bool, screenshots: bool):
+    """Visit every page at this viewport; return what is wrong, page by page."""
+    problems = []
+    contexts = {}
+    for signed_in in (False, True):
+        contexts[signed_in] = new_context(browser, viewport)
+        if signed_in:
+            sign_in_context(contexts[signed_in], live_server.url, site.owner)
+    try:
+        for spec in PAGES:
+            import time; t0 = time.time()
+            page = contexts[spec.signed_in].new_page()
+            response = page.goto(live_server.url + spec.url(site))
+            if response is None or response.status != spec.status:
+                status = response.status if response else None
+                problems.append(f"{spec.name}: status {status}, expected {spec.status}")
+            if spec.then:
+                spec.then(page)
+            if why := overflow(page):
+                problems.append(f"{spec.name} at {viewport['width']} px scrolls sideways: {why}")
+            t1 = time.time()
+            if axe:
+                problems += [f"{spec.name}: {p}" for p in axe_problems(page)]
+            t2 = time.time()
+            if screenshots:
+                shot(page, f"page-{spec.name}-{viewport['width']}")
+            print("TIMING", spec.name, round(t1-t0,2), round(t2-t1,2), round(time.time()-t2,2))
+            page.close()
+    finally:
+        for context in contexts.values():
+            context.close()
+    return problems
+
+
+@pytest.mark.parametrize(
+    ("viewport", "axe"), [(SMALL_PHONE, False), (PHONE, True), (DESKTOP, True)], ids=str
+)
+def test_every_page_fits_the_screen_and_passes_axe(browser, live_server, site, viewport, axe):
+    problems = _check_pages(
+        browser, live_server, site, viewport, axe=axe, screenshots=viewport != SMALL_PHONE
+    )
+    assert not problems, "\n".join(problems)
