@@ -33,8 +33,8 @@ __all__ = [
     "browser_type_launch_args",
     "new_context",
     "overflow",
-    "sign_in_context",
     "shot",
+    "sign_in_context",
 ]
 
 
@@ -126,4 +126,3 @@ def axe_problems(page: Any, impacts: tuple[str, ...] = BLOCKING_IMPACTS) -> list
             f"{violation['impact']} {violation['id']}: {violation['help']} ({'; '.join(targets)})"
         )
     return problems
-
