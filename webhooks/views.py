@@ -19,14 +19,14 @@ from .models import Webhook, WebhookDelivery
 @require_POST
 def create(request: WorkspaceRequest) -> HttpResponse:
     require_manager(user=request.user, workspace=request.workspace)
-    values = {"url": request.POST.get("url", "").strip(), "events": request.POST.getlist("events")}
+    url = request.POST.get("url", "").strip()
+    events = request.POST.getlist("events")
     try:
-        if not values["events"]:
+        if not events:
             raise AppError("Pick at least one event.", field="events")
-        services.create_webhook(
-            workspace=request.workspace, url=values["url"], events=values["events"]
-        )
+        services.create_webhook(workspace=request.workspace, url=url, events=events)
     except AppError as exc:
+        values = {"url": url, "events": events}
         # The workspace page again, with what was typed and the message beside its field.
         return render_workspace(request, status=400, webhook_form=form_state(values, exc))
     messages.success(request, "Webhook endpoint added.")
