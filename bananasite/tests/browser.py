@@ -88,21 +88,24 @@ def shot(page: Any, name: str, *, full_page: bool = True) -> Path:
 
 
 def overflow(page: Any) -> str | None:
-    """Why the page scrolls sideways (its widest offenders), or None when it does not."""
+    """Why the page scrolls sideways (its widest offenders), or None when it does not.
+
+    Compared with the viewport's width, not `innerWidth`: a phone (is_mobile) zooms out to fit
+    wide content, and then `innerWidth` grows with the page and would hide the overflow."""
     return page.evaluate(
-        """() => {
+        """(width) => {
           const doc = document.documentElement;
-          if (doc.scrollWidth <= window.innerWidth) return null;
+          if (doc.scrollWidth <= width) return null;
           const wide = [...document.querySelectorAll("body *")]
-            .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+            .filter((el) => el.getBoundingClientRect().right > width + 0.5)
             .filter((el) => !el.closest("[hidden]"))
             .slice(0, 5)
             .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
                  (el.className && typeof el.className === "string"
                    ? "." + el.className.trim().split(/\\s+/).join(".") : ""));
-          return `scrollWidth ${doc.scrollWidth} > innerWidth ${window.innerWidth}: ` +
-                 wide.join(", ");
-        }"""
+          return `scrollWidth ${doc.scrollWidth} > viewport ${width}: ` + wide.join(", ");
+        }""",
+        page.viewport_size["width"],
     )
 
 

@@ -168,9 +168,10 @@ def _check_pages(browser, live_server, site, viewport, *, axe: bool, screenshots
         contexts[signed_in] = new_context(browser, viewport)
         if signed_in:
             sign_in_context(contexts[signed_in], live_server.url, site.owner)
+    tabs = {signed_in: context.new_page() for signed_in, context in contexts.items()}
     try:
         for spec in PAGES:
-            page = contexts[spec.signed_in].new_page()
+            page = tabs[spec.signed_in]  # one tab per context, reused page after page
             response = page.goto(live_server.url + spec.url(site))
             if response is None or response.status != spec.status:
                 status = response.status if response else None
@@ -183,7 +184,6 @@ def _check_pages(browser, live_server, site, viewport, *, axe: bool, screenshots
                 problems += [f"{spec.name}: {p}" for p in axe_problems(page)]
             if screenshots:
                 shot(page, f"page-{spec.name}-{viewport['width']}")
-            page.close()
     finally:
         for context in contexts.values():
             context.close()
