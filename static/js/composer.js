@@ -88,6 +88,7 @@
     if (item.file.size > state.max_upload_bytes) {
       item.status = "failed";
       item.error = `${item.name} is over ${Math.round(state.max_upload_bytes / 1048576)} MB; choose a smaller photo.`;
+      item.retryable = false;
       render();
       return;
     }
@@ -106,6 +107,7 @@
     });
     xhr.addEventListener("load", () => finish(item, xhr.status, xhr.responseText));
     xhr.addEventListener("error", () => finish(item, 0, ""));
+    xhr.send(body);
     render();
   }
 
@@ -119,14 +121,16 @@
       if (item.localUrl) { URL.revokeObjectURL(item.localUrl); item.localUrl = null; }
     } else {
       item.status = "failed";
+      // A dropped connection or a server hiccup may go through on a retry; a refusal will not.
+      item.retryable = status === 0 || status >= 500 || status === 429;
       item.error = data.error || (status === 0 ? "The connection dropped before this photo was uploaded." : `The upload failed (${status}).`);
     }
     render();
   }
 
   function addFiles(fileList, at) {
-    const added = Array.from(fileList).filter((f) => f.type.startsWith("image/") || /\.(jpe?g|png|webp|gif|heic|heif)$/i.test(f.name) || f.type === "");
-    const fresh = added.map((file) => ({
+    // Every file is sent: the server says why one is not a usable photo, beside that photo.
+    const fresh = Array.from(fileList).map((file) => ({
       key: nextKey++, file, name: file.name || "pasted image.png", role: "", status: "uploading", progress: 0,
       localUrl: URL.createObjectURL(file),
     }));
@@ -192,7 +196,7 @@
       img.src = item.thumb || item.localUrl || "";
       const presetPart = presetSelect.value === "none" ? "" : ` for the ${presetLabel} preset`;
       img.alt = `Image ${position} of ${total()}${presetPart}, role ${roleLabel(roles[position - 1])}: ${item.name}`;
-      if (!img.src) img.hidden = true;
+      if (!img.getAttribute("src") || item.status === "failed") img.hidden = true;
       node.querySelector(".preview-name").textContent = item.name;
       const bar = node.querySelector("progress");
       bar.value = item.progress || 0;
@@ -215,7 +219,7 @@
       up.setAttribute("aria-label", `Move image ${position} (${item.name}) earlier`);
       down.setAttribute("aria-label", `Move image ${position} (${item.name}) later`);
       const retry = node.querySelector('[data-action="retry"]');
-      retry.hidden = !(item.status === "failed" && (item.file || item.result));
+      retry.hidden = !(item.status === "failed" && item.retryable && (item.file || item.result));
       retry.setAttribute("aria-label", `Retry uploading ${item.name}`);
       node.querySelector('[data-action="remove"]').setAttribute("aria-label", `Remove image ${position} (${item.name})`);
       list.appendChild(node);
