@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from bananasite.model_catalog import build_models
 from billing.models import Plan, Wallet
 from billing.services import adjust_credits
-from bananasite.model_catalog import build_models
 from compositions.models import Composition, Upload
 from compositions.prompt_lint import lint
 
