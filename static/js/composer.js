@@ -583,8 +583,9 @@
   });
 
   restore();
-  if (prompt.value && presetSelect.value !== "none" && !lastScaffold) {
-    // A page rendered with a preset's prompt (a refusal, "use as input") keeps it as the scaffold.
+  if (prompt.value && presetSelect.value !== "none" && !lastScaffold && !sourceInput) {
+    // A refused page with the preset's own prompt keeps following the preset. "Use as input"
+    // starts from the earlier composition's prompt: that is work to keep, so a new preset asks.
     if (prompt.value === presetPrompt(presetSelect.value)) lastScaffold = prompt.value;
   }
   blockersList.tabIndex = -1;
