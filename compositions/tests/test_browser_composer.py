@@ -227,7 +227,9 @@ def test_drop_paste_and_a_past_result_into_a_slot(page, live_server, size, stran
     )
     wait_uploaded(page, 3)
     names = page.locator("#previews .preview-name")
-    expect()(names).to_have_text(["Earlier result", "dropped.png", "pasted.png"])
+    expect()(names).to_have_text(
+        [f"bananasite-{made.public_id}-1.png", "dropped.png", "pasted.png"]
+    )
     # Another workspace's result is not found.
     status = page.evaluate(
         """async (id) => {
@@ -366,3 +368,30 @@ def test_offline_the_composer_says_so_and_marks_presets(page, live_server, size)
     )
     no_sideways_scroll(page)
     shot(page, f"composer-{size}-offline")
+
+
+def test_a_dropped_upload_offers_a_retry(page, live_server, size):
+    sign_up(page, live_server, f"retry-{size}@example.com")
+    attempts = []
+
+    def drop_the_first(route):
+        attempts.append(route.request.url)
+        if len(attempts) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/compose/uploads", drop_the_first)
+    page.set_input_files('input[name="images"]', [SAMPLES / "brick.png"])
+    photo = page.locator("#previews li")
+    expect()(photo).to_have_class(re.compile("failed"))
+    expect()(photo.locator(".preview-error")).to_have_text(
+        "The connection dropped before this photo was uploaded."
+    )
+    expect()(photo.locator("progress")).to_be_hidden()
+    shot(page, f"composer-{size}-upload-dropped")
+    photo.get_by_role("button", name="Retry uploading brick.png").click()
+    wait_uploaded(page, 1)
+    expect()(photo).not_to_have_class(re.compile("failed"))
+    expect()(photo.locator('input[name="uploads"]')).to_have_value(re.compile(r"^up_"))
+    assert len(attempts) == 2

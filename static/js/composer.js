@@ -117,7 +117,7 @@
     let data = {};
     try { data = JSON.parse(text || "{}"); } catch (e) { data = {}; }
     if (status === 201) {
-      Object.assign(item, { id: data.id, thumb: data.thumb, bytes: data.bytes, status: "done", progress: 100, file: null });
+      Object.assign(item, { id: data.id, name: data.name || item.name, thumb: data.thumb, bytes: data.bytes, status: "done", progress: 100, file: null });
       if (item.localUrl) { URL.revokeObjectURL(item.localUrl); item.localUrl = null; }
     } else {
       item.status = "failed";
