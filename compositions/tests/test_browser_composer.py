@@ -65,6 +65,18 @@ def made_by(user, **options):
     return composition
 
 
+def no_serious_axe_violations(page):
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    serious = [
+        (v["id"], [n["target"] for n in v["nodes"]])
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == []
+
+
 def focused_photo(page) -> str:
     return page.evaluate(
         "document.activeElement.closest('li.preview').querySelector('.preview-name').textContent"
@@ -88,6 +100,7 @@ def test_photos_survive_a_bad_file_a_reload_and_a_refusal(page, live_server, siz
     expect()(bad).to_have_class(re.compile("failed"))
     expect()(bad.locator(".preview-error")).to_contain_text("notes.jpg")
     expect()(photos.locator(".preview-error:visible")).to_have_count(1)
+    no_serious_axe_violations(page)
     expect()(page.locator("#blockers")).to_contain_text("notes.jpg could not be added")
     expect()(page.get_by_role("button", name="Compose")).to_be_disabled()
     no_sideways_scroll(page)
@@ -292,6 +305,7 @@ def test_the_prompt_linter_and_a_long_prompt(page, live_server, size):
     expect()(page.get_by_role("button", name="Compose")).to_be_disabled()
     assert len(prompt.input_value()) == 4320  # nothing cut silently
     no_sideways_scroll(page)
+    no_serious_axe_violations(page)
     shot(page, f"composer-{size}-long-prompt")
 
 
@@ -367,6 +381,7 @@ def test_offline_the_composer_says_so_and_marks_presets(page, live_server, size)
         "The offline compositor cannot do “Outfit change”"
     )
     no_sideways_scroll(page)
+    no_serious_axe_violations(page)
     shot(page, f"composer-{size}-offline")
 
 
