@@ -20,6 +20,9 @@ NANO_BANANA_MODELS: list[dict[str, Any]] = [
         "image_sizes": ["512", "1K", "2K", "4K"],
         "aspect_ratios": [*ASPECT_RATIOS, "1:4", "4:1", "1:8", "8:1"],
         "credits_per_image": {"512": 4, "1K": 6, "2K": 9, "4K": 14},
+        # What the model keeps faithful across its inputs (providers.md, "Limits"): the
+        # composer's prompt linter warns past them.
+        "reference_limits": {"objects": 10, "characters": 4},
         "provider_models": {
             "gemini": "gemini-3.1-flash-image",
             "vertex": "gemini-3.1-flash-image",
@@ -42,6 +45,7 @@ NANO_BANANA_MODELS: list[dict[str, Any]] = [
         "image_sizes": ["1K", "2K", "4K"],
         "aspect_ratios": ASPECT_RATIOS,
         "credits_per_image": {"1K": 14, "2K": 14, "4K": 24},
+        "reference_limits": {"objects": 6, "characters": 5},
         "provider_models": {
             "gemini": "gemini-3-pro-image",
             "vertex": "gemini-3-pro-image",
@@ -115,6 +119,7 @@ def _entry(model: dict[str, Any], providers: dict[str, Any]) -> list[dict[str, A
                 if r in limits.get("aspect_ratios", model["aspect_ratios"])
             ],
             "credits_per_image": model["credits_per_image"],
+            "reference_limits": model.get("reference_limits", {}),
         }
     ]
 

@@ -1,7 +1,7 @@
 """What this deployment can run: the model catalogue, read from settings on each call."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +31,8 @@ class ModelSpec:
     aspect_ratios: tuple[str, ...]
     credits_per_image: dict[str, int]
     routes: tuple[Route, ...] = ()  # in the order they are tried
+    # {"objects": n, "characters": m}: what the model documents it keeps faithful; may be empty
+    reference_limits: dict[str, int] = field(default_factory=dict)
 
 
 def _spec(m: dict[str, Any]) -> ModelSpec:
@@ -48,6 +50,7 @@ def _spec(m: dict[str, Any]) -> ModelSpec:
         aspect_ratios=tuple(m["aspect_ratios"]),
         credits_per_image=dict(m.get("credits_per_image", {})),
         routes=tuple(Route(p, pm, int(limit)) for p, pm, limit in routes),
+        reference_limits=dict(m.get("reference_limits", {})),
     )
 
 

@@ -36,7 +36,9 @@ class ComposeForm(forms.Form):
         label="Prompt",
         required=False,
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 5, "maxlength": 4000}),
+        # No maxlength: a browser would cut a long paste silently; the page and the server say
+        # how long it is instead.
+        widget=forms.Textarea(attrs={"rows": 5}),
     )
     preset = forms.ChoiceField(label="Preset", choices=Composition.Preset.choices)
     style = forms.ChoiceField(label="Style", choices=Composition.Style.choices)

@@ -72,3 +72,80 @@ def default_roles(preset: str, count: int) -> list[str]:
     elif preset == Preset.LOGO_PLACEMENT and count >= 2:
         roles[0], roles[1] = Role.PRODUCT, Role.LOGO
     return [str(r) for r in roles]
+
+
+# --- The composer's own inputs per preset (issue 12) -------------------------------------------
+# Each field fills a part of the preset's prompt. `template` is used once every `required` field
+# has a value; `[[...]]` is a part dropped when a field inside it is empty. The browser fills
+# them (static/js/composer.js); the server only ever sees the finished prompt.
+PRESET_FIELDS: dict[str, dict] = {
+    Preset.THUMBNAIL: {
+        "fields": [
+            {"name": "title", "label": "Title", "kind": "text", "default": "Your title here"},
+            {"name": "subtitle", "label": "Subtitle (optional)", "kind": "text", "default": ""},
+        ],
+        "required": ["title"],
+        "template": (
+            "A bold video thumbnail: the subject of image 1 in front of image {last}, with the "
+            'title "{title}"[[ and the subtitle "{subtitle}" in smaller letters below it]].'
+        ),
+    },
+    Preset.LOGO_PLACEMENT: {
+        "fields": [
+            {
+                "name": "position",
+                "label": "Logo position",
+                "kind": "select",
+                "choices": [
+                    "the centre of its front",
+                    "the top left",
+                    "the top right",
+                    "the bottom left",
+                    "the bottom right",
+                ],
+                "default": "the centre of its front",
+            },
+            {
+                "name": "size",
+                "label": "Logo size",
+                "kind": "select",
+                "choices": ["small", "medium", "large"],
+                "default": "medium",
+            },
+        ],
+        "required": ["position", "size"],
+        "template": (
+            "Place the logo from image 2 on the product in image 1, {size}, at {position}, "
+            "following its surface and matching the light."
+        ),
+    },
+    Preset.BACKGROUND_REPLACE: {
+        "fields": [
+            {
+                "name": "background",
+                "label": "The new background, in words (optional)",
+                "kind": "text",
+                "default": "",
+            },
+        ],
+        "required": ["background"],
+        "template": (
+            "Keep the subject of image 1 exactly as it is and replace the background with "
+            "{background}, matching its light; use image {last} as a reference for the scene."
+        ),
+    },
+}
+
+# Words a preset puts in the prompt for the person to replace (compared case-insensitively).
+PLACEHOLDERS = ["your title here", "your subtitle here"]
+
+# What the local compositor (no AI) cannot really do: it only shows such inputs side by side.
+OFFLINE_UNSUPPORTED = {Preset.FACE_SWAP, Preset.OUTFIT_CHANGE}
+
+# An example result per preset, made by the local compositor from the sample photos
+# (`manage.py make_preset_examples`), kept small under static/.
+EXAMPLE_DIR = "img/presets"
+
+
+def example_path(preset: str) -> str:
+    return f"{EXAMPLE_DIR}/{preset}.webp"

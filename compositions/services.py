@@ -269,9 +269,14 @@ def upload_from_result(*, result: Result, user: User | None) -> Upload:
 
 
 def create_refinement(
-    *, source: Result, user: User | None, options: CompositionOptions, new_images: list[NewImage]
+    *,
+    source: Result,
+    user: User | None,
+    options: CompositionOptions,
+    new_images: list[Upload | NewImage],
 ) -> Composition:
-    """A new composition with an earlier result as image 1, recording its parent."""
+    """A new composition with an earlier result as image 1, recording its parent; the other
+    images are new files or uploads already stored (the composer uploads as photos are picked)."""
     upload = upload_from_result(result=source, user=user)
     try:
         return create_composition(

@@ -7,6 +7,17 @@ app_name = "compositions"
 urlpatterns = [
     path("", views.home, name="home"),
     path("compose/", views.compose, name="compose"),
+    path("compose/uploads", views.compose_upload, name="compose_upload"),
+    path(
+        "compose/uploads/from-result",
+        views.compose_upload_from_result,
+        name="compose_upload_from_result",
+    ),
+    path(
+        "compose/uploads/<str:public_id>/delete",
+        views.compose_upload_delete,
+        name="compose_upload_delete",
+    ),
     path("history/", views.history, name="history"),
     path("c/<str:public_id>/", views.detail, name="detail"),
     path("c/<str:public_id>/progress", views.progress, name="progress"),

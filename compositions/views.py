@@ -4,22 +4,32 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from bananasite.errors import AppError, ValidationFailed
 from bananasite.files import serve_private_file
-from billing.services import open_wallet
+from billing.services import estimate_credits, open_wallet, quotas_for
 from moderation.models import Report
 
 from . import services
-from .catalog import all_models
+from .catalog import all_models, get_model
 from .forms import ComposeForm
 from .lifecycle import cancel_composition
 from .models import Composition, Result, Role, Upload
 from .options import CompositionOptions, NewImage
-from .presets import PEOPLE_PRESETS, SCAFFOLDS
+from .presets import (
+    OFFLINE_UNSUPPORTED,
+    PEOPLE_PRESETS,
+    PLACEHOLDERS,
+    PRESET_FIELDS,
+    SCAFFOLDS,
+    default_roles,
+    example_path,
+)
 
 HISTORY_PAGE_SIZE = 12
 
@@ -36,6 +46,8 @@ def _models_for_js(plan):
             "ratios": m.aspect_ratios,
             "prices": m.credits_per_image,
             "allowed": plan.allows_model(m.id),
+            "name": m.name,
+            "limits": m.reference_limits,
         }
         for m in all_models()
     }
@@ -63,6 +75,51 @@ def home(request):
     return render(request, "home.html")
 
 
+def _upload_json(upload: Upload) -> dict:
+    return {
+        "id": upload.public_id,
+        "name": upload.original_name,
+        "thumb": reverse("compositions:upload_file", args=[upload.public_id, "thumb"]),
+        "bytes": upload.bytes,
+        "width": upload.width,
+        "height": upload.height,
+        "held": upload.status == Upload.Status.HELD,
+    }
+
+
+def _chosen_uploads(request) -> tuple[list[Upload], list[str]]:
+    """The uploads a composer form refers to, in its order; the ids not found here."""
+    ids = [i for i in request.POST.getlist("uploads") if i]
+    found = {
+        u.public_id: u
+        for u in Upload.objects.filter(public_id__in=ids, workspace=request.workspace)
+    }
+    return [found[i] for i in ids if i in found], [i for i in ids if i not in found]
+
+
+def _presets_for_js() -> dict:
+    return {
+        str(value): {
+            "label": str(label),
+            "scaffold": SCAFFOLDS.get(Composition.Preset(value), ""),
+            "inputs": PRESET_FIELDS.get(Composition.Preset(value)),
+            "example": static(example_path(value)) if value != Composition.Preset.NONE else "",
+            "offline_unsupported": value in OFFLINE_UNSUPPORTED,
+            # The roles the server gives photos left on "Auto", for 1 to 14 photos.
+            "default_roles": [default_roles(value, n) for n in range(15)],
+        }
+        for value, label in Composition.Preset.choices
+    }
+
+
+def _recent_results(workspace, limit: int = 8) -> list[Result]:
+    return list(
+        Result.objects.filter(composition__workspace=workspace)
+        .select_related("composition")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
 @login_required
 def compose(request):
     source = None
@@ -74,28 +131,38 @@ def compose(request):
             composition__workspace=request.workspace,
         )
 
+    chosen: list[Upload] = []
+    roles = request.POST.getlist("roles")
     if request.method == "POST":
         form = ComposeForm(request.POST, request.FILES)
+        chosen, gone = _chosen_uploads(request)
+        if gone:
+            form.add_error(
+                "images",
+                f"{len(gone)} of the photos you chose {'is' if len(gone) == 1 else 'are'} no "
+                "longer here (deleted in another tab?); add {} again.".format(
+                    "it" if len(gone) == 1 else "them"
+                ),
+            )
         if form.is_valid():
             data = form.cleaned_data
-            options = CompositionOptions.from_data(
-                data, roles=request.POST.getlist("roles"), require_consent=True
-            )
+            options = CompositionOptions.from_data(data, roles=roles, require_consent=True)
             new_images = [
                 NewImage(name=f.name, fileobj=f, size=f.size)
                 for f in request.FILES.getlist("images")
             ]
+            images: list[Upload | NewImage] = [*chosen, *new_images]
             try:
                 if source:
                     composition = services.create_refinement(
-                        source=source, user=request.user, options=options, new_images=new_images
+                        source=source, user=request.user, options=options, new_images=images
                     )
                 else:
                     composition = services.create_composition(
                         workspace=request.workspace,
                         user=request.user,
                         options=options,
-                        images=new_images,
+                        images=images,
                     )
             except ValidationFailed as exc:
                 for field, _code, message in exc.errors:
@@ -119,7 +186,41 @@ def compose(request):
             }
         form = ComposeForm(initial=initial)
         status = 200
+    offline = not settings.BANANASITE_PROVIDERS
+    if offline:  # the local compositor only shows these presets' photos side by side
+        form.fields["preset"].choices = [
+            (v, f"{label} (needs AI)" if v in OFFLINE_UNSUPPORTED else label)
+            for v, label in Composition.Preset.choices
+        ]
     wallet = open_wallet(workspace=request.workspace)
+    quotas = quotas_for(wallet=wallet, user=request.user)
+    # The uploads' roles follow the source's (empty) role when there is a source.
+    upload_roles = roles[1:] if source else roles
+    state = {
+        "workspace": request.workspace.public_id,
+        "submitted": request.method == "POST",
+        "chosen": [
+            {**_upload_json(u), "role": upload_roles[i] if i < len(upload_roles) else ""}
+            for i, u in enumerate(chosen)
+        ],
+        "balance": wallet.balance,
+        "daily_left": max(0, quotas.daily_limit - quotas.daily_used),
+        "daily_limit": quotas.daily_limit,
+        "monthly_left": max(0, quotas.monthly_limit - quotas.monthly_used),
+        "min_images": settings.BANANASITE_MIN_INPUT_IMAGES,
+        "max_images": settings.BANANASITE_MAX_INPUT_IMAGES,
+        "max_prompt": settings.BANANASITE_MAX_PROMPT_CHARS,
+        "max_upload_bytes": settings.BANANASITE_MAX_UPLOAD_BYTES,
+        "offline": offline,
+        "presets": _presets_for_js(),
+        "placeholders": PLACEHOLDERS,
+        "roles": dict(Role.choices),
+        "urls": {
+            "upload": reverse("compositions:compose_upload"),
+            "from_result": reverse("compositions:compose_upload_from_result"),
+            "delete": reverse("compositions:compose_upload_delete", args=["up_ID"]),
+        },
+    }
     context = {
         "form": form,
         "wallet": wallet,
@@ -129,6 +230,9 @@ def compose(request):
         "source": source,
         "scaffolds": {str(k): v for k, v in SCAFFOLDS.items()},
         "models_js": _models_for_js(wallet.plan),
+        "composer_state": state,
+        "offline": offline,
+        "recent_results": _recent_results(request.workspace),
         "max_upload_mb": settings.BANANASITE_MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_prompt": settings.BANANASITE_MAX_PROMPT_CHARS,
         "roles": Role.choices,
@@ -136,6 +240,56 @@ def compose(request):
         "people_preset_labels": [Composition.Preset(p).label for p in sorted(PEOPLE_PRESETS)],
     }
     return render(request, "compositions/compose.html", context, status=status)
+
+
+def _json_error(exc: AppError) -> JsonResponse:
+    return JsonResponse(
+        {"code": exc.code, "error": exc.message}, status=getattr(exc, "status", 400)
+    )
+
+
+@login_required
+@require_POST
+def compose_upload(request):
+    """One photo, stored the moment the composer picks it (session and CSRF, like the form);
+    the same checks and moderation as every upload (services.create_upload)."""
+    f = request.FILES.get("file")
+    if f is None:
+        return JsonResponse(
+            {"code": "file_missing", "error": "Choose a photo to upload."}, status=400
+        )
+    image = NewImage(name=f.name, fileobj=f, size=f.size)
+    try:
+        upload = services.create_upload(workspace=request.workspace, user=request.user, image=image)
+    except AppError as exc:
+        return _json_error(exc)
+    return JsonResponse(_upload_json(upload), status=201)
+
+
+@login_required
+@require_POST
+def compose_upload_from_result(request):
+    """An earlier result of this workspace copied into a new upload (dragged from the strip)."""
+    result = get_object_or_404(
+        Result.objects.select_related("composition"),
+        public_id=request.POST.get("result", ""),
+        composition__workspace=request.workspace,
+    )
+    upload = services.upload_from_result(result=result, user=request.user)
+    upload.save()
+    return JsonResponse(_upload_json(upload), status=201)
+
+
+@login_required
+@require_POST
+def compose_upload_delete(request, public_id):
+    """A photo taken out of the composer before it was used: its files go too."""
+    upload = get_object_or_404(Upload, public_id=public_id, workspace=request.workspace)
+    try:
+        services.delete_upload(upload=upload)
+    except AppError as exc:
+        return _json_error(exc)  # an input of a composition stays
+    return JsonResponse({}, status=200)
 
 
 @login_required
@@ -150,8 +304,25 @@ def detail(request, public_id):
         "inputs": composition.inputs.select_related("upload"),
         "results": composition.results.all(),
         "children": composition.children.all()[:10],
+        **_action_costs(composition),
     }
     return render(request, "compositions/detail.html", context)
+
+
+def _action_costs(composition: Composition) -> dict:
+    """What Variations (the same options again) and Use as input (one image at the same model
+    and size, the composer's default count) would cost, shown on their buttons."""
+    model = get_model(composition.model)
+    if model is None:
+        return {"variation_cost": None, "use_cost": None}
+    prices = model.credits_per_image
+
+    def cost(n: int) -> int:
+        return estimate_credits(
+            credits_per_image=prices, image_size=composition.image_size, num_images=n
+        )
+
+    return {"variation_cost": cost(composition.num_images), "use_cost": cost(1)}
 
 
 def progress_payload(composition: Composition) -> dict:

@@ -3,6 +3,7 @@ real qcluster worker process. Screenshots go to artifacts/screenshots/."""
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_sign_up_compose_watch_download_history_delete(page, live_server, worker
     previews = page.locator("#previews li")
     expect(previews).to_have_count(2)
     # Reorder: the astronaut becomes image 1.
-    previews.nth(0).get_by_role("button", name="Move later").click()
+    previews.nth(0).get_by_role("button", name="Move image 1 (rocket.jpg) later").click()
     expect(previews.nth(0).locator(".preview-name")).to_have_text("astronaut.png")
     expect(previews.nth(0).locator(".preview-index")).to_have_text("Image 1")
     # A preset with people asks for the consent statement before the form is sent.
@@ -143,8 +144,15 @@ def test_bad_input_is_explained_next_to_the_field(page, live_server, media_files
     page.set_input_files('input[name="images"]', [SAMPLES / "coffee.png"])
     expect(page.locator("#photo-count")).to_contain_text("Add at least one more")
     page.get_by_role("textbox", name="Prompt").fill("x" * 10)
-    page.get_by_role("button", name="Compose").click()
-    error = page.locator("fieldset.photos .field-error")
-    expect(error).to_have_text("Add at least 2 photos to combine (you added 1).")
+    # The page knows one photo is not enough: Compose waits, with the reason beside it (the
+    # server's own refusal, which keeps the photos, is in test_browser_composer).
+    expect(page.get_by_role("button", name="Compose")).to_be_disabled()
+    expect(page.locator("#blockers")).to_have_text("Add at least 2 photos to combine (you have 1).")
     shot(page, "composer-error")
+    # The photo was stored when it was picked; taking it out leaves nothing behind.
+    page.locator("#previews li").get_by_role("button", name=re.compile("Remove")).click()
+    expect(page.locator("#previews li")).to_have_count(0)
+    deadline = time.monotonic() + 10
+    while media_files() and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert media_files() == []

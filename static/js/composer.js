@@ -1,207 +1,596 @@
-// The composer: previews in order, reorder/remove before submitting, live prompt counter,
-// preset scaffolds. Without JavaScript the form still works: the order is the selection order.
+// The composer (issue 12): each photo is uploaded the moment it is picked, dropped or pasted
+// (a progress bar each, a retry on failure), so the form refers to uploads and nothing is lost
+// to a refusal or a reload (sessionStorage, per workspace). What the page knows (photo count,
+// balance, quota, the model's input limit, the prompt's length) blocks Compose with the reason
+// beside it; the prompt linter warns without blocking. Without JavaScript the plain multipart
+// form still works.
 (function () {
   "use strict";
   const form = document.getElementById("composer");
   if (!form) return;
+  document.documentElement.classList.add("js");
+  const state = JSON.parse(document.getElementById("composer-state").textContent);
+  const models = JSON.parse(document.getElementById("model-limits").textContent);
+  const presets = state.presets;
   const input = form.querySelector('input[type="file"][name="images"]');
   const list = document.getElementById("previews");
   const template = document.getElementById("preview-template");
   const counter = document.getElementById("photo-count");
   const prompt = form.querySelector('textarea[name="prompt"]');
   const promptCount = document.getElementById("prompt-count");
-  const preset = form.querySelector('select[name="preset"]');
+  const presetSelect = form.querySelector('select[name="preset"]');
   const modelSelect = form.querySelector('select[name="model"]');
-  const scaffolds = JSON.parse(document.getElementById("preset-scaffolds").textContent);
-  const models = JSON.parse(document.getElementById("model-limits").textContent);
-  const hasSource = form.dataset.hasSource === "1";
-  const maxBytes = Number(form.dataset.maxUploadMb) * 1024 * 1024;
-  const offset = hasSource ? 1 : 0;
-  let files = [];
+  const sizeSelect = form.querySelector('select[name="image_size"]');
+  const countSelect = form.querySelector('select[name="num_images"]');
+  const submit = document.getElementById("compose-submit");
+  const blockersList = document.getElementById("blockers");
+  const lintList = document.getElementById("lint");
+  const estimate = document.getElementById("estimate");
+  const moveStatus = document.getElementById("move-status");
+  const offer = document.getElementById("prompt-offer");
+  const presetInputs = document.getElementById("preset-inputs");
+  const example = document.getElementById("preset-example");
+  const csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
+  const sourceInput = form.querySelector('input[name="from"]');
+  const offset = sourceInput ? 1 : 0;
+  const storageKey = `composer:${state.workspace}:${sourceInput ? sourceInput.value : ""}`;
+  const OPTION_NAMES = ["style", "model", "aspect_ratio", "image_size", "num_images"];
+  let items = [];
+  let nextKey = 1;
   let lastScaffold = "";
+  let presetValues = {};
+  let sending = false;
 
-  function maxImages() {
-    const m = models[modelSelect.value];
-    return m ? Math.min(14, m.max_images) : 14;
+  // --- Storage ---------------------------------------------------------------------------
+  function save() {
+    const data = {
+      items: items.filter((i) => i.id).map((i) => ({ id: i.id, name: i.name, thumb: i.thumb, role: i.role, bytes: i.bytes })),
+      prompt: prompt.value,
+      preset: presetSelect.value,
+      options: Object.fromEntries(OPTION_NAMES.map((n) => [n, form.elements[n].value])),
+      presetValues,
+      lastScaffold,
+      sent: sending,
+    };
+    try { sessionStorage.setItem(storageKey, JSON.stringify(data)); } catch (e) { /* private mode: nothing kept */ }
   }
 
-  function total() { return files.length + offset; }
+  function restore() {
+    if (state.submitted) {
+      // The server refused the submission and sent back what was chosen.
+      items = state.chosen.map((u) => ({ ...u, key: nextKey++, status: "done", progress: 100 }));
+      try {
+        const stored = JSON.parse(sessionStorage.getItem(storageKey) || "null");
+        if (stored) { presetValues = stored.presetValues || {}; lastScaffold = stored.lastScaffold || ""; }
+      } catch (e) { /* ignore */ }
+      return;
+    }
+    let stored = null;
+    try { stored = JSON.parse(sessionStorage.getItem(storageKey) || "null"); } catch (e) { stored = null; }
+    if (!stored) return;
+    if (stored.sent) { sessionStorage.removeItem(storageKey); return; } // it went through
+    items = (stored.items || []).map((u) => ({ ...u, key: nextKey++, status: "done", progress: 100 }));
+    prompt.value = stored.prompt || "";
+    if (presets[stored.preset]) presetSelect.value = stored.preset;
+    Object.entries(stored.options || {}).forEach(([name, value]) => {
+      const el = form.elements[name];
+      if (el && Array.from(el.options).some((o) => o.value === value)) el.value = value;
+    });
+    presetValues = stored.presetValues || {};
+    lastScaffold = stored.lastScaffold || "";
+  }
 
-  function syncInput() {
-    // The file input is the source of truth on submit: rebuild it in the chosen order.
-    const transfer = new DataTransfer();
-    files.forEach((item) => transfer.items.add(item.file));
-    input.files = transfer.files;
+  // --- Uploads ---------------------------------------------------------------------------
+  function send(item) {
+    item.status = "uploading";
+    item.progress = 0;
+    item.error = "";
+    if (item.file.size > state.max_upload_bytes) {
+      item.status = "failed";
+      item.error = `${item.name} is over ${Math.round(state.max_upload_bytes / 1048576)} MB; choose a smaller photo.`;
+      item.retryable = false;
+      render();
+      return;
+    }
+    const body = new FormData();
+    body.append("file", item.file, item.name);
+    // XMLHttpRequest rather than fetch: only it reports upload progress in every browser.
+    const xhr = new XMLHttpRequest();
+    item.xhr = xhr;
+    xhr.open("POST", state.urls.upload);
+    xhr.setRequestHeader("X-CSRFToken", csrf);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (!event.lengthComputable) return;
+      item.progress = Math.round((event.loaded / event.total) * 100);
+      const bar = list.querySelector(`li[data-key="${item.key}"] progress`);
+      if (bar) bar.value = item.progress;
+    });
+    xhr.addEventListener("load", () => finish(item, xhr.status, xhr.responseText));
+    xhr.addEventListener("error", () => finish(item, 0, ""));
+    xhr.send(body);
+    render();
+  }
+
+  function finish(item, status, text) {
+    item.xhr = null;
+    if (!items.includes(item)) return; // removed while uploading
+    let data = {};
+    try { data = JSON.parse(text || "{}"); } catch (e) { data = {}; }
+    if (status === 201) {
+      Object.assign(item, { id: data.id, name: data.name || item.name, thumb: data.thumb, bytes: data.bytes, status: "done", progress: 100, file: null });
+      if (item.localUrl) { URL.revokeObjectURL(item.localUrl); item.localUrl = null; }
+    } else {
+      item.status = "failed";
+      // A dropped connection or a server hiccup may go through on a retry; a refusal will not.
+      item.retryable = status === 0 || status >= 500 || status === 429;
+      item.error = data.error || (status === 0 ? "The connection dropped before this photo was uploaded." : `The upload failed (${status}).`);
+    }
+    render();
+  }
+
+  function addFiles(fileList, at) {
+    // Every file is sent: the server says why one is not a usable photo, beside that photo.
+    const fresh = Array.from(fileList).map((file) => ({
+      key: nextKey++, file, name: file.name || "pasted image.png", role: "", status: "uploading", progress: 0,
+      localUrl: URL.createObjectURL(file),
+    }));
+    items.splice(at === undefined ? items.length : at, 0, ...fresh);
+    fresh.forEach(send);
+    render();
+  }
+
+  async function addResult(resultId, at) {
+    const item = { key: nextKey++, name: "Earlier result", role: "", status: "uploading", progress: 50 };
+    items.splice(at === undefined ? items.length : at, 0, item);
+    render();
+    const body = new FormData();
+    body.append("result", resultId);
+    try {
+      const response = await fetch(state.urls.from_result, { method: "POST", body, headers: { "X-CSRFToken": csrf } });
+      finish(item, response.status, await response.text());
+    } catch (e) { finish(item, 0, ""); }
+    if (item.status === "failed") item.result = resultId;
+    render();
+  }
+
+  function removeItem(index) {
+    const [item] = items.splice(index, 1);
+    if (item.xhr) item.xhr.abort();
+    if (item.localUrl) URL.revokeObjectURL(item.localUrl);
+    if (item.id) {
+      // Not used by any composition yet: its files go (an input of one stays, the server says).
+      const body = new FormData();
+      fetch(state.urls.delete.replace("up_ID", item.id), { method: "POST", body, headers: { "X-CSRFToken": csrf } }).catch(() => {});
+    }
+    render();
+  }
+
+  // --- Rendering -------------------------------------------------------------------------
+  function total() { return items.length + offset; }
+  function model() { return models[modelSelect.value]; }
+  function maxImages() { const m = model(); return Math.min(state.max_images, m ? m.max_images : state.max_images); }
+
+  function effectiveRoles() {
+    const defaults = (presets[presetSelect.value] || presets.none).default_roles[Math.min(total(), 14)] || [];
+    const chosen = [""].slice(0, offset).concat(items.map((i) => i.role));
+    return chosen.map((r, i) => r || defaults[i] || "other");
+  }
+
+  function roleLabel(role) { return (state.roles[role] || role || "Other").toLowerCase(); }
+
+  function render() {
+    const roles = effectiveRoles();
+    const presetLabel = presets[presetSelect.value].label;
+    const focused = document.activeElement;
+    const keep = focused && focused.closest && focused.closest("li.preview") ? { key: focused.closest("li").dataset.key, action: focused.dataset.action, role: focused.tagName === "SELECT" } : null;
+    list.querySelectorAll("li").forEach((li) => li.remove());
+    items.forEach((item, index) => {
+      const position = index + 1 + offset;
+      const node = template.content.firstElementChild.cloneNode(true);
+      node.dataset.index = String(index);
+      node.dataset.key = String(item.key);
+      node.classList.toggle("failed", item.status === "failed");
+      node.classList.toggle("uploading", item.status === "uploading");
+      node.querySelector(".preview-index").textContent = `Image ${position}`;
+      const img = node.querySelector("img");
+      img.src = item.thumb || item.localUrl || "";
+      const presetPart = presetSelect.value === "none" ? "" : ` for the ${presetLabel} preset`;
+      img.alt = `Image ${position} of ${total()}${presetPart}, role ${roleLabel(roles[position - 1])}: ${item.name}`;
+      if (!img.getAttribute("src") || item.status === "failed") img.hidden = true;
+      node.querySelector(".preview-name").textContent = item.name;
+      const bar = node.querySelector("progress");
+      bar.value = item.progress || 0;
+      bar.hidden = item.status !== "uploading";
+      bar.setAttribute("aria-label", `Uploading ${item.name}`);
+      const error = node.querySelector(".preview-error");
+      error.hidden = item.status !== "failed";
+      error.textContent = item.error || "";
+      node.querySelector('input[name="uploads"]').value = item.id || "";
+      const select = node.querySelector("select");
+      select.value = item.role || "";
+      select.setAttribute("aria-label", `Role of image ${position}`);
+      const auto = select.querySelector('option[value=""]');
+      auto.textContent = `Auto (${roleLabel(roles[position - 1])})`;
+      select.addEventListener("change", () => { item.role = select.value; render(); });
+      const up = node.querySelector('[data-action="up"]');
+      const down = node.querySelector('[data-action="down"]');
+      up.disabled = index === 0;
+      down.disabled = index === items.length - 1;
+      up.setAttribute("aria-label", `Move image ${position} (${item.name}) earlier`);
+      down.setAttribute("aria-label", `Move image ${position} (${item.name}) later`);
+      const retry = node.querySelector('[data-action="retry"]');
+      retry.hidden = !(item.status === "failed" && item.retryable && (item.file || item.result));
+      retry.setAttribute("aria-label", `Retry uploading ${item.name}`);
+      node.querySelector('[data-action="remove"]').setAttribute("aria-label", `Remove image ${position} (${item.name})`);
+      list.appendChild(node);
+    });
+    if (keep) {
+      const li = list.querySelector(`li[data-key="${keep.key}"]`);
+      if (li) {
+        let target = keep.role ? li.querySelector("select") : li.querySelector(`[data-action="${keep.action}"]`);
+        if (target && target.disabled) target = li.querySelector(`[data-action="${keep.action === "up" ? "down" : "up"}"]`);
+        if (target && !target.disabled) target.focus();
+      }
+    }
+    refreshScaffold();
+    update();
   }
 
   function describeCount() {
     const n = total();
-    const max = maxImages();
     let text = `${n} photo${n === 1 ? "" : "s"} selected.`;
-    if (n === 0) {
-      // Browsers never keep chosen files across a submission, so after an error say so.
-      text = form.dataset.hadErrors === "1" ? "Please choose your photos again." : "No photos yet.";
-    }
-    if (n > 0 && n < 2) text += " Add at least one more.";
-    if (n > max) text += ` This model takes at most ${max}: remove ${n - max}.`;
-    const tooBig = files.filter((f) => f.file.size > maxBytes);
-    if (tooBig.length) text += ` ${tooBig.map((f) => f.file.name).join(", ")} ${tooBig.length === 1 ? "is" : "are"} over ${form.dataset.maxUploadMb} MB.`;
+    if (n === 0) text = "No photos yet.";
+    const uploading = items.filter((i) => i.status === "uploading").length;
+    if (uploading) text += ` Uploading ${uploading}…`;
+    if (n > 0 && n < state.min_images) text += " Add at least one more.";
     counter.textContent = text;
-    counter.classList.toggle("warn", (n > 0 && n < 2) || n > max || tooBig.length > 0);
   }
 
-  function render() {
-    list.querySelectorAll("li").forEach((li) => li.remove());
-    files.forEach((item, index) => {
-      const node = template.content.firstElementChild.cloneNode(true);
-      node.dataset.index = String(index);
-      node.querySelector(".preview-index").textContent = `Image ${index + 1 + offset}`;
-      const img = node.querySelector("img");
-      img.src = item.url;
-      img.alt = `Image ${index + 1 + offset}: ${item.file.name}`;
-      node.querySelector(".preview-name").textContent = item.file.name;
-      const role = node.querySelector("select");
-      role.value = item.role;
-      role.addEventListener("change", () => { item.role = role.value; });
-      node.querySelector('[data-action="up"]').disabled = index === 0;
-      node.querySelector('[data-action="down"]').disabled = index === files.length - 1;
-      list.appendChild(node);
-    });
-    syncInput();
-    describeCount();
-    refreshScaffold();
+  function price() {
+    const m = model();
+    const perImage = m ? Number(m.prices[sizeSelect.value] || 1) : 0;
+    return { perImage, cost: perImage * Number(countSelect.value) };
   }
+
+  function blockers() {
+    const reasons = [];
+    const n = total();
+    const m = model();
+    const uploading = items.filter((i) => i.status === "uploading");
+    const failed = items.filter((i) => i.status === "failed");
+    if (uploading.length) reasons.push(`Wait for ${uploading.length} photo${uploading.length === 1 ? "" : "s"} to finish uploading.`);
+    failed.forEach((i) => reasons.push(`${i.name} could not be added: retry it or remove it.`));
+    if (n < state.min_images) reasons.push(`Add at least ${state.min_images} photos to combine (you have ${n}).`);
+    if (n > maxImages()) reasons.push(`${m ? m.name : "This model"} takes at most ${maxImages()} photos: remove ${n - maxImages()}.`);
+    const length = prompt.value.length;
+    if (length > state.max_prompt) reasons.push(`The prompt is ${length.toLocaleString("en")} characters; the limit is ${state.max_prompt.toLocaleString("en")}. Shorten it by ${(length - state.max_prompt).toLocaleString("en")}.`);
+    if (!prompt.value.trim() && presetSelect.value === "none") reasons.push("Describe how to combine the photos, or pick a preset.");
+    if (m && !m.allowed) reasons.push("Your plan does not include this model.");
+    else if (m && !m.image_sizes.includes(sizeSelect.value)) reasons.push("Your plan does not include this image size.");
+    const { cost } = price();
+    if (cost > state.balance) reasons.push(`This needs ${cost} credit${cost === 1 ? "" : "s"}; the workspace has ${state.balance}. Ask for fewer or smaller images, or add credits.`);
+    const wanted = Number(countSelect.value);
+    if (wanted > state.daily_left) reasons.push(`You can make ${state.daily_left} more image${state.daily_left === 1 ? "" : "s"} today on this plan (${state.daily_limit} a day); the count starts again at midnight UTC.`);
+    else if (wanted > state.monthly_left) reasons.push(`This workspace has ${state.monthly_left} image${state.monthly_left === 1 ? "" : "s"} left this month.`);
+    return reasons;
+  }
+
+  // --- The prompt linter (the same rules as compositions/prompt_lint.py) -----------------
+  const IMAGE_REF = /\b(?:images?|img)\s*#?\s*(\d+)(?:\s*(?:to|-|–|and|&)\s*(\d+))?/gi;
+  const ALL_REF = /\b(?:all|every|each|both)\b(?:\s+(?:of\s+the|the|\d+))?\s+(?:images?|photos?|pictures?)\b/i;
+  const CHARACTER_ROLES = ["subject", "face"];
+  const OBJECT_ROLES = ["product", "logo", "outfit", "other"];
+
+  function lint() {
+    const warnings = [];
+    const text = prompt.value;
+    const count = total();
+    const mentioned = new Set();
+    const missing = [];
+    for (const match of text.matchAll(IMAGE_REF)) {
+      const first = Number(match[1]);
+      const last = Number(match[2] || first);
+      for (let k = Math.min(first, last); k <= Math.max(first, last); k += 1) {
+        mentioned.add(k);
+        if ((k < 1 || k > count) && !missing.includes(k)) missing.push(k);
+      }
+    }
+    missing.forEach((k) => warnings.push(`The prompt names image ${k}, but there ${count === 1 ? "is" : "are"} ${count} photo${count === 1 ? "" : "s"}.`));
+    const roles = effectiveRoles();
+    if (text.trim() && count && !ALL_REF.test(text)) {
+      const lower = text.toLowerCase();
+      roles.forEach((role, i) => {
+        const position = i + 1;
+        if (mentioned.has(position)) return;
+        if (role !== "other" && new RegExp(`\\b${role}s?\\b`).test(lower)) return;
+        warnings.push(`Image ${position} (${roleLabel(role)}) is not mentioned in the prompt: say what to do with it, or remove it.`);
+      });
+    }
+    state.placeholders.forEach((placeholder) => {
+      const at = text.toLowerCase().indexOf(placeholder);
+      if (at >= 0) warnings.push(`The prompt still says “${text.slice(at, at + placeholder.length)}”: replace it with your own words.`);
+    });
+    const m = model();
+    const limits = (m && m.limits) || {};
+    const characters = roles.filter((r) => CHARACTER_ROLES.includes(r)).length;
+    const objects = roles.filter((r) => OBJECT_ROLES.includes(r)).length;
+    if (limits.characters !== undefined && characters > limits.characters) warnings.push(`${m.name} keeps at most ${limits.characters} people consistent; ${characters} photos are people (subject or face).`);
+    if (limits.objects !== undefined && objects > limits.objects) warnings.push(`${m.name} keeps at most ${limits.objects} objects faithful; ${objects} photos are objects (product, logo, outfit or other).`);
+    if (state.offline && presets[presetSelect.value].offline_unsupported) warnings.push(`The offline compositor cannot do “${presets[presetSelect.value].label}”: it will only show the photos side by side.`);
+    return warnings;
+  }
+
+  function fillList(ul, lines, className) {
+    ul.replaceChildren(...lines.map((line) => { const li = document.createElement("li"); li.className = className; li.textContent = line; return li; }));
+  }
+
+  function update() {
+    describeCount();
+    const length = prompt.value.length;
+    promptCount.textContent = length.toLocaleString("en");
+    promptCount.parentElement.classList.toggle("warn", length > state.max_prompt);
+    const m = model();
+    const { perImage, cost } = price();
+    if (m && estimate) {
+      let text = `This will use ${cost} credit${cost === 1 ? "" : "s"} (${perImage} per image); balance ${state.balance}.`;
+      if (!m.allowed) text = "Your plan does not include this model.";
+      else if (!m.image_sizes.includes(sizeSelect.value)) text = "Your plan does not include this image size.";
+      else if (cost > state.balance) text += " Not enough credits.";
+      estimate.textContent = text;
+      estimate.classList.toggle("warn", !m.allowed || cost > state.balance || !m.image_sizes.includes(sizeSelect.value));
+    }
+    const reasons = blockers();
+    fillList(blockersList, reasons, "blocker");
+    submit.disabled = reasons.length > 0 || sending;
+    fillList(lintList, lint(), "lint-warning");
+    save();
+  }
+
+  // --- Presets, their inputs and the prompt ----------------------------------------------
+  function presetPrompt(name) {
+    const preset = presets[name];
+    const n = Math.max(total(), 2);
+    let text = preset.scaffold;
+    const values = presetValues[name] || {};
+    if (preset.inputs) {
+      const value = (field) => (values[field.name] !== undefined ? values[field.name] : field.default).trim();
+      if (preset.inputs.required.every((r) => value(preset.inputs.fields.find((f) => f.name === r)))) {
+        text = preset.inputs.template.replace(/\[\[(.*?)\]\]/g, (all, part) => {
+          const names = Array.from(part.matchAll(/\{(\w+)\}/g)).map((x) => x[1]);
+          return names.every((k) => { const f = preset.inputs.fields.find((ff) => ff.name === k); return f && value(f); }) ? part : "";
+        });
+        preset.inputs.fields.forEach((f) => { text = text.replaceAll(`{${f.name}}`, value(f)); });
+      }
+    }
+    return text.replaceAll("{n}", String(n)).replaceAll("{last}", String(n)).replaceAll("{before_last}", String(n - 1));
+  }
+
+  function untouched() { return prompt.value.trim() === "" || prompt.value === lastScaffold; }
+
+  function refreshScaffold() {
+    // Keep the preset's prompt right as photos come and go, unless the person edited it.
+    if (presetSelect.value !== "none" && untouched()) prompt.value = lastScaffold = presetPrompt(presetSelect.value);
+  }
+
+  function showOffer(html, actions) {
+    offer.replaceChildren();
+    const text = document.createElement("span");
+    text.textContent = html;
+    offer.appendChild(text);
+    actions.forEach(([label, handler]) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "button small secondary";
+      b.textContent = label;
+      b.addEventListener("click", handler);
+      offer.appendChild(b);
+    });
+    offer.hidden = false;
+  }
+
+  function hideOffer() { offer.hidden = true; offer.replaceChildren(); }
+
+  function replacePrompt(name) {
+    const old = prompt.value;
+    prompt.value = lastScaffold = presetPrompt(name);
+    showOffer("Prompt replaced with the preset's.", [["Undo", () => { prompt.value = old; lastScaffold = ""; hideOffer(); update(); prompt.focus(); }]]);
+    update();
+  }
+
+  function offerReplace(name) {
+    if (name === "none") { hideOffer(); return; }
+    if (untouched()) { prompt.value = lastScaffold = presetPrompt(name); hideOffer(); update(); return; }
+    showOffer(`Replace your prompt with the “${presets[name].label}” preset's?`, [
+      ["Replace prompt", () => replacePrompt(name)],
+      ["Keep mine", hideOffer],
+    ]);
+  }
+
+  function renderPresetInputs() {
+    const name = presetSelect.value;
+    const preset = presets[name];
+    presetInputs.replaceChildren();
+    if (preset.inputs) {
+      presetValues[name] = presetValues[name] || {};
+      preset.inputs.fields.forEach((f) => {
+        const wrap = document.createElement("div");
+        wrap.className = "field preset-input";
+        const label = document.createElement("label");
+        const id = `preset-${name}-${f.name}`;
+        label.htmlFor = id;
+        label.textContent = f.label;
+        let control;
+        if (f.kind === "select") {
+          control = document.createElement("select");
+          f.choices.forEach((c) => { const o = document.createElement("option"); o.value = c; o.textContent = c; control.appendChild(o); });
+        } else {
+          control = document.createElement("input");
+          control.type = "text";
+          control.maxLength = 200;
+        }
+        control.id = id;
+        control.value = presetValues[name][f.name] !== undefined ? presetValues[name][f.name] : f.default;
+        control.addEventListener("input", () => {
+          const wasUntouched = untouched();
+          presetValues[name][f.name] = control.value;
+          if (wasUntouched) { prompt.value = lastScaffold = presetPrompt(name); update(); } else offerReplace(name);
+          save();
+        });
+        wrap.append(label, control);
+        presetInputs.appendChild(wrap);
+      });
+    }
+    const img = example.querySelector("img");
+    if (preset.example) {
+      img.src = preset.example;
+      img.alt = `Example result of the ${preset.label} preset, made by the local compositor from sample photos`;
+      example.querySelector("figcaption").textContent = `Example: ${preset.label}`;
+      example.hidden = false;
+    } else example.hidden = true;
+  }
+
+  // --- Events ----------------------------------------------------------------------------
+  input.addEventListener("change", () => {
+    addFiles(input.files);
+    input.value = ""; // the files are uploaded on their own, not sent again with the form
+  });
 
   function move(from, to) {
-    if (to < 0 || to >= files.length) return;
-    const [item] = files.splice(from, 1);
-    files.splice(to, 0, item);
+    if (to < 0 || to >= items.length) return;
+    const [item] = items.splice(from, 1);
+    items.splice(to, 0, item);
     render();
+    moveStatus.textContent = `${item.name} is now image ${to + 1 + offset} of ${total()}.`;
   }
-
-  input.addEventListener("change", () => {
-    // Each pick adds to the list, so photos can come from several folders.
-    Array.from(input.files).forEach((file) => {
-      files.push({ file, url: URL.createObjectURL(file), role: "" });
-    });
-    render();
-  });
 
   list.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
     const index = Number(button.closest("li").dataset.index);
+    const item = items[index];
     if (button.dataset.action === "up") move(index, index - 1);
     if (button.dataset.action === "down") move(index, index + 1);
     if (button.dataset.action === "remove") {
-      URL.revokeObjectURL(files[index].url);
-      files.splice(index, 1);
-      render();
+      const next = Math.min(index, items.length - 2);
+      removeItem(index);
+      const li = list.querySelectorAll("li")[next];
+      (li ? li.querySelector('[data-action="remove"]') : input).focus();
+    }
+    if (button.dataset.action === "retry") {
+      if (item.file) send(item);
+      else if (item.result) { items.splice(index, 1); addResult(item.result, index); }
     }
   });
 
-  // Drag and drop reordering.
+  list.addEventListener("keydown", (event) => {
+    // Alt + arrow keys move the photo whose control has focus; focus stays with it.
+    if (!event.altKey || !["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"].includes(event.key)) return;
+    const li = event.target.closest("li.preview");
+    if (!li) return;
+    event.preventDefault();
+    const index = Number(li.dataset.index);
+    move(index, event.key === "ArrowUp" || event.key === "ArrowLeft" ? index - 1 : index + 1);
+  });
+
+  // Drag and drop: reorder within the list; files and recent results anywhere on the page.
   let dragFrom = null;
   list.addEventListener("dragstart", (event) => {
-    const li = event.target.closest("li");
+    const li = event.target.closest("li.preview");
     if (li) { dragFrom = Number(li.dataset.index); li.classList.add("dragging"); }
   });
-  list.addEventListener("dragover", (event) => { event.preventDefault(); });
-  list.addEventListener("drop", (event) => {
-    event.preventDefault();
-    const li = event.target.closest("li");
-    if (li && dragFrom !== null) move(dragFrom, Number(li.dataset.index));
-    dragFrom = null;
-  });
   list.addEventListener("dragend", () => { dragFrom = null; render(); });
+  document.querySelectorAll(".recent-item").forEach((el) => {
+    el.addEventListener("dragstart", (event) => {
+      event.dataTransfer.setData("application/x-bananasite-result", el.dataset.result);
+      event.dataTransfer.effectAllowed = "copy";
+    });
+  });
+  document.querySelectorAll("[data-add-result]").forEach((b) => b.addEventListener("click", () => addResult(b.dataset.addResult)));
 
-  function updatePromptCount() {
-    promptCount.textContent = String(prompt.value.length);
-    promptCount.parentElement.classList.toggle("warn", prompt.value.length > 4000);
+  function dropTarget(event) {
+    const li = event.target.closest && event.target.closest("li.preview");
+    return li ? Number(li.dataset.index) : undefined;
   }
-
-  function scaffoldFor(name) {
-    const n = Math.max(total(), 2);
-    return (scaffolds[name] || "")
-      .replaceAll("{n}", String(n))
-      .replaceAll("{last}", String(n))
-      .replaceAll("{before_last}", String(n - 1));
-  }
-
-  function refreshScaffold() {
-    // Keep the scaffold's image numbers right as photos are added, unless the person edited it.
-    if (prompt.value === lastScaffold && preset.value !== "none") {
-      prompt.value = lastScaffold = scaffoldFor(preset.value);
-      updatePromptCount();
+  document.addEventListener("dragover", (event) => {
+    const types = Array.from(event.dataTransfer.types || []);
+    if (dragFrom !== null || types.includes("Files") || types.includes("application/x-bananasite-result")) {
+      event.preventDefault();
+      document.body.classList.add("dropping");
     }
-  }
+  });
+  document.addEventListener("dragleave", (event) => { if (!event.relatedTarget) document.body.classList.remove("dropping"); });
+  document.addEventListener("drop", (event) => {
+    document.body.classList.remove("dropping");
+    const at = dropTarget(event);
+    if (dragFrom !== null) {
+      event.preventDefault();
+      if (at !== undefined) move(dragFrom, at);
+      dragFrom = null;
+      return;
+    }
+    const result = event.dataTransfer.getData("application/x-bananasite-result");
+    if (result) { event.preventDefault(); addResult(result, at); return; }
+    if (event.dataTransfer.files && event.dataTransfer.files.length) { event.preventDefault(); addFiles(event.dataTransfer.files, at); }
+  });
+  document.addEventListener("paste", (event) => {
+    const files = Array.from((event.clipboardData && event.clipboardData.files) || []).filter((f) => f.type.startsWith("image/"));
+    if (!files.length) return; // text pastes into the prompt as usual
+    event.preventDefault();
+    addFiles(files);
+  });
+
+  presetSelect.addEventListener("change", () => {
+    renderPresetInputs();
+    offerReplace(presetSelect.value);
+    showConsent();
+    render();
+  });
+  prompt.addEventListener("input", update);
+  OPTION_NAMES.forEach((n) => form.elements[n].addEventListener("change", () => { limitOptions(); update(); }));
 
   // The consent statement only concerns presets with people; without JavaScript it stays shown.
   const consent = document.getElementById("consent-field");
   function showConsent() {
     if (!consent) return;
     const people = consent.dataset.peoplePresets.split(" ");
-    consent.hidden = !people.includes(preset.value);
-    // Checked before the form is sent, so the chosen photos are not lost to a server error.
+    consent.hidden = !people.includes(presetSelect.value);
     consent.querySelector('input[type="checkbox"]').required = !consent.hidden;
   }
 
-  preset.addEventListener("change", () => {
-    const untouched = prompt.value.trim() === "" || prompt.value === lastScaffold;
-    if (untouched) {
-      prompt.value = lastScaffold = scaffoldFor(preset.value);
-      updatePromptCount();
-    }
-    showConsent();
-  });
-  showConsent();
-
   function limitOptions() {
-    const m = models[modelSelect.value];
+    const m = model();
     if (!m) return;
     form.querySelectorAll('select[name="aspect_ratio"] option').forEach((o) => { o.disabled = !m.ratios.includes(o.value); });
     form.querySelectorAll('select[name="image_size"] option').forEach((o) => { o.disabled = !m.image_sizes.includes(o.value); });
-    describeCount();
   }
 
-  const estimate = document.getElementById("estimate");
-  const sizeSelect = form.querySelector('select[name="image_size"]');
-  const countSelect = form.querySelector('select[name="num_images"]');
+  form.addEventListener("submit", (event) => {
+    const reasons = blockers();
+    const box = consent && !consent.hidden ? consent.querySelector('input[type="checkbox"]') : null;
+    if (reasons.length) { event.preventDefault(); update(); blockersList.focus(); return; }
+    if (box && !box.checked) { event.preventDefault(); box.reportValidity(); return; }
+    sending = true;
+    save();
+    submit.disabled = true;
+    submit.textContent = "Composing…";
+  });
+  // Coming back with the browser's Back button: the submission did not replace this page.
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    sending = false;
+    submit.textContent = "Compose";
+    update();
+  });
 
-  function updateEstimate() {
-    const m = models[modelSelect.value];
-    if (!m || !estimate) return;
-    const balance = Number(estimate.dataset.balance);
-    const perImage = Number(m.prices[sizeSelect.value] || 1);
-    const cost = perImage * Number(countSelect.value);
-    let text = `This will use ${cost} credit${cost === 1 ? "" : "s"} (${perImage} per image); balance ${balance}.`;
-    if (!m.allowed) text = "Your plan does not include this model.";
-    else if (!m.image_sizes.includes(sizeSelect.value)) text = "Your plan does not include this image size.";
-    else if (cost > balance) text += " Not enough credits.";
-    estimate.textContent = text;
-    estimate.classList.toggle("warn", !m.allowed || cost > balance || !m.image_sizes.includes(sizeSelect.value));
+  restore();
+  if (prompt.value && presetSelect.value !== "none" && !lastScaffold && !sourceInput) {
+    // A refused page with the preset's own prompt keeps following the preset. "Use as input"
+    // starts from the earlier composition's prompt: that is work to keep, so a new preset asks.
+    if (prompt.value === presetPrompt(presetSelect.value)) lastScaffold = prompt.value;
   }
-
-  [modelSelect, sizeSelect, countSelect].forEach((el) => el.addEventListener("change", updateEstimate));
-  modelSelect.addEventListener("change", limitOptions);
-  prompt.addEventListener("input", updatePromptCount);
-  form.addEventListener("submit", () => {
-    syncInput();
-    const button = document.getElementById("compose-submit");
-    button.disabled = true;
-    button.textContent = "Uploading…";
-  });
-  // Submitting disabled the button; coming back with the browser's Back button re-enables it.
-  window.addEventListener("pageshow", () => {
-    const button = document.getElementById("compose-submit");
-    button.disabled = false;
-    button.textContent = "Compose";
-  });
-
-  // A server-side error re-renders the page without the files (browsers never keep them).
-  input.value = "";
+  blockersList.tabIndex = -1;
+  renderPresetInputs();
+  showConsent();
   limitOptions();
-  updateEstimate();
-  updatePromptCount();
-  describeCount();
+  render();
 })();

@@ -1,0 +1,100 @@
+"""The prompt linter: warnings, before anything is charged, about a prompt that does not match
+its photos. The browser runs the same rules as you type (static/js/composer.js, `lint`); keep
+the two in step (compositions/tests/test_prompt_lint.py checks shared cases).
+
+Warnings never block: they explain. Hand-written because no library reads "image N" and role
+words in an image prompt."""
+
+import re
+from dataclasses import dataclass
+
+from .catalog import get_model
+from .models import Role
+from .presets import PLACEHOLDERS, default_roles
+
+# "image 3", "images 1 to 3", "images 1-3", "images 1 and 2", "img 2"
+IMAGE_REF = re.compile(r"\b(?:images?|img)\s*#?\s*(\d+)(?:\s*(?:to|-|–|and|&)\s*(\d+))?", re.I)
+# "all images", "every photo", "both images", "all 3 images", "each of the photos"
+ALL_REF = re.compile(
+    r"\b(?:all|every|each|both)\b(?:\s+(?:of\s+the|the|\d+))?\s+(?:images?|photos?|pictures?)\b",
+    re.I,
+)
+CHARACTER_ROLES = {Role.SUBJECT, Role.FACE}
+OBJECT_ROLES = {Role.PRODUCT, Role.LOGO, Role.OUTFIT, Role.OTHER}
+
+
+@dataclass(frozen=True)
+class Warning:
+    code: str
+    message: str
+
+
+def effective_roles(roles: list[str], preset: str, count: int) -> list[str]:
+    """Each photo's role: the one chosen, or the preset's default."""
+    defaults = default_roles(preset, count)
+    return [(roles[i] if i < len(roles) and roles[i] else defaults[i]) for i in range(count)]
+
+
+def lint(*, prompt: str, roles: list[str], preset: str, model_id: str, count: int) -> list[Warning]:
+    warnings: list[Warning] = []
+    text = prompt or ""
+    mentioned: set[int] = set()
+    missing: list[int] = []
+    for match in IMAGE_REF.finditer(text):
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        numbers = range(min(first, last), max(first, last) + 1)
+        mentioned.update(numbers)
+        missing += [n for n in numbers if (n < 1 or n > count) and n not in missing]
+    for number in missing:
+        have = f"{count} photo{'s' if count != 1 else ''}"
+        warnings.append(
+            Warning("image_not_there", f"The prompt names image {number}, but there are {have}.")
+        )
+    effective = effective_roles(roles, preset, count)
+    if text.strip() and count and not ALL_REF.search(text):
+        lower = text.lower()
+        for position, role in enumerate(effective, start=1):
+            if position in mentioned:
+                continue
+            if role != Role.OTHER and re.search(rf"\b{re.escape(role)}s?\b", lower):
+                continue
+            label = f"Image {position}" + (f" ({Role(role).label.lower()})" if role else "")
+            warnings.append(
+                Warning(
+                    "image_unmentioned",
+                    f"{label} is not mentioned in the prompt: say what to do with it, "
+                    "or remove it.",
+                )
+            )
+    for placeholder in PLACEHOLDERS:
+        if placeholder in text.lower():
+            start = text.lower().index(placeholder)
+            said = text[start : start + len(placeholder)]
+            warnings.append(
+                Warning(
+                    "placeholder_left",
+                    f"The prompt still says “{said}”: replace it with your own words.",
+                )
+            )
+    model = get_model(model_id)
+    limits = model.reference_limits if model else {}
+    characters = sum(1 for r in effective if r in CHARACTER_ROLES)
+    objects = sum(1 for r in effective if r in OBJECT_ROLES)
+    if model and limits.get("characters") is not None and characters > limits["characters"]:
+        warnings.append(
+            Warning(
+                "too_many_characters",
+                f"{model.name} keeps at most {limits['characters']} people consistent; "
+                f"{characters} photos are people (subject or face).",
+            )
+        )
+    if model and limits.get("objects") is not None and objects > limits["objects"]:
+        warnings.append(
+            Warning(
+                "too_many_objects",
+                f"{model.name} keeps at most {limits['objects']} objects faithful; "
+                f"{objects} photos are objects (product, logo, outfit or other).",
+            )
+        )
+    return warnings
