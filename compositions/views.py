@@ -4,7 +4,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -13,7 +15,7 @@ from bananasite.files import serve_private_file
 from billing.services import open_wallet
 from moderation.models import Report
 
-from . import services
+from . import insight, services
 from .catalog import all_models
 from .forms import ComposeForm
 from .lifecycle import cancel_composition
@@ -138,42 +140,50 @@ def compose(request):
     return render(request, "compositions/compose.html", context, status=status)
 
 
+def _result_url(result: Result, variant: str) -> str:
+    return reverse("compositions:result_file", args=[result.public_id, variant])
+
+
+def _upload_url(upload: Upload, variant: str) -> str:
+    return reverse("compositions:upload_file", args=[upload.public_id, variant])
+
+
 @login_required
 def detail(request, public_id):
     composition = get_object_or_404(
         _compositions(request).select_related("parent", "created_by"), public_id=public_id
     )
+    inputs = list(composition.inputs.select_related("upload"))
+    results = list(composition.results.all())
+    children = insight.children(composition)
+    lineage = insight.ancestors(composition)
+    parent_results = list(composition.parent.results.all()) if composition.parent else []
+    for r in parent_results:
+        r.composition = composition.parent  # type: ignore[assignment]  # no query per result
+    compare = insight.compare_choices(
+        composition,
+        results=results,
+        inputs=inputs,
+        parent_results=parent_results,
+        children=children,
+        result_url=_result_url,
+        upload_url=_upload_url,
+    )
     context = {
         "composition": composition,
         "report_reasons": Report.Reason.choices,
         "waiting": _waiting_text(composition.queue_position(), composition.status),
-        "inputs": composition.inputs.select_related("upload"),
-        "results": composition.results.all(),
-        "children": composition.children.all()[:10],
+        "eta": insight.eta_for(composition, now=timezone.now()).text(composition.status),
+        "global_position": insight.global_queue_position(composition),
+        "inputs": inputs,
+        "results": results,
+        "children": children,
+        "lineage": lineage,
+        "compare": compare,
+        "compare_right": next((p for p in compare[len(results) :]), None),
+        "removals": insight.removals([composition.pk]).get(composition.pk, []),
     }
     return render(request, "compositions/detail.html", context)
-
-
-def progress_payload(composition: Composition) -> dict:
-    started = composition.started_at or composition.created_at
-    ended = composition.finished_at or timezone.now()
-    position = composition.queue_position()
-    return {
-        "queue_position": position,
-        "waiting": _waiting_text(position, composition.status),
-        "id": composition.public_id,
-        "status": composition.status,
-        "stage": composition.stage_label,
-        "credits": {
-            "reserved": composition.credits_held,
-            "charged": composition.credits_charged,
-            "refunded": composition.credits_refunded,
-        },
-        "percent": composition.progress,
-        "elapsed_seconds": max(0, int((ended - started).total_seconds())),
-        "finished": composition.is_finished,
-        "error": composition.error_message or None,
-    }
 
 
 @never_cache
@@ -211,23 +221,90 @@ def variations(request, public_id):
     return redirect(services.create_variation(source=source, user=request.user))
 
 
+def _history_filters(request) -> tuple[dict, list[str]]:
+    """The history's filters, read from the URL (so a filtered page can be shared and the back
+    button works); anything not understood is ignored, and said."""
+    get = request.GET
+    filters = {
+        "q": get.get("q", "").strip()[:200],
+        "status": get.get("status", ""),
+        "model": get.get("model", ""),
+        "preset": get.get("preset", ""),
+        "from": get.get("from", ""),
+        "to": get.get("to", ""),
+        "fav": get.get("fav", "") == "1",
+        "collection": get.get("collection", ""),
+    }
+    problems = []
+    if filters["status"] not in {"", "running", *Composition.Status.values}:
+        filters["status"] = ""
+    if filters["preset"] not in {"", *Composition.Preset.values}:
+        filters["preset"] = ""
+    if filters["model"] not in {"", *(m.id for m in all_models())}:
+        filters["model"] = ""
+    for key, label in (("from", "From"), ("to", "To")):
+        if filters[key] and not _date(filters[key]):
+            problems.append(f"“{label}” is not a date (YYYY-MM-DD); it was left out.")
+            filters[key] = ""
+    return filters, problems
+
+
+def _date(value: str):
+    try:
+        return parse_date(value)
+    except ValueError:
+        return None
+
+
 @login_required
 def history(request):
-    status = request.GET.get("status", "")
+    filters, problems = _history_filters(request)
     queryset = _compositions(request).prefetch_related("results", "inputs__upload")
+    status = filters["status"]
     if status == "running":
         queryset = queryset.filter(status__in=Composition.UNFINISHED)
-    elif status in Composition.Status.values:
+    elif status:
         queryset = queryset.filter(status=status)
-    else:
-        status = ""
+    if filters["q"]:
+        queryset = queryset.filter(prompt__icontains=filters["q"])
+    if filters["model"]:
+        queryset = queryset.filter(model=filters["model"])
+    if filters["preset"]:
+        queryset = queryset.filter(preset=filters["preset"])
+    if filters["from"]:
+        queryset = queryset.filter(created_at__date__gte=_date(filters["from"]))
+    if filters["to"]:
+        queryset = queryset.filter(created_at__date__lte=_date(filters["to"]))
+    # Favourites and collections are the sharing app's (it sits above this one): they are
+    # reached through the relation names it gives them, not imported.
+    if filters["fav"]:
+        queryset = queryset.filter(favourites__user=request.user)
+    if filters["collection"]:
+        queryset = queryset.filter(
+            collection_items__collection__public_id=filters["collection"],
+            collection_items__collection__workspace=request.workspace,
+        )
     page = Paginator(queryset, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    filters = [("", "All"), ("running", "In progress"), ("succeeded", "Succeeded")]
-    filters += [("failed", "Failed"), ("canceled", "Canceled")]
+    page.object_list = list(page.object_list)
+    removed = insight.removals([c.pk for c in page.object_list])
+    for composition in page.object_list:
+        composition.removal_notes = removed.get(composition.pk, [])
+    statuses = [("", "All"), ("running", "In progress"), ("succeeded", "Succeeded")]
+    statuses += [("failed", "Failed"), ("canceled", "Canceled")]
+    active = any(v for k, v in filters.items() if k != "status") or bool(status)
     return render(
         request,
         "compositions/history.html",
-        {"page": page, "status": status, "filters": filters},
+        {
+            "page": page,
+            "status": status,
+            "filters": statuses,
+            "f": filters,
+            "problems": problems,
+            "active": active,
+            "models": [(m.id, m.name) for m in all_models()],
+            "presets": Composition.Preset.choices,
+        },
     )
 
 
