@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,9 +13,10 @@ from django.views.decorators.http import require_GET, require_POST
 from bananasite.errors import AppError, ValidationFailed
 from bananasite.files import serve_private_file
 from billing.services import open_wallet
+from billing.usage import composition_lines, composition_reserves
 from moderation.models import Report
 
-from . import insight, services
+from . import insight, services, usage_lines
 from .catalog import all_models
 from .forms import ComposeForm
 from .lifecycle import cancel_composition
@@ -186,6 +187,33 @@ def detail(request, public_id):
     return render(request, "compositions/detail.html", context)
 
 
+def progress_payload(composition: Composition) -> dict:
+    started = composition.started_at or composition.created_at
+    ended = composition.finished_at or timezone.now()
+    position = composition.queue_position()
+    eta = insight.eta_for(composition, now=timezone.now())
+    return {
+        "queue_position": position,
+        "global_queue_position": insight.global_queue_position(composition),
+        "eta_seconds": eta.remaining,
+        "typical_seconds": eta.typical,
+        "eta": eta.text(composition.status),
+        "waiting": _waiting_text(position, composition.status),
+        "id": composition.public_id,
+        "status": composition.status,
+        "stage": composition.stage_label,
+        "credits": {
+            "reserved": composition.credits_held,
+            "charged": composition.credits_charged,
+            "refunded": composition.credits_refunded,
+        },
+        "percent": composition.progress,
+        "elapsed_seconds": max(0, int((ended - started).total_seconds())),
+        "finished": composition.is_finished,
+        "error": composition.error_message or None,
+    }
+
+
 @never_cache
 @login_required
 @require_GET
@@ -329,3 +357,36 @@ def upload_file(request, public_id, variant):
     if variant == "thumb":
         return serve_private_file(upload.thumbnail, content_type="image/webp")
     return serve_private_file(upload.file, content_type=upload.content_type)
+
+
+CSV_BATCH = 200
+
+
+@login_required
+@require_GET
+def usage_csv(request):
+    """Every composition of the current workspace, one line each, as the usage page shows
+    them: streamed in batches, so a long ledger never sits in memory."""
+    wallet = open_wallet(workspace=request.workspace)
+    reserves = composition_reserves(wallet)
+
+    def batches():
+        last = None
+        while True:
+            page = reserves.order_by("-id")
+            if last is not None:
+                page = page.filter(id__lt=last)
+            rows = list(page[:CSV_BATCH])
+            if not rows:
+                return
+            last = rows[-1].id
+            yield composition_lines(wallet, rows)
+
+    response = StreamingHttpResponse(
+        usage_lines.csv_rows(batches(), workspace=request.workspace),
+        content_type="text/csv; charset=utf-8",
+    )
+    name = f"bananasite-usage-{request.workspace.slug}-{timezone.now():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
