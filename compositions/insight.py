@@ -38,7 +38,9 @@ def typical_seconds(*, model: str, provider: str) -> float | None:
         .order_by("-finished_at")
         .values_list("started_at", "finished_at")[:ETA_SAMPLE]
     )
-    durations = [(end - start).total_seconds() for start, end in rows if end >= start]
+    durations = [
+        (end - start).total_seconds() for start, end in rows if start and end and end >= start
+    ]
     value = round(median(durations), 1) if durations else 0.0
     cache.set(key, value, ETA_CACHE_SECONDS)
     return value or None
@@ -219,11 +221,15 @@ def removals(composition_ids: list[int]) -> dict[int, list[Removal]]:
     for result_id, reason in Report.objects.filter(
         result_id__in=[r[0] for r in removed], status=Report.Status.ACTIONED
     ).values_list("result_id", "reason"):
-        counts = reasons.setdefault(result_id, {})
-        counts[reason] = counts.get(reason, 0) + 1
+        if result_id is None:
+            continue
+        tally = reasons.setdefault(result_id, {})
+        tally[reason] = tally.get(reason, 0) + 1
     found: dict[int, list[Removal]] = {}
     for pk, composition_id, position, removed_at in removed:
-        counts = reasons.get(pk)
+        counts = reasons.get(pk, {})
+        if removed_at is None:
+            continue
         category = (
             Report.Reason(max(counts, key=lambda k: counts[k])).label
             if counts

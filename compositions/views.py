@@ -160,7 +160,7 @@ def detail(request, public_id):
     lineage = insight.ancestors(composition)
     parent_results = list(composition.parent.results.all()) if composition.parent else []
     for r in parent_results:
-        r.composition = composition.parent  # type: ignore[assignment]  # no query per result
+        r.composition = composition.parent  # no query per result
     compare = insight.compare_choices(
         composition,
         results=results,

@@ -103,9 +103,7 @@ def create_share_link(
 
 def revoke_share_link(*, link: ShareLink) -> None:
     """From this moment every request with the link is refused."""
-    ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     link.refresh_from_db()
 
 
@@ -138,6 +136,6 @@ def shared_results(link: ShareLink) -> QuerySet[Result]:
     )
     if link.result_id:
         return results.filter(pk=link.result_id)
-    return results.filter(composition__collection_items__collection_id=link.collection_id).order_by(
+    return results.filter(composition__collection_items__collection=link.collection).order_by(
         "-composition__created_at", "composition_id", "position"
     )

@@ -37,7 +37,9 @@ def _collection(request, public_id: str) -> Collection:
 def favourite(request, public_id):
     composition = _composition(request, public_id)
     starred = services.toggle_favourite(user=request.user, composition=composition)
-    messages.success(request, "Added to your favourites." if starred else "Removed from favourites.")
+    messages.success(
+        request, "Added to your favourites." if starred else "Removed from favourites."
+    )
     return _back(request, composition.get_absolute_url())
 
 
@@ -104,7 +106,9 @@ def collections(request):
 def delete_collection(request, collection_id):
     collection = _collection(request, collection_id)
     services.delete_collection(collection=collection)
-    messages.success(request, f"Deleted the collection “{collection.name}”; its links stop working.")
+    messages.success(
+        request, f"Deleted the collection “{collection.name}”; its links stop working."
+    )
     return redirect("sharing:collections")
 
 

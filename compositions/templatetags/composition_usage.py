@@ -14,4 +14,3 @@ def describe_compositions(context, lines) -> str:
     request = context["request"]
     describe(lines, workspace=request.workspace)
     return ""
-

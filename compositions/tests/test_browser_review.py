@@ -50,7 +50,14 @@ def sign_in(context, live_server, user):
     session.save()
     host = live_server.url.split("//")[1].split(":")[0]
     context.add_cookies(
-        [{"name": dj.SESSION_COOKIE_NAME, "value": session.session_key, "domain": host, "path": "/"}]
+        [
+            {
+                "name": dj.SESSION_COOKIE_NAME,
+                "value": session.session_key,
+                "domain": host,
+                "path": "/",
+            }
+        ]
     )
 
 

@@ -48,7 +48,9 @@ def test_compare_offers_results_inputs_parent_and_variations(owner, owner_client
     assert f"?from={grandchild.results.get().public_id}" in html
 
 
-def test_lineage_is_bounded_and_costs_few_queries(owner, owner_client, django_assert_max_num_queries):
+def test_lineage_is_bounded_and_costs_few_queries(
+    owner, owner_client, django_assert_max_num_queries
+):
     node = finished(owner)
     chain = [node]
     for _ in range(8):
@@ -102,7 +104,9 @@ def test_history_filters_live_in_the_url_and_survive_pagination(owner, owner_cli
     assert page.paginator.count == 14
     html = response.content.decode()
     assert "?q=LIGHTHOUSE&amp;preset=collage&amp;page=2" in html
-    assert owner_client.get(url, {"q": "cat", "model": "local"}).context["page"].paginator.count == 1
+    assert (
+        owner_client.get(url, {"q": "cat", "model": "local"}).context["page"].paginator.count == 1
+    )
     assert owner_client.get(url, {"model": "nope"}).context["page"].paginator.count == 15
     today = timezone.now().date()
     assert owner_client.get(url, {"from": today.isoformat()}).context["page"].paginator.count == 15
@@ -136,7 +140,13 @@ def test_usage_lines_agree_with_the_ledger_and_the_csv(owner, owner_client):
     charged = -(entries.filter(kind="capture").aggregate(s=Sum("amount"))["s"] or 0)
     assert sum(line.charged for line in lines.values()) == charged
     today = timezone.now().date()
-    assert sum(d.credits for d in usage_by_day(workspace=owner.current_workspace, start=today, end=today)) == charged
+    assert (
+        sum(
+            d.credits
+            for d in usage_by_day(workspace=owner.current_workspace, start=today, end=today)
+        )
+        == charged
+    )
     for line in lines.values():
         assert line.net == sum(e.amount for e in entries.filter(composition_ref=line.ref))
         if line.settled:
@@ -148,7 +158,9 @@ def test_usage_lines_agree_with_the_ledger_and_the_csv(owner, owner_client):
     assert rows[0].startswith("composition,asked_at_utc")
     assert len(rows) == 1 + len(lines)
     done_row = next(r for r in rows if r.startswith(done.public_id)).split(",")
-    assert done_row[3] == "Collage" and done_row[4] == "succeeded" and done_row[-3:] == ["2", "2", "0"]
+    assert (
+        done_row[3] == "Collage" and done_row[4] == "succeeded" and done_row[-3:] == ["2", "2", "0"]
+    )
 
 
 def test_csv_is_only_my_workspace(owner, stranger, stranger_client):

@@ -29,7 +29,9 @@ def sharing_panel(context, composition, results):
 
 @register.simple_tag
 def workspace_collections(workspace):
-    return list(Collection.objects.filter(workspace=workspace).order_by("name")) if workspace else []
+    return (
+        list(Collection.objects.filter(workspace=workspace).order_by("name")) if workspace else []
+    )
 
 
 @register.simple_tag

@@ -148,7 +148,10 @@ def test_another_workspace_cannot_share_or_collect_my_things(
         reverse("sharing:collect", args=[finished.public_id]), {"collection": theirs.public_id}
     )
     assert response.status_code == 404
-    assert stranger_client.post(reverse("sharing:favourite", args=[finished.public_id])).status_code == 404
+    assert (
+        stranger_client.post(reverse("sharing:favourite", args=[finished.public_id])).status_code
+        == 404
+    )
     # Nor revoke my links.
     link, _ = services.create_share_link(
         workspace=owner.current_workspace, user=owner, result=result
@@ -183,14 +186,18 @@ def test_favourites_are_per_person_and_collections_filter_history(
     url = reverse("compositions:history")
     assert [c.pk for c in owner_client.get(url, {"fav": "1"}).context["page"]] == [finished.pk]
     collection = Collection.objects.get(name="Drafts")
-    assert [c.pk for c in owner_client.get(url, {"collection": collection.public_id}).context["page"]] == [plain.pk]
+    assert [
+        c.pk for c in owner_client.get(url, {"collection": collection.public_id}).context["page"]
+    ] == [plain.pk]
     from django.test import Client
 
     other = Client()
     other.force_login(colleague)
     assert list(other.get(url, {"fav": "1"}).context["page"]) == []  # per person
     # The collection belongs to the workspace: the colleague sees it.
-    assert [c.pk for c in other.get(url, {"collection": collection.public_id}).context["page"]] == [plain.pk]
+    assert [c.pk for c in other.get(url, {"collection": collection.public_id}).context["page"]] == [
+        plain.pk
+    ]
     # Starring again takes the star off.
     owner_client.post(reverse("sharing:favourite", args=[finished.public_id]))
     assert list(owner_client.get(url, {"fav": "1"}).context["page"]) == []
