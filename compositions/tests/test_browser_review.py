@@ -33,6 +33,20 @@ def shot(page, name):
     page.screenshot(path=str(SHOTS / f"review-{name}.png"), full_page=True)
 
 
+def no_serious_axe_violations(page):
+    """axe-core on the page's main content (the header and footer are base.html's, checked by
+    the layout's own browser tests): no serious or critical violation."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context="main")
+    bad = [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['html'][:120]})"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"{page.url}: " + "; ".join(bad)
+
+
 def no_sideways_scroll(page):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"{page.url} is {width}px wide"
@@ -114,6 +128,7 @@ def test_compare_lineage_history_share_usage(browser, live_server, owner, made, 
     lineage = page.locator(".lineage")
     expect(lineage.get_by_role("link", name=re.compile(parent.public_id))).to_be_visible()
     no_sideways_scroll(page)
+    no_serious_axe_violations(page)
     shot(page, f"detail-compare-{size}")
 
     # Keep: star it and add it to a new collection.
@@ -131,6 +146,7 @@ def test_compare_lineage_history_share_usage(browser, live_server, owner, made, 
     page.wait_for_url(re.compile(r"q=lighthouse.*preset=collage"))
     expect(page.locator(".history .card")).to_have_count(12)
     no_sideways_scroll(page)
+    no_serious_axe_violations(page)
     shot(page, f"history-filtered-{size}")
     page.get_by_role("link", name="Older →").click()
     page.wait_for_url(re.compile(r"q=lighthouse.*page=2"))
@@ -149,6 +165,7 @@ def test_compare_lineage_history_share_usage(browser, live_server, owner, made, 
     url = page.locator("#share-url").input_value()
     assert "/s/shr_" in url
     no_sideways_scroll(page)
+    no_serious_axe_violations(page)
     shot(page, f"share-created-{size}")
     stranger = browser.new_context(viewport=SIZES[size])
     public = stranger.new_page()
@@ -158,8 +175,12 @@ def test_compare_lineage_history_share_usage(browser, live_server, owner, made, 
     expect(public.get_by_role("link", name="History")).to_have_count(0)
     assert public.locator('meta[name="robots"]').get_attribute("content").startswith("noindex")
     no_sideways_scroll(public)
+    no_serious_axe_violations(public)
     shot(public, f"share-public-{size}")
     page.goto(live_server.url + "/sharing/")
+    no_sideways_scroll(page)
+    no_serious_axe_violations(page)
+    shot(page, f"collections-{size}")
     page.get_by_role("button", name="Revoke").click()
     expect(page.locator(".messages")).to_contain_text("stopped working")
     response = public.goto(url)
@@ -174,8 +195,61 @@ def test_compare_lineage_history_share_usage(browser, live_server, owner, made, 
     raw.locator("summary").click()
     expect(raw.locator("table.ledger")).to_be_visible()
     no_sideways_scroll(page)
+    no_serious_axe_violations(page)
     shot(page, f"usage-{size}")
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile("Download CSV")).click()
     assert download.value.suggested_filename.endswith(".csv")
+    context.close()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_share_one_result_then_a_moderator_removes_it(
+    browser, live_server, owner, make_user, size
+):
+    from playwright.sync_api import expect
+
+    from compositions.tasks import run_composition
+    from compositions.tests.factories import compose
+    from moderation.services import create_report, remove_content
+
+    composition = compose(owner, prompt="a private prompt")
+    run_composition(composition.public_id)
+    result = composition.results.get()
+    context = browser.new_context(viewport=SIZES[size])
+    sign_in(context, live_server, owner)
+    page = context.new_page()
+    page.goto(live_server.url + composition.get_absolute_url())
+    page.get_by_text("Share a result by link…").click()
+    page.get_by_role("button", name="Create link").click()
+    url = page.locator("#share-url").input_value()
+    visitor = browser.new_context(viewport=SIZES[size]).new_page()
+    visitor.goto(url)
+    expect(visitor.locator(".shared-results img")).to_have_count(1)
+    expect(visitor.get_by_text("a private prompt")).to_have_count(0)  # not chosen
+
+    create_report(
+        reporter=owner,
+        workspace=owner.current_workspace,
+        target_type="result",
+        target_id=result.public_id,
+        reason="copyright",
+    )
+    remove_content(target=result, actor=make_user("mod@example.com"), reason="a copy")
+    visitor.goto(url)
+    expect(visitor.locator(".shared-results img")).to_have_count(0)
+    expect(visitor.get_by_text("Nothing to show here any more.")).to_be_visible()
+    image = visitor.request.get(f"{url}{result.public_id}/image")
+    assert image.status == 404
+
+    page.goto(live_server.url + composition.get_absolute_url())
+    notice = page.locator(".notice.removal")
+    expect(notice).to_contain_text("removed by a moderator on")
+    expect(notice).to_contain_text("Copyright")
+    no_sideways_scroll(page)
+    no_serious_axe_violations(page)
+    shot(page, f"detail-removed-{size}")
+    page.goto(live_server.url + "/history/")
+    expect(page.locator(".history .removal-notice")).to_contain_text("Copyright")
+    shot(page, f"history-removed-{size}")
     context.close()
