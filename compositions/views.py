@@ -170,6 +170,10 @@ def detail(request, public_id):
         result_url=_result_url,
         upload_url=_upload_url,
     )
+    # The first result against the first other picture (an input, a parent's result...).
+    right = None
+    if len(compare) > 1:
+        right = compare[len(results)] if 0 < len(results) < len(compare) else compare[1]
     context = {
         "composition": composition,
         "report_reasons": Report.Reason.choices,
@@ -181,7 +185,7 @@ def detail(request, public_id):
         "children": children,
         "lineage": lineage,
         "compare": compare,
-        "compare_right": next((p for p in compare[len(results) :]), None),
+        "compare_right": right,
         "removals": insight.removals([composition.pk]).get(composition.pk, []),
     }
     return render(request, "compositions/detail.html", context)

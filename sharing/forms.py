@@ -15,4 +15,4 @@ class ShareForm(forms.Form):
 
 class CollectForm(forms.Form):
     collection = forms.CharField(required=False, max_length=32)
-    new_name = forms.CharField(required=False, max_length=80, label="New collection")
+    new_name = forms.CharField(required=False, label="New collection")  # length: the service

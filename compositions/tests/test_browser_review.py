@@ -204,9 +204,7 @@ def test_compare_lineage_history_share_usage(browser, live_server, owner, made, 
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_share_one_result_then_a_moderator_removes_it(
-    browser, live_server, owner, make_user, size
-):
+def test_share_one_result_then_a_moderator_removes_it(browser, live_server, owner, make_user, size):
     from playwright.sync_api import expect
 
     from compositions.tasks import run_composition

@@ -172,3 +172,16 @@ def test_csv_is_only_my_workspace(owner, stranger, stranger_client):
 def test_anonymous_gets_no_csv(client):
     response = client.get(reverse("compositions:usage_csv"))
     assert response.status_code == 302
+
+
+def test_before_any_result_compare_offers_two_different_inputs(owner, owner_client):
+    from django.test import override_settings
+
+    with override_settings(BANANASITE_TASKS_SYNC=False):
+        waiting = compose(owner)
+    context = owner_client.get(waiting.get_absolute_url()).context
+    assert context["compare"][0].label.startswith("Input: image 1")
+    assert context["compare_right"].label.startswith("Input: image 2")
+    html = owner_client.get(waiting.get_absolute_url()).content.decode()
+    assert 'id="eta"' in html and 'id="global-position"' in html
+    assert "Number 1 in the queue across the site." in html
