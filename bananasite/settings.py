@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "compositions",
     "moderation",
     "webhooks",
+    "sharing",
     "api",
 ]
 

@@ -11,5 +11,6 @@ urlpatterns = [
     path("workspace/", include("webhooks.urls")),
     path("api/v1/", include("api.urls")),
     path("", include("moderation.urls")),
+    path("", include("sharing.urls")),
     path("", include("compositions.urls")),
 ]

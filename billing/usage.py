@@ -2,7 +2,7 @@
 rows (the day a composition was asked for), images and credits from the capture rows (the day
 it delivered). The ledger keeps counting a composition after it is deleted."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
@@ -119,3 +119,64 @@ def bar_chart(values: list[int], *, width: int = 600, height: int = 140) -> dict
             }
         )
     return {"bars": bars, "width": width, "height": height, "top": top}
+
+
+# --- one line per composition -------------------------------------------------------------
+
+
+@dataclass
+class CompositionLine:
+    """What one composition did to the balance, in plain words, from its ledger rows."""
+
+    ref: str
+    created_at: object
+    created_by: str | None
+    images_asked: int = 0
+    images_delivered: int = 0
+    held: int = 0  # the reserve (credits put on hold at submit)
+    charged: int = 0  # the capture (what the delivered images cost)
+    returned: int = 0  # the part of the hold given back (held - charged once settled)
+    outcome: str = ""  # succeeded, failed, canceled; "" while still on hold
+    entries: list = field(default_factory=list)
+
+    @property
+    def settled(self) -> bool:
+        return bool(self.outcome)
+
+    @property
+    def net(self) -> int:
+        """The change to the balance so far (negative: spent or still held)."""
+        return sum(e.amount for e in self.entries)
+
+
+def composition_reserves(wallet) -> QuerySet[LedgerEntry]:
+    """A wallet's reserve rows, newest first: one per composition asked for (page these)."""
+    return wallet.entries.filter(kind=Kind.RESERVE).select_related("created_by")
+
+
+def composition_lines(wallet, reserves) -> list[CompositionLine]:
+    """The lines for these reserve rows (a page of them), with every row of theirs: 1 query."""
+    lines = {
+        r.composition_ref: CompositionLine(
+            ref=r.composition_ref,
+            created_at=r.created_at,
+            created_by=r.created_by.email if r.created_by else None,
+        )
+        for r in reserves
+    }
+    rows = wallet.entries.filter(composition_ref__in=list(lines)).order_by("created_at", "id")
+    for entry in rows:
+        line = lines[entry.composition_ref]
+        line.entries.append(entry)
+        if entry.kind == Kind.RESERVE:
+            line.held = -entry.amount
+            line.images_asked = entry.images
+        elif entry.kind == Kind.CAPTURE:
+            line.charged = -entry.amount
+            line.images_delivered = entry.images
+        elif entry.kind == Kind.RELEASE:
+            line.outcome = entry.outcome or "settled"
+    for line in lines.values():
+        if line.settled:
+            line.returned = line.held - line.charged
+    return list(lines.values())

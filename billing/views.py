@@ -15,7 +15,7 @@ from bananasite.errors import AppError
 
 from . import payments
 from .services import open_wallet, quotas_for
-from .usage import bar_chart, usage_by_day
+from .usage import bar_chart, composition_lines, composition_reserves, usage_by_day
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,10 @@ def usage(request):
     ledger = Paginator(wallet.entries.select_related("created_by"), 20).get_page(
         request.GET.get("page")
     )
+    reserves = Paginator(composition_reserves(wallet), 20).get_page(request.GET.get("cpage"))
     context = {
+        "lines": composition_lines(wallet, reserves.object_list),
+        "lines_page": reserves,
         "wallet": wallet,
         "plan": wallet.plan,
         "quotas": quotas,

@@ -2,20 +2,22 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from bananasite.errors import AppError, ValidationFailed
 from bananasite.files import serve_private_file
 from billing.services import estimate_credits, open_wallet, quotas_for
+from billing.usage import composition_lines, composition_reserves
 from moderation.models import Report
 
-from . import services
+from . import insight, services, usage_lines
 from .catalog import all_models, get_model
 from .forms import ComposeForm
 from .lifecycle import cancel_composition
@@ -292,18 +294,52 @@ def compose_upload_delete(request, public_id):
     return JsonResponse({}, status=200)
 
 
+def _result_url(result: Result, variant: str) -> str:
+    return reverse("compositions:result_file", args=[result.public_id, variant])
+
+
+def _upload_url(upload: Upload, variant: str) -> str:
+    return reverse("compositions:upload_file", args=[upload.public_id, variant])
+
+
 @login_required
 def detail(request, public_id):
     composition = get_object_or_404(
         _compositions(request).select_related("parent", "created_by"), public_id=public_id
     )
+    inputs = list(composition.inputs.select_related("upload"))
+    results = list(composition.results.all())
+    children = insight.children(composition)
+    lineage = insight.ancestors(composition)
+    parent_results = list(composition.parent.results.all()) if composition.parent else []
+    for r in parent_results:
+        r.composition = composition.parent  # no query per result
+    compare = insight.compare_choices(
+        composition,
+        results=results,
+        inputs=inputs,
+        parent_results=parent_results,
+        children=children,
+        result_url=_result_url,
+        upload_url=_upload_url,
+    )
+    # The first result against the first other picture (an input, a parent's result...).
+    right = None
+    if len(compare) > 1:
+        right = compare[len(results)] if 0 < len(results) < len(compare) else compare[1]
     context = {
         "composition": composition,
         "report_reasons": Report.Reason.choices,
         "waiting": _waiting_text(composition.queue_position(), composition.status),
-        "inputs": composition.inputs.select_related("upload"),
-        "results": composition.results.all(),
-        "children": composition.children.all()[:10],
+        "eta": insight.eta_for(composition, now=timezone.now()).text(composition.status),
+        "global_position": insight.global_queue_position(composition),
+        "inputs": inputs,
+        "results": results,
+        "children": children,
+        "lineage": lineage,
+        "compare": compare,
+        "compare_right": right,
+        "removals": insight.removals([composition.pk]).get(composition.pk, []),
         **_action_costs(composition),
     }
     return render(request, "compositions/detail.html", context)
@@ -329,8 +365,13 @@ def progress_payload(composition: Composition) -> dict:
     started = composition.started_at or composition.created_at
     ended = composition.finished_at or timezone.now()
     position = composition.queue_position()
+    eta = insight.eta_for(composition, now=timezone.now())
     return {
         "queue_position": position,
+        "global_queue_position": insight.global_queue_position(composition),
+        "eta_seconds": eta.remaining,
+        "typical_seconds": eta.typical,
+        "eta": eta.text(composition.status),
         "waiting": _waiting_text(position, composition.status),
         "id": composition.public_id,
         "status": composition.status,
@@ -382,23 +423,90 @@ def variations(request, public_id):
     return redirect(services.create_variation(source=source, user=request.user))
 
 
+def _history_filters(request) -> tuple[dict, list[str]]:
+    """The history's filters, read from the URL (so a filtered page can be shared and the back
+    button works); anything not understood is ignored, and said."""
+    get = request.GET
+    filters = {
+        "q": get.get("q", "").strip()[:200],
+        "status": get.get("status", ""),
+        "model": get.get("model", ""),
+        "preset": get.get("preset", ""),
+        "from": get.get("from", ""),
+        "to": get.get("to", ""),
+        "fav": get.get("fav", "") == "1",
+        "collection": get.get("collection", ""),
+    }
+    problems = []
+    if filters["status"] not in {"", "running", *Composition.Status.values}:
+        filters["status"] = ""
+    if filters["preset"] not in {"", *Composition.Preset.values}:
+        filters["preset"] = ""
+    if filters["model"] not in {"", *(m.id for m in all_models())}:
+        filters["model"] = ""
+    for key, label in (("from", "From"), ("to", "To")):
+        if filters[key] and not _date(filters[key]):
+            problems.append(f"“{label}” is not a date (YYYY-MM-DD); it was left out.")
+            filters[key] = ""
+    return filters, problems
+
+
+def _date(value: str):
+    try:
+        return parse_date(value)
+    except ValueError:
+        return None
+
+
 @login_required
 def history(request):
-    status = request.GET.get("status", "")
+    filters, problems = _history_filters(request)
     queryset = _compositions(request).prefetch_related("results", "inputs__upload")
+    status = filters["status"]
     if status == "running":
         queryset = queryset.filter(status__in=Composition.UNFINISHED)
-    elif status in Composition.Status.values:
+    elif status:
         queryset = queryset.filter(status=status)
-    else:
-        status = ""
+    if filters["q"]:
+        queryset = queryset.filter(prompt__icontains=filters["q"])
+    if filters["model"]:
+        queryset = queryset.filter(model=filters["model"])
+    if filters["preset"]:
+        queryset = queryset.filter(preset=filters["preset"])
+    if filters["from"]:
+        queryset = queryset.filter(created_at__date__gte=_date(filters["from"]))
+    if filters["to"]:
+        queryset = queryset.filter(created_at__date__lte=_date(filters["to"]))
+    # Favourites and collections are the sharing app's (it sits above this one): they are
+    # reached through the relation names it gives them, not imported.
+    if filters["fav"]:
+        queryset = queryset.filter(favourites__user=request.user)
+    if filters["collection"]:
+        queryset = queryset.filter(
+            collection_items__collection__public_id=filters["collection"],
+            collection_items__collection__workspace=request.workspace,
+        )
     page = Paginator(queryset, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    filters = [("", "All"), ("running", "In progress"), ("succeeded", "Succeeded")]
-    filters += [("failed", "Failed"), ("canceled", "Canceled")]
+    page.object_list = list(page.object_list)
+    removed = insight.removals([c.pk for c in page.object_list])
+    for composition in page.object_list:
+        composition.removal_notes = removed.get(composition.pk, [])
+    statuses = [("", "All"), ("running", "In progress"), ("succeeded", "Succeeded")]
+    statuses += [("failed", "Failed"), ("canceled", "Canceled")]
+    active = any(v for k, v in filters.items() if k != "status") or bool(status)
     return render(
         request,
         "compositions/history.html",
-        {"page": page, "status": status, "filters": filters},
+        {
+            "page": page,
+            "status": status,
+            "filters": statuses,
+            "f": filters,
+            "problems": problems,
+            "active": active,
+            "models": [(m.id, m.name) for m in all_models()],
+            "presets": Composition.Preset.choices,
+        },
     )
 
 
@@ -423,3 +531,36 @@ def upload_file(request, public_id, variant):
     if variant == "thumb":
         return serve_private_file(upload.thumbnail, content_type="image/webp")
     return serve_private_file(upload.file, content_type=upload.content_type)
+
+
+CSV_BATCH = 200
+
+
+@login_required
+@require_GET
+def usage_csv(request):
+    """Every composition of the current workspace, one line each, as the usage page shows
+    them: streamed in batches, so a long ledger never sits in memory."""
+    wallet = open_wallet(workspace=request.workspace)
+    reserves = composition_reserves(wallet)
+
+    def batches():
+        last = None
+        while True:
+            page = reserves.order_by("-id")
+            if last is not None:
+                page = page.filter(id__lt=last)
+            rows = list(page[:CSV_BATCH])
+            if not rows:
+                return
+            last = rows[-1].id
+            yield composition_lines(wallet, rows)
+
+    response = StreamingHttpResponse(
+        usage_lines.csv_rows(batches(), workspace=request.workspace),
+        content_type="text/csv; charset=utf-8",
+    )
+    name = f"bananasite-usage-{request.workspace.slug}-{timezone.now():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -28,8 +28,17 @@
 
   const waiting = document.getElementById("waiting");
 
+  const eta = document.getElementById("eta");
+  const globalPosition = document.getElementById("global-position");
+
   function show(data) {
     if (waiting) waiting.textContent = data.waiting || "";
+    if (eta) eta.textContent = data.eta || "";
+    if (globalPosition) {
+      const n = data.global_queue_position;
+      globalPosition.hidden = !n;
+      globalPosition.textContent = n ? `Number ${n} in the queue across the site.` : "";
+    }
     if (badge) {
       badge.className = `badge status-${data.status}`;
       badge.textContent = data.stage;
