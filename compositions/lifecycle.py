@@ -125,8 +125,8 @@ def _release(composition: Composition, outcome: str) -> Settlement:
 
 def earlier_copies(composition: Composition, results: list[Result]) -> dict[str, str]:
     """Which of these results repeat, byte for byte, an image that an earlier composition of
-    the workspace made from the same inputs (the same photos in the same order) and that the
-    workspace still has: sha256 → that composition's public id."""
+    the workspace made from the same inputs (the same photos in the same order, the same prompt
+    and options) and that the workspace still has: sha256 → that composition's public id."""
     digests = {result.sha256 for result in results}
     inputs = list(composition.inputs.order_by("position").values_list("upload__sha256", flat=True))
     copies: dict[str, str] = {}
@@ -135,6 +135,12 @@ def earlier_copies(composition: Composition, results: list[Result]) -> dict[str,
             workspace_id=composition.workspace_id,
             status=Composition.Status.SUCCEEDED,
             results__sha256__in=digests,
+            prompt=composition.prompt,
+            preset=composition.preset,
+            style=composition.style,
+            model=composition.model,
+            aspect_ratio=composition.aspect_ratio,
+            image_size=composition.image_size,
         )
         .exclude(pk=composition.pk)
         .distinct()

@@ -77,8 +77,9 @@ def grabcut_mask(img: Image.Image) -> np.ndarray | None:
     cv2.ellipse(mask, centre, core, 0, 0, 360, cv2.GC_FGD, -1)
     background_model = np.zeros((1, 65), np.float64)
     subject_model = np.zeros((1, 65), np.float64)
+    no_rect = (0, 0, 0, 0)  # started from the mask, not a rectangle
     cv2.grabCut(
-        small, mask, None, background_model, subject_model, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK
+        small, mask, no_rect, background_model, subject_model, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK
     )
     subject = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
     band = max(1, int(min(height, width) * BORDER_BAND))
@@ -96,7 +97,7 @@ def grabcut_mask(img: Image.Image) -> np.ndarray | None:
         cv2.grabCut(
             small,
             refined,
-            None,
+            no_rect,
             background_model,
             subject_model,
             GRABCUT_ROUNDS,

@@ -101,6 +101,8 @@ def test_the_same_picture_from_other_inputs_is_charged(owner, monkeypatch):
     other = run(compose(owner, samples=("astronaut.png", "coffee.png")))
     assert other.results.get().sha256 == first.results.get().sha256
     assert other.credits_charged == other.credits_reserved > 0
-    # ...while the same photos again are not charged.
+    reworded = run(compose(owner, samples=("astronaut.png", "coffee.png"), prompt="Another idea"))
+    assert reworded.credits_charged == reworded.credits_reserved > 0  # another prompt
+    # ...while the same photos with the same prompt again are not charged.
     again = run(compose(owner, samples=("astronaut.png", "coffee.png")))
     assert (again.credits_charged, again.credits_refunded) == (0, again.credits_reserved)
