@@ -323,6 +323,27 @@ def release_credits(
     return Settlement(charged=0, refunded=held)
 
 
+def waive_credits(
+    *, workspace_id: int, composition_ref: str, held: int, reason: str, user_id: int | None
+) -> Settlement:
+    """On a success that costs nothing (its images repeat an earlier composition's): give the
+    whole hold back, nothing is captured, and the ledger says why.
+
+    Call inside the transaction that marks the composition succeeded; record the Settlement."""
+    wallet_id = Wallet.objects.values_list("pk", flat=True).get(workspace_id=workspace_id)
+    Wallet.objects.filter(pk=wallet_id).update(balance=F("balance") + held)
+    _composition_entry(
+        wallet_id=wallet_id,
+        composition_ref=composition_ref,
+        kind=Kind.RELEASE,
+        amount=held,
+        outcome=Outcome.SUCCEEDED,
+        user_id=user_id,
+        reason=reason,
+    )
+    return Settlement(charged=0, refunded=held)
+
+
 # --- Grants, purchases, adjustments ----------------------------------------------------------
 
 

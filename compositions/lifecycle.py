@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from bananasite.errors import InvalidState
 from bananasite.tasks import enqueue_on_commit
-from billing.services import Settlement, lock_wallet, release_credits, settle_credits
+from billing.services import (
+    Settlement,
+    lock_wallet,
+    release_credits,
+    settle_credits,
+    waive_credits,
+)
 from webhooks.services import emit
 
 from .models import Composition, Result
@@ -117,6 +123,38 @@ def _release(composition: Composition, outcome: str) -> Settlement:
     )
 
 
+def earlier_copies(composition: Composition, results: list[Result]) -> dict[str, str]:
+    """Which of these results repeat, byte for byte, an image that an earlier composition of
+    the workspace made from the same inputs (the same photos in the same order, the same prompt
+    and options) and that the workspace still has: sha256 → that composition's public id."""
+    digests = {result.sha256 for result in results}
+    inputs = list(composition.inputs.order_by("position").values_list("upload__sha256", flat=True))
+    copies: dict[str, str] = {}
+    earlier = (
+        Composition.objects.filter(
+            workspace_id=composition.workspace_id,
+            status=Composition.Status.SUCCEEDED,
+            results__sha256__in=digests,
+            prompt=composition.prompt,
+            preset=composition.preset,
+            style=composition.style,
+            model=composition.model,
+            aspect_ratio=composition.aspect_ratio,
+            image_size=composition.image_size,
+        )
+        .exclude(pk=composition.pk)
+        .distinct()
+        .order_by("created_at", "pk")
+    )
+    for candidate in earlier:
+        theirs = candidate.inputs.order_by("position").values_list("upload__sha256", flat=True)
+        if list(theirs) != inputs:
+            continue
+        for digest in candidate.results.filter(sha256__in=digests).values_list("sha256", flat=True):
+            copies.setdefault(digest, candidate.public_id)
+    return copies
+
+
 def succeed_composition(
     *,
     composition: Composition,
@@ -127,20 +165,38 @@ def succeed_composition(
     request_id: str,
 ) -> bool:
     """Mark a stored composition succeeded with its results and charge what was delivered.
-    False if it was canceled, deleted or taken over meanwhile (the caller removes the files)."""
+    An image identical to one an earlier composition made from the same inputs is not charged
+    again (a plain note on the composition says so). False if it was canceled, deleted or taken
+    over meanwhile (the caller removes the files)."""
     with transaction.atomic():
         lock_wallet(workspace_id=composition.workspace_id)
+        copies = earlier_copies(composition, results)
+        new = [result for result in results if result.sha256 not in copies]
+        if copies:
+            names = ", ".join(sorted(set(copies.values())))
+            which = f"{len(results) - len(new)} of {len(results)} images" if new else "Identical"
+            note = f"{which}{' identical' if new else ''} to {names}: not charged."
+            text = f"{text}\n\n{note}" if text else note
         if not composition.succeed(token=token, text=text, usage=usage, request_id=request_id):
             return False
         Result.objects.bulk_create(results)
-        settlement = settle_credits(
-            workspace_id=composition.workspace_id,
-            composition_ref=composition.public_id,
-            held=composition.credits_reserved,
-            requested_images=composition.num_images,
-            delivered_images=len(results),
-            user_id=composition.created_by_id,
-        )
+        if copies and not new:
+            settlement = waive_credits(
+                workspace_id=composition.workspace_id,
+                composition_ref=composition.public_id,
+                held=composition.credits_reserved,
+                reason=f"Not charged: identical to {names}",
+                user_id=composition.created_by_id,
+            )
+        else:
+            settlement = settle_credits(
+                workspace_id=composition.workspace_id,
+                composition_ref=composition.public_id,
+                held=composition.credits_reserved,
+                requested_images=composition.num_images,
+                delivered_images=len(new),
+                user_id=composition.created_by_id,
+            )
         _finished(composition, settlement, "composition.succeeded")
     return True
 

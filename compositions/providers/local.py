@@ -1,11 +1,13 @@
 """The local compositor: real composition with Pillow and NumPy, no network, no key.
 
 It is not a generative model and says so in its text reply. What it does for real:
-layouts (grid, side by side, scattered collage), cutting a subject out of a plain or
-near-uniform background with a soft edge, placing subjects on the last image as a backdrop with
-colour matched to it and a contact shadow, carrying the colour statistics of one image over to
-another, placing a logo on a product, and rendering a title for thumbnails. Output is
-deterministic for the same inputs, prompt and options; variations use another seed.
+layouts (grid, side by side, scattered collage), cutting a subject out (a plain background by
+its colour, any other with OpenCV's GrabCut; see `local_ops`), placing subjects on the last
+image as a backdrop with colour matched to it and a contact shadow, carrying the colour and tone
+of one image over to another (Reinhard's transfer in Lab), placing a logo on the product's
+region, and rendering a title for thumbnails. Output is deterministic for the same inputs,
+prompt and options; another seed (a variation) changes the framing, the placement and the
+strength of the colour transfer, so a variation is a visibly different picture.
 """
 
 import hashlib
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
@@ -27,6 +30,7 @@ from .base import (
     Provider,
     ProviderBadRequest,
 )
+from .local_ops import ToneStrength, grabcut_mask, logo_spot, soft_full_mask, transfer_colour
 
 WORK_EDGE = 512  # resolution at which masks are computed; they are scaled up afterwards
 Size = tuple[int, int]
@@ -39,7 +43,7 @@ FONT_CANDIDATES = [
 @dataclass
 class Cutout:
     image: Image.Image  # RGBA, cropped to the subject
-    found: bool  # False: no plain background, the whole photo with feathered edges
+    found: bool  # False: no subject found, the whole photo with feathered edges
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -49,8 +53,22 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)  # Pillow's bundled font; needs FreeType
 
 
-def fit_cover(img: Image.Image, size: Size) -> Image.Image:
-    return ImageOps.fit(img.convert("RGBA"), size, Image.Resampling.LANCZOS)
+def fit_cover(
+    img: Image.Image, size: Size, rng: random.Random | None = None, zoom: float = 0.0
+) -> Image.Image:
+    """Fill `size` with the photo, cropping what does not fit. With `rng` (a variation's
+    framing) the crop's window moves within the spare margin and, up to `1 + zoom` times,
+    closes in; without it the crop is centred."""
+    img = img.convert("RGBA")
+    if rng is None:
+        return ImageOps.fit(img, size, Image.Resampling.LANCZOS)
+    closer = 1.0 + rng.uniform(0.0, zoom)
+    window = (max(1, round(img.width / closer)), max(1, round(img.height / closer)))
+    left = round((img.width - window[0]) * rng.random())
+    top = round((img.height - window[1]) * rng.random())
+    img = img.crop((left, top, left + window[0], top + window[1]))
+    centering = (rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8))
+    return ImageOps.fit(img, size, Image.Resampling.LANCZOS, centering=centering)
 
 
 def feathered(img: Image.Image, radius_frac: float = 0.06) -> Image.Image:
@@ -109,14 +127,24 @@ def _solid_box(mask: Image.Image) -> tuple[int, int, int, int] | None:
     return mask.point(lambda a: 255 if a > 24 else 0).getbbox()
 
 
+def find_subject(img: Image.Image) -> Image.Image | None:
+    """A soft full-size mask of the photo's subject, or None if none was found: a plain
+    background is told apart by its colour (exact and fast); any other by GrabCut."""
+    mask = subject_mask(img)
+    if mask is not None:
+        return mask
+    small = grabcut_mask(img)
+    return None if small is None else soft_full_mask(small, img.size)
+
+
 def cut_out(img: Image.Image) -> Cutout:
-    """Separate the subject from a plain or near-uniform background, with a soft edge."""
+    """Separate the subject from its background, with a soft edge."""
     img = img.convert("RGBA")
     alpha = img.getchannel("A")
     if (np.asarray(alpha) < 250).mean() > 0.02:  # Already transparent around the subject.
         bbox = _solid_box(alpha)
         return Cutout(img.crop(bbox) if bbox else img, True)
-    mask = subject_mask(img)
+    mask = find_subject(img)
     if mask is None:
         return Cutout(feathered(img), False)
     img.putalpha(mask)
@@ -161,7 +189,7 @@ def place_subjects(
     subjects: list[Image.Image], backdrop: Image.Image, size: Size, rng: random.Random
 ) -> Image.Image:
     """Subjects stand side by side on the backdrop's floor, scaled to fit, colour matched."""
-    canvas = fit_cover(backdrop, size)
+    canvas = fit_cover(backdrop, size, rng, zoom=0.3)
     width, height = size
     count = len(subjects)
     slot_w = width / count
@@ -202,14 +230,17 @@ def grid(images: list[Image.Image], size: Size, rng: random.Random) -> Image.Ima
         offset = (cols - in_row) * (cell_w + gutter) / 2  # centre a short last row
         x = gutter + col * (cell_w + gutter) + offset
         y = gutter + row * (cell_h + gutter)
-        tile = fit_cover(img, (max(1, int(cell_w)), max(1, int(cell_h))))
+        tile = fit_cover(img, (max(1, int(cell_w)), max(1, int(cell_h))), rng, zoom=0.2)
         canvas.alpha_composite(tile, (int(x), int(y)))
     return canvas
 
 
 def side_by_side(images: list[Image.Image], size: Size, rng: random.Random) -> Image.Image:
     width, height = size
-    canvas = Image.new("RGBA", size, (246, 244, 240, 255))
+    # A pale, blurred backdrop from the last photo; a variation frames it anew.
+    backdrop = fit_cover(images[-1], size, rng, zoom=1.0)
+    backdrop = backdrop.filter(ImageFilter.GaussianBlur(max(size) / 30))
+    canvas = Image.blend(backdrop, Image.new("RGBA", size, (246, 244, 240, 255)), 0.4)
     gutter = max(4, int(width * 0.015))
     cell_w = (width - gutter * (len(images) + 1)) / len(images)
     for index, img in enumerate(images):
@@ -223,7 +254,8 @@ def side_by_side(images: list[Image.Image], size: Size, rng: random.Random) -> I
 def scattered_collage(images: list[Image.Image], size: Size, rng: random.Random) -> Image.Image:
     """Photo prints with white borders, slightly turned, on a soft backdrop of the last image."""
     width, height = size
-    base = fit_cover(images[-1], size).filter(ImageFilter.GaussianBlur(max(width, height) / 40))
+    blur = ImageFilter.GaussianBlur(max(width, height) / 40)
+    base = fit_cover(images[-1], size, rng, zoom=0.5).filter(blur)
     canvas = ImageEnhance.Brightness(base).enhance(0.8)
     count = len(images)
     rows, cols = grid_shape(count, width, height)
@@ -251,45 +283,59 @@ def scattered_collage(images: list[Image.Image], size: Size, rng: random.Random)
 def transfer_style(
     content: Image.Image, style: Image.Image, size: Size, rng: random.Random
 ) -> Image.Image:
-    """Carry the style image's colour statistics and a trace of its texture onto the content."""
-    canvas = fit_cover(content, size).convert("RGB")
-    src = np.asarray(canvas, dtype=np.float32)
-    ref = np.asarray(fit_cover(style, (256, 256)).convert("RGB"), dtype=np.float32)
-    src_mean, src_std = src.reshape(-1, 3).mean(0), src.reshape(-1, 3).std(0) + 1e-3
-    ref_mean, ref_std = ref.reshape(-1, 3).mean(0), ref.reshape(-1, 3).std(0) + 1e-3
-    out = (src - src_mean) / src_std * ref_std + ref_mean
-    texture = fit_cover(style, size).convert("L").filter(ImageFilter.GaussianBlur(1))
-    detail = np.asarray(texture, dtype=np.float32)
-    detail = detail - np.asarray(texture.filter(ImageFilter.GaussianBlur(6)), dtype=np.float32)
-    out = out + detail[..., None] * 0.35
-    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB").convert("RGBA")
+    """The content photo in the style photo's colour and tone (Reinhard's transfer in Lab):
+    shapes and edges are the content's, no texture of the style is laid over them."""
+    canvas = np.asarray(fit_cover(content, size, rng).convert("RGB"))
+    # Statistics need no more than a small copy of the style photo.
+    reference = style.convert("RGB")
+    reference.thumbnail((256, 256), Image.Resampling.BILINEAR)
+    out = transfer_colour(canvas, np.asarray(reference), ToneStrength.varied(rng))
+    return Image.fromarray(out, "RGB").convert("RGBA")
+
+
+def product_region(canvas: Image.Image) -> Image.Image:
+    """The product's mask on the canvas: its cut-out's largest piece, or, if no subject was
+    found, the middle half of the frame (said so in the reply's note via the caller)."""
+    mask = find_subject(canvas)
+    w, h = canvas.size
+    if mask is None:
+        fallback = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(fallback).rectangle((w // 4, h // 4, w * 3 // 4, h * 3 // 4), fill=255)
+        return fallback
+    hard = (np.asarray(mask) > 127).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(hard, connectivity=8)
+    if count > 2:
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        hard = (labels == largest).astype(np.uint8)
+    return Image.fromarray(hard * 255, "L")
 
 
 def place_logo(
     product: Image.Image, logo: Image.Image, size: Size, rng: random.Random
 ) -> Image.Image:
-    """Put the logo on the product's surface, centred on it, shaded like the spot it sits on."""
-    canvas = fit_cover(product, size)
-    mask = subject_mask(canvas)
-    w, h = canvas.size
-    bbox = (_solid_box(mask) if mask else None) or (w // 4, h // 4, w * 3 // 4, h * 3 // 4)
-    box_w, box_h = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    """Put the logo on the product's region, scaled to it, through the logo's own alpha,
+    shaded like the spot it sits on."""
+    canvas = fit_cover(product, size, rng)
+    region = product_region(canvas)
+    # The spot is chosen on a small copy of the mask: the distance transform is the cost.
+    small = region.copy()
+    small.thumbnail((512, 512), Image.Resampling.NEAREST)
+    factor = canvas.width / small.width
     mark = cut_out(logo).image
-    scale = min(box_w * 0.4 / mark.width, box_h * 0.4 / mark.height)
-    mark = mark.resize(
-        (max(1, int(mark.width * scale)), max(1, int(mark.height * scale))),
-        Image.Resampling.LANCZOS,
-    )
-    x = int((bbox[0] + bbox[2] - mark.width) / 2)
-    y = int((bbox[1] + bbox[3] - mark.height) / 2)
+    small_logo = (max(1, round(mark.width / factor)), max(1, round(mark.height / factor)))
+    _, spot = logo_spot(np.asarray(small), small_logo, rng)
+    left, top = int(spot[0] * factor), int(spot[1] * factor)
+    width = max(1, int((spot[2] - spot[0]) * factor))
+    height = max(1, int((spot[3] - spot[1]) * factor))
+    mark = mark.resize((width, height), Image.Resampling.LANCZOS)
     # Shade the logo by the brightness of the surface under it, so it sits in the same light.
-    region = canvas.crop((x, y, x + mark.width, y + mark.height)).convert("L")
-    light = np.clip(np.asarray(region, dtype=np.float32).mean() / 200.0, 0.6, 1.1)
+    under = canvas.crop((left, top, left + width, top + height)).convert("L")
+    light = np.clip(np.asarray(under, dtype=np.float32).mean() / 200.0, 0.6, 1.1)
     light = 1.0 + 0.45 * (light - 1.0)  # a hint of the surface's light, not a stain
     arr = np.asarray(mark, dtype=np.float32).copy()
     arr[..., :3] = np.clip(arr[..., :3] * light, 0, 255)
     arr[..., 3] *= 0.94
-    canvas.alpha_composite(Image.fromarray(arr.astype(np.uint8), "RGBA"), (x, y))
+    canvas.alpha_composite(Image.fromarray(arr.astype(np.uint8), "RGBA"), (left, top))
     return canvas
 
 
@@ -325,7 +371,7 @@ def thumbnail_with_title(
     images: list[Image.Image], size: Size, rng: random.Random, prompt: str
 ) -> Image.Image:
     width, height = size
-    canvas = fit_cover(images[-1], size)
+    canvas = fit_cover(images[-1], size, rng, zoom=0.4)
     # Darken the left side so the title reads on any backdrop.
     gradient = Image.linear_gradient("L").rotate(90).resize(size)
     shade = Image.new("RGBA", size, (0, 0, 0, 255))
@@ -333,7 +379,8 @@ def thumbnail_with_title(
     canvas.alpha_composite(shade)
     cut = cut_out(images[0])
     subject = match_colour(cut.image, canvas, 0.2)
-    scale = min(height * 0.85 / subject.height, width * 0.45 / subject.width)
+    reach = rng.uniform(0.78, 1.0)  # a variation sizes the subject anew
+    scale = min(height * 0.85 * reach / subject.height, width * 0.45 * reach / subject.width)
     subject = subject.resize(
         (max(1, int(subject.width * scale)), max(1, int(subject.height * scale))),
         Image.Resampling.LANCZOS,
@@ -379,9 +426,9 @@ OPERATION_NOTES = {
     "collage": "arranged the images as a collage",
     "grid": "laid the images out in a grid",
     "side_by_side": "placed the images side by side",
-    "place": "cut the subject out and placed it on the last image as the backdrop",
-    "style": "carried the colours and texture of the last image over to image 1",
-    "logo": "placed the logo on the product",
+    "place": "cut the subject out (GrabCut) and placed it on the last image as the backdrop",
+    "style": "carried the colour and tone of the last image over to image 1 (no texture)",
+    "logo": "placed the logo on the product's region",
     "thumbnail": "made a thumbnail with the title on the last image",
 }
 
