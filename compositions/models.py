@@ -297,8 +297,9 @@ class Composition(models.Model):
         """1 for the next of its workspace's queued compositions to start, and so on."""
         if self.status != self.Status.QUEUED:
             return None
-        if getattr(self, "queue_ahead", None) is not None:  # with_queue_position()
-            return self.queue_ahead + 1
+        known: int | None = getattr(self, "queue_ahead", None)  # with_queue_position()
+        if known is not None:
+            return known + 1
         ahead = (
             type(self)
             .objects.filter(workspace_id=self.workspace_id, status=self.Status.QUEUED)
