@@ -101,8 +101,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Request latency by view for /metrics (static files, served before it, are not counted).
+    "ops.middleware.RequestMetricsMiddleware",
     "bananasite.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

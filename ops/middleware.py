@@ -12,8 +12,8 @@ METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 class RequestMetricsMiddleware:
     """Time each request and count it under its view's URL name (never its path, which holds
-    public ids and would make a series per composition). First in the chain, so it measures
-    every other middleware too."""
+    public ids and would make a series per composition). Early in the chain, so it measures
+    the other middleware too."""
 
     def __init__(self, get_response):
         self.get_response = get_response
