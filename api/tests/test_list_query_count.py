@@ -53,3 +53,18 @@ def test_a_listed_queued_composition_shows_its_place_in_the_queue(owner):
     assert [listed[c.public_id] for c in queued] == list(range(1, len(queued) + 1))
     assert [listed[c.public_id] for c in queued] == [c.queue_position() for c in queued]
     assert all(v is None for k, v in listed.items() if k not in {c.public_id for c in queued})
+
+
+@pytest.mark.django_db
+def test_the_list_s_query_is_served_by_the_workspace_and_queue_indexes(owner):
+    if connection.vendor != "sqlite":
+        pytest.skip("the plan's wording is SQLite's; PostgreSQL picks by table size")
+    queryset = (
+        Composition.objects.visible_to(owner.current_workspace)
+        .with_queue_position()
+        .order_by("-created_at", "-id")[:20]
+    )
+    plan = queryset.explain()
+    assert "USING INDEX cmp_ws_recent" in plan
+    assert "USING INDEX cmp_ws_queued" in plan
+    assert "SCAN compositions_composition" not in plan
