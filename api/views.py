@@ -68,6 +68,7 @@ class WorkspaceAPIView(APIView):
     def compositions(self):
         return (
             Composition.objects.visible_to(self.workspace)
+            .with_queue_position()
             .select_related("parent")
             .prefetch_related("inputs__upload", "results")
         )

@@ -5,11 +5,14 @@ compositor), so `manage.py runserver` works with nothing set. Every variable is 
 `.env.example`. A malformed value stops the process at start with a message naming the variable.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from bananasite.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -95,10 +98,13 @@ INSTALLED_APPS = [
     "webhooks",
     "sharing",
     "api",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Request latency by view for /metrics (static files, served before it, are not counted).
+    "ops.middleware.RequestMetricsMiddleware",
     "bananasite.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -413,19 +419,10 @@ if not DEBUG:
 
 # --- Logging --------------------------------------------------------------------------------
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {
-        # httpx logs full request URLs at INFO, and some providers accept keys in the query.
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-        "django_q": {"level": "WARNING"},
-    },
-}
+# Plain text by default; BANANASITE_LOG_JSON=true writes one JSON object a line (for a log
+# shipper). Either way a line written while a composition runs names it (`composition`).
+BANANASITE_LOG_JSON = env_bool("BANANASITE_LOG_JSON", False)
+LOGGING = logging_config(json=BANANASITE_LOG_JSON, level=env_str("LOG_LEVEL", "INFO").upper())
 
 # --- Providers --------------------------------------------------------------------------------
 # A provider is configured when its key is set; base URLs default to the real hosts and exist so
@@ -535,3 +532,26 @@ for _cidr in BANANASITE_FETCH_ALLOW_NETWORKS:
         raise ImproperlyConfigured(
             f"BANANASITE_FETCH_ALLOW_NETWORKS: {_cidr!r} is not a network (CIDR)."
         ) from None
+
+# --- Operations: metrics and health -----------------------------------------------------------
+# /metrics answers only from these networks (CIDRs; loopback by default; `any` for every address,
+# allowed only with a token) and, when the token is set, only with `Authorization: Bearer <it>`.
+# Anything else gets the site's 404.
+BANANASITE_METRICS_TOKEN = env_str("BANANASITE_METRICS_TOKEN")
+_metrics_allow = env_list("BANANASITE_METRICS_ALLOW", "127.0.0.0/8,::1/128")
+BANANASITE_METRICS_ALLOW: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None
+if [item.lower() for item in _metrics_allow] == ["any"]:
+    if not BANANASITE_METRICS_TOKEN:
+        raise ImproperlyConfigured(
+            "BANANASITE_METRICS_ALLOW=any needs BANANASITE_METRICS_TOKEN, or /metrics is public."
+        )
+    BANANASITE_METRICS_ALLOW = None
+else:
+    try:
+        BANANASITE_METRICS_ALLOW = [ipaddress.ip_network(c, strict=False) for c in _metrics_allow]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"BANANASITE_METRICS_ALLOW: {exc}.") from None
+# Seconds /readyz waits for the database, the broker and the storage (checked side by side).
+BANANASITE_READY_TIMEOUT = env_float("BANANASITE_READY_TIMEOUT", 2, minimum=0.1)
+# Probes and scrapes come over plain HTTP from inside the network, not through the TLS proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("workspace/", include("accounts.urls")),
     path("workspace/", include("webhooks.urls")),
     path("api/v1/", include("api.urls")),
+    path("", include("ops.urls")),
     path("", include("moderation.urls")),
     path("", include("sharing.urls")),
     path("", include("compositions.urls")),

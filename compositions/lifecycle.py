@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bananasite.errors import InvalidState
+from bananasite.models import increment_counter
 from bananasite.tasks import enqueue_on_commit
 from billing.services import (
     Settlement,
@@ -26,6 +27,9 @@ from webhooks.services import emit
 
 from .models import Composition, Result
 from .serializers import CompositionOut
+
+# The counter of compositions the sweep gave back to the queue after their lease ran out.
+LEASE_RECOVERIES = "lease_recoveries"
 
 
 def enqueue_composition(composition: Composition) -> None:
@@ -242,6 +246,8 @@ def requeue_composition(*, composition: Composition) -> bool:
     with transaction.atomic():
         if not composition.requeue():
             return False
+        # Counted in the database, so every process's /metrics agrees.
+        increment_counter(LEASE_RECOVERIES)
         enqueue_composition(composition)
     return True
 

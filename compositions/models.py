@@ -4,8 +4,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Greatest
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery, When
+from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -98,6 +98,34 @@ class CompositionQuerySet(models.QuerySet["Composition"]):
 
     def unfinished(self):
         return self.filter(status__in=Composition.UNFINISHED)
+
+    def with_queue_position(self):
+        """Each queued composition's place in its workspace's queue, counted in the same query
+        (a list would otherwise count once per row); the partial index `cmp_ws_queued` keeps
+        each count to the queued rows."""
+        ahead = (
+            Composition.objects.filter(
+                workspace_id=OuterRef("workspace_id"), status=Composition.Status.QUEUED
+            )
+            .filter(
+                Q(created_at__lt=OuterRef("created_at"))
+                | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
+            )
+            .order_by()
+            .values("workspace_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return self.annotate(
+            queue_ahead=Case(
+                When(
+                    status=Composition.Status.QUEUED,
+                    then=Coalesce(Subquery(ahead, output_field=IntegerField()), 0),
+                ),
+                default=None,
+                output_field=IntegerField(),
+            )
+        )
 
     def next_queued(self, *, workspace_id: int) -> "Composition | None":
         """The workspace's oldest queued composition: the next to start."""
@@ -232,6 +260,12 @@ class Composition(models.Model):
         indexes = [
             models.Index(fields=["workspace", "-created_at", "-id"], name="cmp_ws_recent"),
             models.Index(fields=["status", "lease_expires_at"], name="cmp_status_lease"),
+            # Queue positions count only queued rows, however long the workspace's history.
+            models.Index(
+                fields=["workspace", "created_at", "id"],
+                condition=Q(status="queued"),
+                name="cmp_ws_queued",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -263,6 +297,9 @@ class Composition(models.Model):
         """1 for the next of its workspace's queued compositions to start, and so on."""
         if self.status != self.Status.QUEUED:
             return None
+        known: int | None = getattr(self, "queue_ahead", None)  # with_queue_position()
+        if known is not None:
+            return known + 1
         ahead = (
             type(self)
             .objects.filter(workspace_id=self.workspace_id, status=self.Status.QUEUED)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bananasite.errors import AppError
+from bananasite.logs import composition_context
 from moderation.policy import record_refusal
 
 from . import pipeline
@@ -52,6 +53,12 @@ def run_composition(public_id: str) -> str:
     composition = claim_next(workspace_id=workspace_id)
     if composition is None:
         return "nothing to do"
+    # The claimed composition may be another of the workspace's: every log line names it.
+    with composition_context(composition.public_id):
+        return _run_claimed(composition)
+
+
+def _run_claimed(composition: Composition) -> str:
     token = composition.attempts  # this attempt's lease: every later change is fenced on it
     try:
         with Heartbeat(composition, token=token):

@@ -186,6 +186,7 @@ class ProviderHTTP:
                 outcome.status if isinstance(outcome, Answer) else type(outcome).__name__,
                 delay,
             )
+            count_retry(self.provider)
             self.sleep(delay)
 
     def get_bytes(
@@ -203,6 +204,22 @@ class ProviderHTTP:
         if fetched.status != 200:
             raise ProviderUnavailable(detail=f"{self.provider}: download answered {fetched.status}")
         return fetched.content
+
+
+def retries_key(provider: str) -> str:
+    return f"retries:{provider}"
+
+
+def count_retry(provider: str) -> None:
+    """One more retried provider call, counted in the cache every process shares (like the
+    circuit), so /metrics agrees whichever process answers; a cache flush restarts the count,
+    which Prometheus reads as a counter reset."""
+    key = retries_key(provider)
+    cache.add(key, 0, timeout=None)
+    try:
+        cache.incr(key)
+    except ValueError:  # evicted between the add and the incr
+        cache.add(key, 1, timeout=None)
 
 
 class CircuitBreaker:
