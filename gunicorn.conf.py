@@ -19,7 +19,8 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 60)
 graceful_timeout = 20
 keepalive = 5
 # Heartbeat files in memory, not on a disk that may stall (gunicorn's own advice for containers).
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+_shm = "/dev/shm"  # noqa: S108 (gunicorn writes only its own heartbeat files there)
+worker_tmp_dir = _shm if os.path.isdir(_shm) else None
 # Recycle workers now and then so a slow leak cannot grow without bound; jitter keeps them
 # from restarting together.
 max_requests = 2000

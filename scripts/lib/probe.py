@@ -106,7 +106,10 @@ def main() -> None:
         data = httpx.get(image.headers["location"], timeout=30)
         if data.status_code != 200 or len(data.content) < 1000:
             fail("downloading the result from S3", data.status_code)
-    print(f"production check passed: signed in, composed {composition['id']}, {len(data.content)} bytes from S3")
+    print(
+        f"production check passed: signed in, composed {composition['id']}, "
+        f"{len(data.content)} bytes from S3"
+    )
 
 
 if __name__ == "__main__":
