@@ -403,8 +403,9 @@ class Composition(models.Model):
             type(self).objects.filter(pk=self.pk, attempts=token).update(provider=provider)
             self.provider = provider
 
-    def record_timing(self, *, token: int, **moments: datetime) -> None:
-        """Note when a step of this attempt happened (provider_started_at, stored_at...)."""
+    def record_timing(self, *, token: int, **moments: datetime | str) -> None:
+        """Note when a step of this attempt happened (provider_started_at, stored_at...), and
+        what goes with it (provider_model)."""
         type(self).objects.filter(pk=self.pk, attempts=token).update(**moments)
         for name, value in moments.items():
             setattr(self, name, value)
