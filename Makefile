@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test test-fast test-services test-browser lint format venv migrate demo bench clean
+.PHONY: run run-production check-production bench-load test test-fast test-services test-browser lint format venv migrate demo bench clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,17 @@ demo: migrate
 
 run: demo
 	./scripts/run-dev
+
+# The distributed profile on this machine: PostgreSQL, Redis, an S3 stand-in, gunicorn, workers.
+run-production: venv
+	./scripts/run-production
+
+check-production: venv
+	./scripts/run-production --check
+
+# The load benchmark on both profiles (about 15 minutes); results in benchmarks/results/load.*
+bench-load: venv
+	$(PY) benchmarks/load.py
 
 test: venv
 	./scripts/test-all

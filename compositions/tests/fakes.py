@@ -44,7 +44,7 @@ class Reply:
 class FakeProvider:
     """Answers each request with the next scripted Reply (the last one repeats)."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.replies: list[Reply] = []
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -81,7 +81,7 @@ class FakeProvider:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
