@@ -12,7 +12,7 @@ from django.conf import settings
 
 from moderation.policy import blocked_term
 
-from .catalog import ModelSpec, default_model, get_model
+from .catalog import ModelSpec, default_model, find_model
 from .models import Composition, Role
 from .presets import PEOPLE_PRESETS, scaffold
 
@@ -140,14 +140,45 @@ def _count_problem(count: int, model: ModelSpec | None) -> Problem | None:
     return None
 
 
+def shut_down_message(model: ModelSpec) -> str:
+    successor = find_model(model.successor) if model.successor else None
+    ended = f" on {model.shutdown_date:%-d %B %Y}" if model.shutdown_date else ""
+    return f"{model.name} was shut down{ended}." + (
+        f" Use {successor.name} ({successor.id}) instead." if successor else ""
+    )
+
+
+def lifecycle_warnings(model_id: str) -> list[dict[str, Any]]:
+    """What a composition's answer says about its model: a deprecated model runs, and says when
+    it stops and what follows it."""
+    model = find_model(model_id)
+    if model is None or not model.deprecated:
+        return []
+    successor = find_model(model.successor) if model.successor else None
+    when = f" on {model.shutdown_date:%-d %B %Y}" if model.shutdown_date else ""
+    return [
+        {
+            "code": "model_deprecated",
+            "message": f"{model.name} is deprecated and will be shut down{when}."
+            + (f" Switch to {successor.name} ({successor.id})." if successor else ""),
+            "model": model.id,
+            "shutdown_date": model.shutdown_date.isoformat() if model.shutdown_date else None,
+            "successor": model.successor,
+        }
+    ]
+
+
 def validate_options(
     options: CompositionOptions, *, count: int
 ) -> tuple[ModelSpec | None, list[Problem]]:
     """Check everything but the image bytes; return the model and a list of problems."""
     errors: list[Problem] = []
-    model = get_model(options.model)
+    model = find_model(options.model)
     if model is None:
         errors.append(("model", "unsupported_option", "Choose one of the available models."))
+    elif model.shut_down:
+        errors.append(("model", "model_shut_down", shut_down_message(model)))
+        model = None
     if options.preset not in Composition.Preset.values:
         errors.append(("preset", "unsupported_option", "Choose one of the presets."))
     if options.style not in Composition.Style.values:
