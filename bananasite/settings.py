@@ -487,8 +487,6 @@ BANANASITE_ROUTING_WEIGHTS = {
 }
 BANANASITE_ROUTING_LATENCY_SECONDS = env_float("BANANASITE_ROUTING_LATENCY_SECONDS", 30.0)
 BANANASITE_ROUTING_WINDOW_SECONDS = env_int("BANANASITE_ROUTING_WINDOW_SECONDS", 60, minimum=10)
-# Fewer calls than this in the window: the provider's figures are not trusted yet (price only).
-BANANASITE_ROUTING_MIN_CALLS = env_int("BANANASITE_ROUTING_MIN_CALLS", 3, minimum=1)
 
 # --- Payments (Stripe Checkout for credit packs) ---------------------------------------------
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -18,7 +18,7 @@ from .catalog import all_models
 from .forms import ComposeForm
 from .lifecycle import cancel_composition
 from .models import Composition, Result, Role, Upload
-from .options import CompositionOptions, NewImage
+from .options import CompositionOptions, NewImage, lifecycle_warnings
 from .presets import PEOPLE_PRESETS, SCAFFOLDS
 
 HISTORY_PAGE_SIZE = 12
@@ -150,6 +150,11 @@ def detail(request, public_id):
         "inputs": composition.inputs.select_related("upload"),
         "results": composition.results.all(),
         "children": composition.children.all()[:10],
+        "warnings": lifecycle_warnings(composition.model),
+        "route_candidates": sorted(
+            (composition.route_reason or {}).get("candidates", {}).items(),
+            key=lambda item: item[1].get("score", 0),
+        ),
     }
     return render(request, "compositions/detail.html", context)
 
