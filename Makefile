@@ -40,7 +40,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy bananasite accounts billing moderation webhooks compositions api
+	$(VENV)/bin/mypy bananasite accounts billing moderation webhooks catalogue compositions api
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

@@ -7,6 +7,8 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
+from .models import ImageModel
+
 CACHE_KEY = "catalogue:models:v1"
 # A safety net for changes that bypass the models (raw SQL, a restored backup).
 CACHE_SECONDS = 300
@@ -29,8 +31,6 @@ def models() -> list[dict[str, Any]]:
 
 
 def _load() -> list[dict[str, Any]]:
-    from .models import ImageModel
-
     return [
         {
             "id": m.id,
@@ -52,7 +52,9 @@ def _load() -> list[dict[str, Any]]:
                     "provider": p.provider,
                     "provider_model": p.provider_model,
                     "max_images": p.max_images or m.max_images,
-                    "image_sizes": [s for s in m.image_sizes if s in (p.image_sizes or m.image_sizes)],
+                    "image_sizes": [
+                        s for s in m.image_sizes if s in (p.image_sizes or m.image_sizes)
+                    ],
                     "aspect_ratios": [
                         r for r in m.aspect_ratios if r in (p.aspect_ratios or m.aspect_ratios)
                     ],

@@ -54,7 +54,11 @@ MODELS: list[dict[str, Any]] = [
             ("vertex", "gemini-3-pro-image", {}),
             ("openrouter", "google/gemini-3-pro-image-preview", {}),
             ("runware", "google:4@2", {}),
-            ("aimlapi", "google/gemini-3-pro-image-edit", {"max_images": 5, "aspect_ratios": AIML_RATIOS}),
+            (
+                "aimlapi",
+                "google/gemini-3-pro-image-edit",
+                {"max_images": 5, "aspect_ratios": AIML_RATIOS},
+            ),
         ],
     },
     {

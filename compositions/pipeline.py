@@ -109,9 +109,7 @@ def routes_for(model: ModelSpec, composition: Composition, *, token: int) -> lis
     if not routes:
         raise ProviderUnavailable(f"{UNAVAILABLE} Please try again in a few minutes.")
     routes, reason = routing.rank(model, routes, image_size=composition.image_size)
-    type(composition).objects.filter(pk=composition.pk, attempts=token).update(
-        route_reason=reason
-    )
+    type(composition).objects.filter(pk=composition.pk, attempts=token).update(route_reason=reason)
     composition.route_reason = reason
     return routes
 

@@ -60,7 +60,9 @@ def record_call(provider: str, *, ok: bool, seconds: float, now: float | None = 
 def health(providers: list[str], *, now: float | None = None) -> dict[str, dict[str, Any]]:
     """Calls, error rate and p95 latency per provider over the window."""
     current = int((time.time() if now is None else now) // BUCKET_SECONDS)
-    buckets = range(current - settings.BANANASITE_ROUTING_WINDOW_SECONDS // BUCKET_SECONDS + 1, current + 1)
+    buckets = range(
+        current - settings.BANANASITE_ROUTING_WINDOW_SECONDS // BUCKET_SECONDS + 1, current + 1
+    )
     names = ["calls", "errors", *(f"lat{i}" for i in range(len(LATENCY_EDGES) + 1))]
     keys = [_key(p, b, n) for p in providers for b in buckets for n in names]
     values = cache.get_many(keys)
@@ -121,7 +123,9 @@ def rank(
         "open_circuits": [
             r.provider
             for r in model.routes
-            if r.provider not in offered and r.provider != "local" and CircuitBreaker(r.provider).is_open()
+            if r.provider not in offered
+            and r.provider != "local"
+            and CircuitBreaker(r.provider).is_open()
         ],
     }
     return [s[2] for s in scored], reason

@@ -105,7 +105,10 @@ def test_an_edit_is_audited_and_seen_at_once(client, staff):
 
 def test_deleting_a_model_is_audited(client, staff):
     model = ImageModel.objects.create(
-        id="gone", name="Gone", image_sizes=["1K"], aspect_ratios=["1:1"],
+        id="gone",
+        name="Gone",
+        image_sizes=["1K"],
+        aspect_ratios=["1:1"],
         credits_per_image={"1K": 1},
     )
     ProviderModel.objects.create(model=model, provider="local", provider_model="local")

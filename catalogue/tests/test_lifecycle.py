@@ -5,8 +5,8 @@ import datetime
 
 import pytest
 
-from api.tests.test_api import api_client, assert_problem, compose_json
 from accounts.services import create_api_token
+from api.tests.test_api import api_client, assert_problem, compose_json
 from billing.models import LedgerEntry, Wallet
 from catalogue.models import ImageModel, ProviderModel
 from compositions.catalog import all_models, find_model
@@ -107,8 +107,9 @@ def test_a_shut_down_model_is_refused_before_anything_is_charged(api, successor,
 
 
 def test_the_browser_form_refuses_a_shut_down_model_with_a_friendly_error(client, owner, successor):
-    from conftest import sample_bytes
     from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from conftest import sample_bytes
 
     local_model("banana-gone", lifecycle=ImageModel.Lifecycle.SHUT_DOWN, successor=successor)
     client.force_login(owner)

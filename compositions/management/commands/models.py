@@ -45,20 +45,24 @@ class Command(BaseCommand):
             aliases = f" (aliases: {', '.join(model.aliases)})" if model.aliases else ""
             self.stdout.write(f"{model.id}{aliases}: {model.name}; {state}")
             for route in model.routes:
-                line = f"  {route.provider}: {route.provider_model}, up to {route.max_images} images"
+                line = (
+                    f"  {route.provider}: {route.provider_model}, up to {route.max_images} images"
+                )
                 if check:
-                    line += f": {self.check(route.provider, route.provider_model)}"
+                    line += f": {self.check_model(route.provider, route.provider_model)}"
                 self.stdout.write(line)
             if not model.routes:
                 self.stdout.write("  not served (shut down)")
 
-    def check(self, provider: str, provider_model: str) -> str:
+    def check_model(self, provider: str, provider_model: str) -> str:
         if provider == "local":
             return "answers (local compositor)"
         conf = settings.BANANASITE_PROVIDERS.get(provider, {})
         if provider not in DEFAULT_HOSTS:
             return NOT_CHECKED
-        base = normalise_base_url(conf.get("base_url") or DEFAULT_HOSTS[provider], VERSION_PATHS[provider])
+        base = normalise_base_url(
+            conf.get("base_url") or DEFAULT_HOSTS[provider], VERSION_PATHS[provider]
+        )
         key = conf.get("api_key", "")
         http = ProviderHTTP(provider, secrets=(key,), max_attempts=1, timeout=15)
         try:
@@ -78,7 +82,7 @@ class Command(BaseCommand):
                 if response.status_code != 200:
                     return f"refused ({response.status_code})"
                 data = response.json().get("data", [])
-                self.openrouter_ids = {m.get("id") for m in data if isinstance(m, dict)}
+                self.openrouter_ids = {str(m.get("id")) for m in data if isinstance(m, dict)}
         except Exception as exc:  # network trouble is a result to report, not a crash
             return f"could not reach the service ({type(exc).__name__})"
         return "listed" if provider_model in self.openrouter_ids else "NOT LISTED by openrouter"
