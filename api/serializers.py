@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from compositions.catalog import all_models, known_models
 from compositions.models import Composition, Role
-from compositions.options import DEFAULTS
+from compositions.options import DEFAULTS, MATCH_INPUT
 from compositions.serializers import ErrorOut
 from moderation.models import Report
 from webhooks.models import Webhook
@@ -182,7 +182,10 @@ def _model_choices() -> list[str]:
 
 
 def _ratio_choices() -> list[str]:
-    return sorted({r for m in all_models() for r in m.aspect_ratios})
+    models = all_models()
+    ratios = sorted({r for m in models for r in m.aspect_ratios})
+    # "Match image 1" (an addition): for the models whose catalogue entry offers it.
+    return ratios + [MATCH_INPUT] * any(m.options.get("match_input_aspect") for m in models)
 
 
 def _size_choices() -> list[str]:

@@ -2,6 +2,7 @@ from django import forms
 
 from .catalog import all_models, default_model, find_model
 from .models import Composition
+from .options import MATCH_INPUT
 
 
 class MultipleImageInput(forms.ClearableFileInput):
@@ -67,6 +68,8 @@ class ComposeForm(forms.Form):
         ratios = sorted({r for m in models for r in m.aspect_ratios}, key=_ratio_key)
         sizes = [s for s in ("512", "1K", "2K", "4K") if any(s in m.image_sizes for m in models)]
         self.fields["aspect_ratio"].choices = [(r, r) for r in ratios]
+        if any(m.options.get("match_input_aspect") for m in models):
+            self.fields["aspect_ratio"].choices.append((MATCH_INPUT, "Match image 1"))
         self.fields["image_size"].choices = [(s, s) for s in sizes]
         self.initial.setdefault("model", model.id)
         self.initial.setdefault("aspect_ratio", "1:1")

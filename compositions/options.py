@@ -3,6 +3,7 @@
 The browser form, the JSON and multipart API bodies, the estimate and a variation all build
 their `CompositionOptions` here, so the defaults live in one dataclass."""
 
+import math
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,21 @@ from .models import Composition, Role
 from .presets import PEOPLE_PRESETS, scaffold
 
 Problem = tuple[str, str, str]  # (field, code, message), as ValidationFailed takes them
+# "Match image 1" as an aspect ratio, for models whose catalogue entry has `match_input_aspect`:
+# resolved at submit to the model's ratio nearest to the first photo's (`nearest_ratio`).
+MATCH_INPUT = "match_input_image"
+
+
+def nearest_ratio(width: int, height: int, ratios: tuple[str, ...]) -> str:
+    """The ratio closest to width:height, compared on a log scale (2:1 is as far from 1:1 as
+    1:2 is)."""
+    target = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, h = (int(p) for p in ratio.split(":"))
+        return abs(math.log(w / h) - target)
+
+    return min(ratios, key=distance)
 
 
 @dataclass(frozen=True)
@@ -183,7 +199,16 @@ def validate_options(
         errors.append(("preset", "unsupported_option", "Choose one of the presets."))
     if options.style not in Composition.Style.values:
         errors.append(("style", "unsupported_option", "Choose one of the styles."))
-    if model and options.aspect_ratio not in model.aspect_ratios:
+    if model and options.aspect_ratio == MATCH_INPUT:
+        if not model.options.get("match_input_aspect"):
+            errors.append(
+                (
+                    "aspect_ratio",
+                    "unsupported_option",
+                    f"{model.name} cannot match image 1's aspect ratio; choose a ratio.",
+                )
+            )
+    elif model and options.aspect_ratio not in model.aspect_ratios:
         errors.append(
             ("aspect_ratio", "unsupported_option", f"{model.name} cannot make that aspect ratio.")
         )

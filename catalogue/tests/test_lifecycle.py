@@ -2,6 +2,7 @@
 before anything is charged, naming their successor; options a model lacks are refused."""
 
 import datetime
+import math
 
 import pytest
 
@@ -139,7 +140,27 @@ def test_match_image_1_is_refused_for_a_model_without_it(api, successor):
     response = compose_json(api, model="banana-next", aspect_ratio="match_input_image")
     body = assert_problem(response, 400, "unsupported_option")
     assert body["errors"][0]["field"] == "aspect_ratio"
+    assert "cannot match image 1" in body["detail"]
     assert not Composition.objects.exists()
+
+
+def test_match_image_1_takes_the_first_photos_nearest_ratio(api, successor):
+    successor.options = {"match_input_aspect": True}
+    successor.aspect_ratios = ["1:1", "4:3", "3:4", "16:9"]
+    successor.save()
+    response = compose_json(api, model="banana-next", aspect_ratio="match_input_image")
+    assert response.status_code == 202, response.content
+    first = Upload.objects.get(public_id=response.json()["inputs"][0]["upload"])
+    composition = Composition.objects.get()
+    expected = min(
+        successor.aspect_ratios,
+        key=lambda r: abs(
+            math.log(int(r.split(":")[0]) / int(r.split(":")[1]))
+            - math.log(first.width / first.height)
+        ),
+    )
+    assert composition.aspect_ratio == expected == response.json()["aspect_ratio"]
+    assert first.width != first.height  # the sample is not square: the choice means something
 
 
 def test_models_lists_lifecycle_aliases_options_and_successor(api, successor):
