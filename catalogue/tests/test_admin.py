@@ -139,3 +139,13 @@ def test_the_admin_refuses_options_a_model_cannot_have(client, staff):
     response = client.post(f"{URL}local/change/", form_data(local, options='{"upscale": true}'))
     assert response.status_code == 200 and "Only grounding" in response.content.decode()
     assert not CatalogueChange.objects.exists()
+
+
+def test_a_default_model_the_catalogue_does_not_serve_is_a_startup_warning(settings):
+    from compositions.checks import default_model_is_served
+
+    settings.BANANASITE_DEFAULT_MODEL = "nano-banana-2-preview"
+    [warning] = default_model_is_served()
+    assert "is shut down" in warning.msg
+    settings.BANANASITE_DEFAULT_MODEL = "local"
+    assert default_model_is_served() == []
