@@ -102,9 +102,12 @@ class Generated:
     fallback_from: list[str] = field(default_factory=list)
 
 
-def routes_for(model: ModelSpec, composition: Composition, *, token: int) -> list[Route]:
+def routes_for(
+    model: ModelSpec, composition: Composition, *, token: int | None = None
+) -> list[Route]:
     """The routes to try, best first by measured health and price (routing.rank); why is
-    recorded on the composition."""
+    recorded on the composition (fenced on this attempt's token)."""
+    token = composition.attempts if token is None else token
     routes = available_routes(model, inputs=composition.inputs.count())
     if not routes:
         raise ProviderUnavailable(f"{UNAVAILABLE} Please try again in a few minutes.")
