@@ -41,6 +41,8 @@ def _ledger_invariant(request):
     if uses_db:
         transactional = marker is not None and marker.kwargs.get("transaction")
         request.getfixturevalue("transactional_db" if transactional else "db")
+    if uses_db:
+        _seed_catalogue()
     yield
     if uses_db:
         from django.db.models import Sum
@@ -52,6 +54,15 @@ def _ledger_invariant(request):
                 f"{wallet}: balance {wallet.balance} but the ledger sums to {wallet.total}"
             )
             assert wallet.balance >= 0
+
+
+def _seed_catalogue():
+    """The model catalogue is rows its data migration writes; a transactional test's flush
+    empties the table, so write them again for the next test (catalogue/seed.py)."""
+    from catalogue.models import ImageModel, ProviderModel
+    from catalogue.seed import seed
+
+    seed(ImageModel, ProviderModel)
 
 
 @pytest.fixture(autouse=True)

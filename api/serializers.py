@@ -4,9 +4,9 @@ that belong to no model. A composition's own answer is compositions.serializers.
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from compositions.catalog import all_models
+from compositions.catalog import all_models, known_models
 from compositions.models import Composition, Role
-from compositions.options import DEFAULTS
+from compositions.options import DEFAULTS, MATCH_INPUT
 from compositions.serializers import ErrorOut
 from moderation.models import Report
 from webhooks.models import Webhook
@@ -57,6 +57,14 @@ class ModelOut(serializers.Serializer):
     credits_per_image = serializers.DictField(child=serializers.IntegerField())
     allowed = serializers.BooleanField()
     default = serializers.BooleanField()
+    # Additions (api-v1.md, last section): the catalogue's lifecycle and options.
+    aliases = serializers.ListField(child=serializers.CharField())
+    lifecycle = serializers.ChoiceField(choices=["preview", "ga", "deprecated", "shut_down"])
+    shutdown_date = serializers.DateField(allow_null=True)
+    successor = serializers.CharField(allow_null=True)
+    options = serializers.DictField()
+    batch_credits_per_image = serializers.DictField(child=serializers.IntegerField())
+    grounding_credits_per_search = serializers.IntegerField()
 
 
 class UsageDayOut(serializers.Serializer):
@@ -168,11 +176,16 @@ class InputIn(StrictInput):
 
 
 def _model_choices() -> list[str]:
-    return [m.id for m in all_models()]
+    # Aliases and shut-down models too: the service resolves an alias, and refuses a shut-down
+    # model naming its successor (`model_shut_down`) rather than "not a valid choice".
+    return [name for m in known_models() for name in (m.id, *m.aliases)]
 
 
 def _ratio_choices() -> list[str]:
-    return sorted({r for m in all_models() for r in m.aspect_ratios})
+    models = all_models()
+    ratios = sorted({r for m in models for r in m.aspect_ratios})
+    # "Match image 1" (an addition): for the models whose catalogue entry offers it.
+    return ratios + [MATCH_INPUT] * any(m.options.get("match_input_aspect") for m in models)
 
 
 def _size_choices() -> list[str]:

@@ -121,6 +121,15 @@ class ModelsView(WorkspaceAPIView):
                     "credits_per_image": m.credits_per_image,
                     "allowed": plan.allows_model(m.id),
                     "default": m.id == default_model().id,
+                    "aliases": list(m.aliases),
+                    "lifecycle": m.lifecycle,
+                    "shutdown_date": m.shutdown_date,
+                    "successor": m.successor,
+                    "options": m.options,
+                    "batch_credits_per_image": {
+                        size: m.batch_credits_per_image(size) for size in m.credits_per_image
+                    },
+                    "grounding_credits_per_search": m.grounding_credits_per_search,
                 }
                 for m in all_models()
             ]

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "bananasite",
     "accounts",
     "billing",
+    "catalogue",
     "compositions",
     "moderation",
     "webhooks",
@@ -466,18 +467,24 @@ BANANASITE_CIRCUIT_THRESHOLD = env_int("BANANASITE_CIRCUIT_THRESHOLD", 3, minimu
 BANANASITE_CIRCUIT_COOLDOWN_SECONDS = env_int("BANANASITE_CIRCUIT_COOLDOWN_SECONDS", 60, minimum=1)
 
 # --- Models -----------------------------------------------------------------------------------
-# Models are data (bananasite/model_catalog.py): the Nano Banana models under every configured
-# provider's own name, then the local compositor. Each entry is what `/api/v1/models` shows.
-from bananasite.model_catalog import build_models  # noqa: E402 (plain data, no Django)
-
-BANANASITE_MODELS = build_models(BANANASITE_PROVIDERS)
-# The default: the operator's choice, else the first configured provider's Nano Banana 2.
-BANANASITE_DEFAULT_MODEL = _default_model_env or BANANASITE_MODELS[0]["id"]
-if BANANASITE_DEFAULT_MODEL not in {m["id"] for m in BANANASITE_MODELS}:
-    raise ImproperlyConfigured(
-        f"BANANASITE_DEFAULT_MODEL={BANANASITE_DEFAULT_MODEL!r} is not one of the configured "
-        f"models: {', '.join(m['id'] for m in BANANASITE_MODELS)}."
-    )
+# The catalogue lives in the database (the `catalogue` app, edited in the admin; README "The model
+# catalogue"): each model is served by the configured providers that have it, then the local
+# compositor. BANANASITE_MODELS, when set to a list (bananasite/model_catalog.py builds one),
+# replaces the database catalogue: tests use it to pin a catalogue.
+BANANASITE_MODELS: list[dict] | None = None
+# The default: the operator's choice, else the first model a configured provider serves.
+BANANASITE_DEFAULT_MODEL = _default_model_env
+# Health routing (compositions/routing.py): among the providers serving a model, each
+# composition goes to the one with the lowest score, a weighted sum of its recent error rate
+# (0-1), its p95 latency (in units of BANANASITE_ROUTING_LATENCY_SECONDS) and its price per image
+# (relative to the dearest candidate), measured over the last BANANASITE_ROUTING_WINDOW_SECONDS.
+BANANASITE_ROUTING_WEIGHTS = {
+    "error_rate": env_float("BANANASITE_ROUTING_WEIGHT_ERRORS", 4.0),
+    "latency": env_float("BANANASITE_ROUTING_WEIGHT_LATENCY", 1.0),
+    "price": env_float("BANANASITE_ROUTING_WEIGHT_PRICE", 1.0),
+}
+BANANASITE_ROUTING_LATENCY_SECONDS = env_float("BANANASITE_ROUTING_LATENCY_SECONDS", 30.0)
+BANANASITE_ROUTING_WINDOW_SECONDS = env_int("BANANASITE_ROUTING_WINDOW_SECONDS", 60, minimum=10)
 
 # --- Payments (Stripe Checkout for credit packs) ---------------------------------------------
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -1,7 +1,8 @@
 from django import forms
 
-from .catalog import all_models, default_model
+from .catalog import all_models, default_model, find_model
 from .models import Composition
+from .options import MATCH_INPUT
 
 
 class MultipleImageInput(forms.ClearableFileInput):
@@ -19,6 +20,14 @@ class MultipleImageField(forms.FileField):
         if isinstance(data, list | tuple):
             return [super(MultipleImageField, self).clean(item, initial) for item in data]
         return [] if data in self.empty_values else [super().clean(data, initial)]
+
+
+class KnownModelField(forms.ChoiceField):
+    """The offered models, and any other name the catalogue knows (an alias, a shut-down
+    model): the service resolves those, or refuses them naming the successor."""
+
+    def valid_value(self, value) -> bool:
+        return super().valid_value(value) or find_model(str(value)) is not None
 
 
 class ComposeForm(forms.Form):
@@ -42,7 +51,7 @@ class ComposeForm(forms.Form):
     )
     preset = forms.ChoiceField(label="Preset", choices=Composition.Preset.choices)
     style = forms.ChoiceField(label="Style", choices=Composition.Style.choices)
-    model = forms.ChoiceField(label="Model")
+    model = KnownModelField(label="Model")
     aspect_ratio = forms.ChoiceField(label="Aspect ratio")
     image_size = forms.ChoiceField(label="Image size")
     num_images = forms.TypedChoiceField(
@@ -57,10 +66,12 @@ class ComposeForm(forms.Form):
         super().__init__(*args, **kwargs)
         models = all_models()
         model = default_model()
-        self.fields["model"].choices = [(m.id, m.name) for m in models]
+        self.fields["model"].choices = [(m.id, _model_label(m)) for m in models]
         ratios = sorted({r for m in models for r in m.aspect_ratios}, key=_ratio_key)
         sizes = [s for s in ("512", "1K", "2K", "4K") if any(s in m.image_sizes for m in models)]
         self.fields["aspect_ratio"].choices = [(r, r) for r in ratios]
+        if any(m.options.get("match_input_aspect") for m in models):
+            self.fields["aspect_ratio"].choices.append((MATCH_INPUT, "Match image 1"))
         self.fields["image_size"].choices = [(s, s) for s in sizes]
         self.initial.setdefault("model", model.id)
         self.initial.setdefault("aspect_ratio", "1:1")
@@ -68,6 +79,12 @@ class ComposeForm(forms.Form):
         self.initial.setdefault("num_images", 1)
         self.initial.setdefault("preset", Composition.Preset.NONE)
         self.initial.setdefault("style", Composition.Style.NATURAL)
+
+
+def _model_label(model) -> str:
+    if model.deprecated and model.shutdown_date:
+        return f"{model.name} (deprecated: shuts down {model.shutdown_date:%-d %b %Y})"
+    return model.name
 
 
 def _ratio_key(ratio: str) -> float:

@@ -3,6 +3,7 @@
 The browser form, the JSON and multipart API bodies, the estimate and a variation all build
 their `CompositionOptions` here, so the defaults live in one dataclass."""
 
+import math
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -12,11 +13,26 @@ from django.conf import settings
 
 from moderation.policy import blocked_term
 
-from .catalog import ModelSpec, default_model, get_model
+from .catalog import ModelSpec, default_model, find_model
 from .models import Composition, Role
 from .presets import PEOPLE_PRESETS, scaffold
 
 Problem = tuple[str, str, str]  # (field, code, message), as ValidationFailed takes them
+# "Match image 1" as an aspect ratio, for models whose catalogue entry has `match_input_aspect`:
+# resolved at submit to the model's ratio nearest to the first photo's (`nearest_ratio`).
+MATCH_INPUT = "match_input_image"
+
+
+def nearest_ratio(width: int, height: int, ratios: tuple[str, ...]) -> str:
+    """The ratio closest to width:height, compared on a log scale (2:1 is as far from 1:1 as
+    1:2 is)."""
+    target = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, h = (int(p) for p in ratio.split(":"))
+        return abs(math.log(w / h) - target)
+
+    return min(ratios, key=distance)
 
 
 @dataclass(frozen=True)
@@ -140,19 +156,59 @@ def _count_problem(count: int, model: ModelSpec | None) -> Problem | None:
     return None
 
 
+def shut_down_message(model: ModelSpec) -> str:
+    successor = find_model(model.successor) if model.successor else None
+    ended = f" on {model.shutdown_date:%-d %B %Y}" if model.shutdown_date else ""
+    return f"{model.name} was shut down{ended}." + (
+        f" Use {successor.name} ({successor.id}) instead." if successor else ""
+    )
+
+
+def lifecycle_warnings(model_id: str) -> list[dict[str, Any]]:
+    """What a composition's answer says about its model: a deprecated model runs, and says when
+    it stops and what follows it."""
+    model = find_model(model_id)
+    if model is None or not model.deprecated:
+        return []
+    successor = find_model(model.successor) if model.successor else None
+    when = f" on {model.shutdown_date:%-d %B %Y}" if model.shutdown_date else ""
+    return [
+        {
+            "code": "model_deprecated",
+            "message": f"{model.name} is deprecated and will be shut down{when}."
+            + (f" Switch to {successor.name} ({successor.id})." if successor else ""),
+            "model": model.id,
+            "shutdown_date": model.shutdown_date.isoformat() if model.shutdown_date else None,
+            "successor": model.successor,
+        }
+    ]
+
+
 def validate_options(
     options: CompositionOptions, *, count: int
 ) -> tuple[ModelSpec | None, list[Problem]]:
     """Check everything but the image bytes; return the model and a list of problems."""
     errors: list[Problem] = []
-    model = get_model(options.model)
+    model = find_model(options.model)
     if model is None:
         errors.append(("model", "unsupported_option", "Choose one of the available models."))
+    elif model.shut_down:
+        errors.append(("model", "model_shut_down", shut_down_message(model)))
+        model = None
     if options.preset not in Composition.Preset.values:
         errors.append(("preset", "unsupported_option", "Choose one of the presets."))
     if options.style not in Composition.Style.values:
         errors.append(("style", "unsupported_option", "Choose one of the styles."))
-    if model and options.aspect_ratio not in model.aspect_ratios:
+    if model and options.aspect_ratio == MATCH_INPUT:
+        if not model.options.get("match_input_aspect"):
+            errors.append(
+                (
+                    "aspect_ratio",
+                    "unsupported_option",
+                    f"{model.name} cannot match image 1's aspect ratio; choose a ratio.",
+                )
+            )
+    elif model and options.aspect_ratio not in model.aspect_ratios:
         errors.append(
             ("aspect_ratio", "unsupported_option", f"{model.name} cannot make that aspect ratio.")
         )

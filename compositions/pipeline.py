@@ -18,6 +18,7 @@ from PIL import Image
 
 from bananasite.files import delete_files, extension_for
 
+from . import routing
 from .catalog import ModelSpec, Route, available_routes, output_size
 from .images import make_thumbnail, normalise_mode, perceptual_hash, prepare_image
 from .models import Composition, Result
@@ -101,10 +102,18 @@ class Generated:
     fallback_from: list[str] = field(default_factory=list)
 
 
-def routes_for(model: ModelSpec, composition: Composition) -> list[Route]:
+def routes_for(
+    model: ModelSpec, composition: Composition, *, token: int | None = None
+) -> list[Route]:
+    """The routes to try, best first by measured health and price (routing.rank); why is
+    recorded on the composition (fenced on this attempt's token)."""
+    token = composition.attempts if token is None else token
     routes = available_routes(model, inputs=composition.inputs.count())
     if not routes:
         raise ProviderUnavailable(f"{UNAVAILABLE} Please try again in a few minutes.")
+    routes, reason = routing.rank(model, routes, image_size=composition.image_size)
+    type(composition).objects.filter(pk=composition.pk, attempts=token).update(route_reason=reason)
+    composition.route_reason = reason
     return routes
 
 
@@ -141,10 +150,12 @@ def generate(
         composition.record_timing(
             token=token, provider_started_at=timezone.now(), provider_model=route.provider_model
         )
+        started = time.monotonic()
         try:
             result = get_provider(route.provider).compose(request, progress=on_progress)
         except (ProviderUnavailable, ProviderTimeout, ProviderRateLimited) as exc:
             # The HTTP layer has counted every failed call against the circuit already.
+            routing.record_call(route.provider, ok=False, seconds=time.monotonic() - started)
             tried.append(route.provider)
             logger.warning(
                 "Composition %s: %s failed (%s)", composition, route.provider, exc.detail
@@ -152,6 +163,7 @@ def generate(
             if last:
                 raise
             continue  # the next configured provider takes over
+        routing.record_call(route.provider, ok=True, seconds=time.monotonic() - started)
         composition.record_timing(token=token, provider_finished_at=timezone.now())
         if not result.images:
             raise ProviderError("The image service answered without an image.")

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Composition, Upload
+from .options import lifecycle_warnings
 
 
 class UploadOut(serializers.ModelSerializer):
@@ -67,6 +68,14 @@ class ErrorOut(serializers.Serializer):
     message = serializers.CharField()
 
 
+class WarningOut(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    model = serializers.CharField()
+    shutdown_date = serializers.DateField(allow_null=True)
+    successor = serializers.CharField(allow_null=True)
+
+
 class CreditsOut(serializers.Serializer):
     reserved = serializers.IntegerField()
     charged = serializers.IntegerField()
@@ -85,6 +94,10 @@ class CompositionOut(serializers.ModelSerializer):
         source="parent.public_id", allow_null=True, default=None
     )
     queue_position = serializers.SerializerMethodField()
+    # Additions (api-v1.md, last section): the provider's exact model name, why its provider
+    # was chosen (routing.py), and warnings such as a deprecated model.
+    route_reason = serializers.JSONField(read_only=True)
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = Composition
@@ -97,6 +110,9 @@ class CompositionOut(serializers.ModelSerializer):
             "style",
             "model",
             "provider",
+            "provider_model",
+            "route_reason",
+            "warnings",
             "aspect_ratio",
             "image_size",
             "num_images",
@@ -112,6 +128,10 @@ class CompositionOut(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         ]
+
+    @extend_schema_field(WarningOut(many=True))
+    def get_warnings(self, obj):
+        return lifecycle_warnings(obj.model)
 
     @extend_schema_field(ProgressOut)
     def get_progress(self, obj):

@@ -29,7 +29,15 @@ from .catalog import ModelSpec, available_routes
 from .images import ImageRejected, SanitizedUpload, check_request_pixels, sanitize_upload
 from .lifecycle import cancel_composition, enqueue_composition
 from .models import Composition, CompositionInput, Result, Upload
-from .options import CompositionOptions, NewImage, Problem, clean_prompt, validate_options
+from .options import (
+    MATCH_INPUT,
+    CompositionOptions,
+    NewImage,
+    Problem,
+    clean_prompt,
+    nearest_ratio,
+    validate_options,
+)
 from .presets import PEOPLE_PRESETS, default_roles
 
 logger = logging.getLogger(__name__)
@@ -178,6 +186,9 @@ def create_composition(
             else item
             for item in images
         ]
+        aspect_ratio = options.aspect_ratio
+        if aspect_ratio == MATCH_INPUT:
+            aspect_ratio = nearest_ratio(uploads[0].width, uploads[0].height, model.aspect_ratios)
         held = hold_reasons(
             user_id=user.pk if user else None,
             # Only compositions that ran (a worker started them, however they ended) or that a
@@ -214,7 +225,7 @@ def create_composition(
                 style=options.style,
                 model=model.id,
                 provider=model.provider,
-                aspect_ratio=options.aspect_ratio,
+                aspect_ratio=aspect_ratio,
                 image_size=options.image_size,
                 num_images=options.num_images,
                 parent=parent,

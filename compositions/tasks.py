@@ -104,7 +104,7 @@ def make(composition: Composition, *, token: int) -> str:
             token=token,
         )
         return "model_gone"
-    routes = pipeline.routes_for(model, composition)
+    routes = pipeline.routes_for(model, composition, token=token)
     images = pipeline.prepare_inputs(composition, remote=routes[0].provider != "local")
     if not composition.advance(Composition.Status.GENERATING, token=token):
         return "canceled"

@@ -22,7 +22,7 @@ from .catalog import all_models, get_model
 from .forms import ComposeForm
 from .lifecycle import cancel_composition
 from .models import Composition, Result, Role, Upload
-from .options import CompositionOptions, NewImage
+from .options import CompositionOptions, NewImage, lifecycle_warnings
 from .presets import (
     OFFLINE_UNSUPPORTED,
     PEOPLE_PRESETS,
@@ -341,6 +341,11 @@ def detail(request, public_id):
         "compare_right": right,
         "removals": insight.removals([composition.pk]).get(composition.pk, []),
         **_action_costs(composition),
+        "warnings": lifecycle_warnings(composition.model),
+        "route_candidates": sorted(
+            (composition.route_reason or {}).get("candidates", {}).items(),
+            key=lambda item: item[1].get("score", 0),
+        ),
     }
     return render(request, "compositions/detail.html", context)
 

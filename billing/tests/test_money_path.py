@@ -34,11 +34,13 @@ def kinds(composition):
 
 
 @pytest.fixture
-def priced(settings):
+def priced(db):
     """The local model at 3 credits per 1K image and 5 per 2K, so sums are telling."""
-    models = [dict(m) for m in settings.BANANASITE_MODELS]
-    models[0]["credits_per_image"] = {"512": 2, "1K": 3, "2K": 5, "4K": 8}
-    settings.BANANASITE_MODELS = models
+    from catalogue.models import ImageModel
+
+    local = ImageModel.objects.get(id="local")
+    local.credits_per_image = {"512": 2, "1K": 3, "2K": 5, "4K": 8}
+    local.save()
 
 
 def test_a_new_workspace_starts_on_the_free_plan_with_its_welcome_grant(owner):
@@ -84,9 +86,11 @@ def test_fewer_images_delivered_than_asked_are_all_that_is_charged(owner, priced
 def test_the_price_per_image_is_fixed_at_submit(owner, priced, settings):
     composition = compose(owner, image_size="1K", num_images=2)
     assert composition.credits_reserved == 6
-    models = [dict(m) for m in settings.BANANASITE_MODELS]
-    models[0]["credits_per_image"] = {"512": 20, "1K": 30, "2K": 50, "4K": 80}
-    settings.BANANASITE_MODELS = models  # a price change while it waits in the queue
+    from catalogue.models import ImageModel
+
+    local = ImageModel.objects.get(id="local")  # a price change while it waits in the queue
+    local.credits_per_image = {"512": 20, "1K": 30, "2K": 50, "4K": 80}
+    local.save()
     run_composition(composition.public_id)
     composition.refresh_from_db()
     assert (composition.credits_charged, composition.credits_refunded) == (6, 0)
