@@ -10,6 +10,7 @@ urlpatterns = [
     path("workspace/", include("accounts.urls")),
     path("workspace/", include("webhooks.urls")),
     path("api/v1/", include("api.urls")),
+    path("v1/", include("api.openai_urls")),  # OpenAI-compatible, outside the contract
     path("", include("moderation.urls")),
     path("", include("compositions.urls")),
 ]
