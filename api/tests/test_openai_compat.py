@@ -250,3 +250,32 @@ def test_a_stranger_cannot_wait_on_another_workspaces_key(oa, stranger, transpor
         Composition.objects.get(workspace=stranger.current_workspace).public_id
         == theirs.model_extra["composition"]
     )
+
+
+def test_the_readme_openai_example_runs(live_server, owner, tmp_path):
+    """The README's `openai` block against a live server (the task runs inline on commit)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from compositions.tests.test_readme_examples import example
+
+    (tmp_path / "samples").symlink_to(Path(settings.BASE_DIR) / "samples")
+    raw = create_api_token(workspace=owner.current_workspace, user=owner, name="readme")[1]
+    env = {**os.environ, "BANANASITE_URL": live_server.url, "BANANASITE_TOKEN": raw}
+    done = subprocess.run(
+        [sys.executable, "-c", example("openai")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    composition = Composition.objects.get()
+    assert done.stdout.strip() == composition.public_id
+    assert composition.status == "succeeded" and composition.aspect_ratio == "3:2"
+    assert (tmp_path / "result.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
