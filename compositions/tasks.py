@@ -24,6 +24,7 @@ from .lifecycle import (
     enqueue_composition,
     fail_composition,
     requeue_composition,
+    start_next_in_workspace,
     succeed_composition,
 )
 from .models import Composition
@@ -203,6 +204,8 @@ def submit_batch(composition: Composition, model, routes, *, token: int, deadlin
     if not composition.wait_in_batch(token=token, batch=name, provider_model=route.provider_model):
         provider.cancel_batch(name)  # canceled while submitting: the provider need not run it
         return "canceled"
+    # It no longer takes one of the plan's running slots: the workspace's next one may start.
+    start_next_in_workspace(workspace_id=composition.workspace_id)
     return "batched"
 
 

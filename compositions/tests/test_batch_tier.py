@@ -205,3 +205,17 @@ def test_a_canceled_batch_composition_is_not_stored(api, owner, batch_fake):
     composition = Composition.objects.get(public_id=composition_id)
     assert composition.status == "canceled" and not composition.results.exists()
     assert balance(owner) == before
+
+
+def test_a_submitted_batch_frees_its_slot_for_the_next_composition(
+    api, batch_fake, django_capture_on_commit_callbacks
+):
+    first = submit(api).json()["id"]
+    second = submit(api, prompt="the logo on the cat").json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_composition(first) == "batched"
+    # The second's own task never ran (its enqueue was not committed here), as when the plan's
+    # slots were full: the first, once batched, starts the workspace's next one.
+    statuses = dict(Composition.objects.values_list("public_id", "status"))
+    assert statuses == {first: "batched", second: "batched"}
+    assert sorted(batch_fake.batches) == ["batches/1", "batches/2"]
