@@ -233,7 +233,10 @@ class ImageEditsView(APIView):
             return openai_error(
                 404, f"Composition {created.data['id']} was deleted.", code="not_found"
             )
-        return self.answer(request, wait_for(composition), created.data["response_format"])
+        response = self.answer(request, wait_for(composition), created.data["response_format"])
+        if created.get("Idempotent-Replayed"):
+            response["Idempotent-Replayed"] = "true"  # the same composition, waited for again
+        return response
 
     @idempotent
     def create(self, request):

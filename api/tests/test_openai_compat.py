@@ -234,8 +234,9 @@ def test_a_timeout_names_the_composition_which_keeps_running(oa, owner, settings
 
     settings.BANANASITE_TASKS_SYNC = True
     run_composition(composition.public_id)
-    answer = oa.images.edit(image=TWO, prompt="combine them", extra_headers=key)
-    assert answer.model_extra["composition"] == composition.public_id
+    raw = oa.images.with_raw_response.edit(image=TWO, prompt="combine them", extra_headers=key)
+    assert raw.headers["Idempotent-Replayed"] == "true"
+    assert raw.parse().model_extra["composition"] == composition.public_id
     assert Composition.objects.count() == 1
 
 
