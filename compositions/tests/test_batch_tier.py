@@ -219,3 +219,10 @@ def test_a_submitted_batch_frees_its_slot_for_the_next_composition(
     statuses = dict(Composition.objects.values_list("public_id", "status"))
     assert statuses == {first: "batched", second: "batched"}
     assert sorted(batch_fake.batches) == ["batches/1", "batches/2"]
+
+
+def test_the_batch_poll_is_scheduled_every_minute():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(func="compositions.tasks.poll_batches")
+    assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
