@@ -17,7 +17,7 @@ from bananasite.errors import AppError
 from moderation.policy import record_refusal
 
 from . import pipeline
-from .catalog import batch_route, get_model
+from .catalog import ModelSpec, Route, batch_route, get_model
 from .lifecycle import (
     Heartbeat,
     claim_next,
@@ -32,8 +32,8 @@ from .providers import ProviderError, get_provider
 from .providers.base import (
     BatchPoll,
     BatchProvider,
+    ComposeResult,
     ProviderSafetyBlock,
-    ProviderTimeout,
     ProviderUnavailable,
 )
 
@@ -186,7 +186,14 @@ def _batch_provider(name: str) -> BatchProvider:
     return provider
 
 
-def submit_batch(composition: Composition, model, routes, *, token: int, deadline: float) -> str:
+def submit_batch(
+    composition: Composition,
+    model: ModelSpec,
+    routes: list[Route],
+    *,
+    token: int,
+    deadline: float,
+) -> str:
     """Hand a batch composition to its provider's batch tier; it then waits (status batched,
     no lease) for `poll_batches`."""
     route = batch_route(model)
@@ -229,13 +236,13 @@ def poll_batch(composition: Composition) -> str:
     try:
         provider = _batch_provider(composition.provider)
         polled = provider.poll_batch(batch, model=composition.provider_model)
-    except (ProviderUnavailable, ProviderTimeout) as exc:
-        if not expired:  # no answer this time; the next poll asks again
+    except ProviderError as exc:
+        if not exc.retryable:  # a refusal, every request of the batch failed, a lost batch
+            return _fail_batch(composition, exc)
+        if not expired:  # no answer, or busy (429), this time: the next poll asks again
             logger.warning("Batch %s of %s: poll failed (%s)", batch, composition, exc.detail)
             return "waiting"
         polled = BatchPoll(state="expired")
-    except ProviderError as exc:  # a refusal, or every request of the batch failed
-        return _fail_batch(composition, exc)
     if polled.state == "succeeded" and polled.result is not None:
         return _store_batch(composition, polled.result)
     if polled.state == "running":
@@ -267,7 +274,7 @@ def _fail_batch(composition: Composition, error: ProviderError, code: str | None
     return "failed"
 
 
-def _store_batch(composition: Composition, result) -> str:
+def _store_batch(composition: Composition, result: ComposeResult) -> str:
     """Store a finished batch's images and end the composition, as a worker does."""
     if not composition.take_batch_result():
         return "waiting"  # canceled meanwhile, or another poll took it

@@ -203,6 +203,7 @@ class FakeGeminiBatch:
         self.batches: dict[str, dict] = {}
         self.requests: list[dict] = []
         self.end_state = "BATCH_STATE_SUCCEEDED"
+        self.busy = 0  # answer the next N polls 429 RESOURCE_EXHAUSTED
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -232,6 +233,9 @@ class FakeGeminiBatch:
             def do_GET(self):
                 fake.requests.append({"method": "GET", "path": self.path, "json": None})
                 name = self.path.removeprefix("/v1beta/")
+                if fake.busy:
+                    fake.busy -= 1
+                    return self._answer(429, google_error(429, "RESOURCE_EXHAUSTED", "busy"))
                 if name not in fake.batches:
                     return self._answer(404, google_error(404, "NOT_FOUND", "no such batch"))
                 fake.batches[name]["polls"] += 1

@@ -186,6 +186,16 @@ def test_an_unreachable_provider_is_asked_again_next_minute(api, batch_fake, set
     assert Composition.objects.get(public_id=composition_id).status == "batched"
 
 
+def test_a_busy_provider_is_asked_again_next_minute(api, batch_fake):
+    composition_id = submit(api).json()["id"]
+    run_composition(composition_id)
+    batch_fake.busy = 1  # 429 RESOURCE_EXHAUSTED: busy, not a failure of the batch
+    assert poll_batches() == {"waiting": 1, "succeeded": 0, "failed": 0}
+    assert Composition.objects.get(public_id=composition_id).status == "batched"
+    batch_fake.polls_to_finish = 1
+    assert poll_batches()["succeeded"] == 1
+
+
 def test_the_flat_snake_case_result_shape_is_read_too(api, batch_fake):
     batch_fake.nesting = "flat"
     batch_fake.polls_to_finish = 1
