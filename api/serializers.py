@@ -222,6 +222,13 @@ class CompositionFields(StrictInput):
         "the people in them. Without it, a preset with people (face_swap, outfit_change, "
         "combine_subjects) is held for a moderator's review.",
     )
+    priority = serializers.ChoiceField(
+        choices=Composition.Priority.choices,
+        required=False,
+        default=DEFAULTS.priority,
+        help_text="`batch` runs through the provider's batch tier (the Gemini API's Batch Mode) "
+        "at its lower price, within a day; models without one refuse it (`batch_unavailable`).",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

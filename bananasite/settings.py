@@ -349,6 +349,19 @@ BANANASITE_REQUEUE_AFTER_SECONDS = env_int("BANANASITE_REQUEUE_AFTER_SECONDS", 9
 # Run tasks inline in the calling process (tests, debugging); never in production.
 BANANASITE_TASKS_SYNC = env_bool("BANANASITE_TASKS_SYNC", False)
 
+# POST /v1/images/edits (OpenAI-compatible) waits this long for its composition to end before
+# answering 504 with the composition's id (the composition keeps running). The web server's own
+# request timeout (gunicorn --timeout) must be longer.
+BANANASITE_OPENAI_WAIT_SECONDS = env_float("BANANASITE_OPENAI_WAIT_SECONDS", 120, minimum=0)
+
+# The batch tier (`"priority": "batch"`, the Gemini API's Batch Mode): each image's credits
+# times this factor, rounded up (Google charges half the standard price), and the hours a
+# batch may wait at the provider before it fails with `batch_expired` (credits released).
+BANANASITE_BATCH_PRICE_FACTOR = env_float("BANANASITE_BATCH_PRICE_FACTOR", 0.5, minimum=0.01)
+if BANANASITE_BATCH_PRICE_FACTOR > 1:
+    raise ImproperlyConfigured("BANANASITE_BATCH_PRICE_FACTOR must be at most 1.")
+BANANASITE_BATCH_MAX_HOURS = env_int("BANANASITE_BATCH_MAX_HOURS", 24, minimum=1)
+
 # The broker's own limits agree with the lease: a task runs at most its attempt plus time to
 # prepare and store (then django-q2 kills it, the lease lapses and the sweep re-queues); a task
 # is redelivered only after that (`retry`), and a redelivery finds nothing to claim.

@@ -11,6 +11,7 @@ urlpatterns = [
     path("workspace/", include("webhooks.urls")),
     path("api/v1/", include("api.urls")),
     path("", include("ops.urls")),
+    path("v1/", include("api.openai_urls")),  # OpenAI-compatible, outside the contract
     path("", include("moderation.urls")),
     path("", include("sharing.urls")),
     path("", include("compositions.urls")),

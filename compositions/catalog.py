@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from catalogue import registry
 
+from .providers import has_batch_tier
 from .providers.http import CircuitBreaker
 
 IMAGE_SIZE_EDGE = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
@@ -168,6 +169,12 @@ def available_routes(model: ModelSpec, *, inputs: int) -> list[Route]:
         if inputs <= route.max_images
         and (route.provider == "local" or not CircuitBreaker(route.provider).is_open())
     ]
+
+
+def batch_route(model: ModelSpec) -> Route | None:
+    """The first of the model's routes whose provider has a batch tier (the Gemini API's
+    Batch Mode), or None."""
+    return next((route for route in model.routes if has_batch_tier(route.provider)), None)
 
 
 def output_size(aspect_ratio: str, image_size: str) -> tuple[int, int]:

@@ -149,6 +149,9 @@ class Composition(models.Model):
         PREPARING = "preparing", "Preparing"
         GENERATING = "generating", "Generating"
         STORING = "storing", "Storing"
+        # Submitted to a provider's batch tier: no worker holds it (no lease); the batch poll
+        # (`tasks.poll_batches`) takes it on when the provider has finished.
+        BATCHED = "batched", "Waiting in the provider's batch"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
@@ -181,12 +184,13 @@ class Composition(models.Model):
         REFINEMENT = "refinement", "Refinement"
 
     ACTIVE = ("preparing", "generating", "storing")
-    UNFINISHED = ("held", "queued", "preparing", "generating", "storing")
+    UNFINISHED = ("held", "queued", "preparing", "generating", "storing", "batched")
     FINISHED = ("succeeded", "failed", "canceled")
     STAGE_PERCENT = {
         "queued": 0,
         "preparing": 10,
         "generating": 30,
+        "batched": 40,
         "storing": 90,
         "succeeded": 100,
     }
@@ -446,6 +450,32 @@ class Composition(models.Model):
         type(self).objects.filter(pk=self.pk, attempts=token).update(**moments)
         for name, value in moments.items():
             setattr(self, name, value)
+
+    def wait_in_batch(self, *, token: int, batch: str, provider_model: str) -> bool:
+        """The worker handed it to the provider's batch tier: it leaves the worker (and the
+        lease sweep) and waits for the batch poll."""
+        return self._conditional_update(
+            from_statuses=[self.Status.GENERATING],
+            token=token,
+            status=self.Status.BATCHED,
+            progress=Greatest(F("progress"), self.STAGE_PERCENT["batched"]),
+            provider_request_id=batch[:200],
+            provider_model=provider_model,
+            provider_started_at=timezone.now(),
+            lease_expires_at=None,
+        )
+
+    def take_batch_result(self) -> bool:
+        """The batch poll found the provider's answer: store it under a new attempt and lease
+        (the token), so the sweep re-queues it should this worker die while storing."""
+        return self._conditional_update(
+            from_statuses=[self.Status.BATCHED],
+            status=self.Status.STORING,
+            progress=Greatest(F("progress"), self.STAGE_PERCENT["storing"]),
+            lease_expires_at=self._lease_until(),
+            attempts=F("attempts") + 1,
+            provider_finished_at=timezone.now(),
+        )
 
     def requeue(self) -> bool:
         """Give an abandoned composition back to the queue: only while its lease has really

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from moderation.policy import blocked_term
 
-from .catalog import ModelSpec, default_model, find_model
+from .catalog import ModelSpec, batch_route, default_model, find_model
 from .models import Composition, Role
 from .presets import PEOPLE_PRESETS, scaffold
 
@@ -50,6 +50,8 @@ class CompositionOptions:
     # without it is held for a moderator instead, so existing clients keep working.
     consent: bool = False
     require_consent: bool = False
+    # "batch": through the provider's batch tier, at BANANASITE_BATCH_PRICE_FACTOR of the price.
+    priority: str = Composition.Priority.STANDARD
 
     @classmethod
     def from_data(
@@ -71,6 +73,7 @@ class CompositionOptions:
                 "image_size",
                 "num_images",
                 "consent",
+                "priority",
             )
             if data.get(name) not in (None, "")
         }
@@ -89,6 +92,7 @@ class CompositionOptions:
             image_size=composition.image_size,
             num_images=composition.num_images,
             consent=composition.consent,
+            priority=composition.priority,
         )
         return replace(options, **{k: v for k, v in overrides.items() if v not in (None, "")})
 
@@ -215,6 +219,17 @@ def validate_options(
     if model and options.image_size not in model.image_sizes:
         errors.append(
             ("image_size", "unsupported_option", f"{model.name} cannot make that image size.")
+        )
+    if options.priority not in Composition.Priority.values:
+        errors.append(("priority", "unsupported_option", "Choose standard or batch."))
+    elif options.priority == Composition.Priority.BATCH and model and batch_route(model) is None:
+        errors.append(
+            (
+                "priority",
+                "batch_unavailable",
+                f"{model.name} has no batch tier here: only the Gemini API offers one. "
+                "Leave out `priority` or choose standard.",
+            )
         )
     if not 1 <= options.num_images <= 4:
         errors.append(("num_images", "unsupported_option", "Ask for 1 to 4 images."))

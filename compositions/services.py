@@ -4,7 +4,9 @@ estimates and deletion. Its way through the queue is `lifecycle`, the worker's s
 `pipeline`."""
 
 import logging
+import math
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -81,8 +83,14 @@ def _sanitize_all(
 
 
 def _price(model: ModelSpec, options: CompositionOptions) -> int:
+    per_image = model.credits_per_image
+    if options.priority == Composition.Priority.BATCH:
+        # The batch tier's price: each image's credits times the factor, rounded up (a whole
+        # credit at least), so the capture per delivered image stays whole too.
+        factor = settings.BANANASITE_BATCH_PRICE_FACTOR
+        per_image = {size: max(1, math.ceil(c * factor)) for size, c in per_image.items()}
     return estimate_credits(
-        credits_per_image=model.credits_per_image,
+        credits_per_image=per_image,
         image_size=options.image_size,
         num_images=options.num_images,
     )
@@ -233,6 +241,7 @@ def create_composition(
                 status=Composition.Status.HELD if held else Composition.Status.QUEUED,
                 held_reason=" ".join(held)[:300],
                 consent=options.consent,
+                priority=options.priority,
                 enqueued_at=None if held else timezone.now(),
                 credits_reserved=credits,
             )

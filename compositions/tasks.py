@@ -18,18 +18,25 @@ from bananasite.logs import composition_context
 from moderation.policy import record_refusal
 
 from . import pipeline
-from .catalog import get_model
+from .catalog import ModelSpec, Route, batch_route, get_model
 from .lifecycle import (
     Heartbeat,
     claim_next,
     enqueue_composition,
     fail_composition,
     requeue_composition,
+    start_next_in_workspace,
     succeed_composition,
 )
 from .models import Composition
-from .providers import ProviderError
-from .providers.base import ProviderSafetyBlock
+from .providers import ProviderError, get_provider
+from .providers.base import (
+    BatchPoll,
+    BatchProvider,
+    ComposeResult,
+    ProviderSafetyBlock,
+    ProviderUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +112,8 @@ def make(composition: Composition, *, token: int) -> str:
         )
         return "model_gone"
     routes = pipeline.routes_for(model, composition, token=token)
+    if composition.priority == Composition.Priority.BATCH:
+        return submit_batch(composition, model, routes, token=token, deadline=deadline)
     images = pipeline.prepare_inputs(composition, remote=routes[0].provider != "local")
     if not composition.advance(Composition.Status.GENERATING, token=token):
         return "canceled"
@@ -164,3 +173,139 @@ def sweep_compositions() -> dict:
     if requeued or failed or nudged:
         logger.info("Sweep: %s re-queued, %s failed, %s enqueued again", requeued, failed, nudged)
     return {"requeued": requeued, "failed": failed, "enqueued_again": nudged}
+
+
+# --- The batch tier ------------------------------------------------------------------------------
+
+BATCH_EXPIRED = (
+    "The image service did not finish this batch composition within {hours} hours, so we "
+    "stopped waiting; nothing was charged."
+)
+BATCH_FAILED = (
+    "The image service's batch tier could not make this composition; nothing was charged."
+)
+
+
+def _batch_provider(name: str) -> BatchProvider:
+    provider = get_provider(name)
+    if not isinstance(provider, BatchProvider):
+        raise ProviderUnavailable(f"The image service {name!r} has no batch tier.")
+    return provider
+
+
+def submit_batch(
+    composition: Composition,
+    model: ModelSpec,
+    routes: list[Route],
+    *,
+    token: int,
+    deadline: float,
+) -> str:
+    """Hand a batch composition to its provider's batch tier; it then waits (status batched,
+    no lease) for `poll_batches`."""
+    route = batch_route(model)
+    if route is None or route not in routes:
+        raise ProviderUnavailable(
+            "The batch tier for this model is unavailable right now; nothing was charged."
+        )
+    images = pipeline.prepare_inputs(composition, remote=True)
+    if not composition.advance(Composition.Status.GENERATING, token=token):
+        return "canceled"
+    request = pipeline.compose_request(composition, route, images, deadline=deadline)
+    provider = _batch_provider(route.provider)
+    name = provider.submit_batch(request, key=composition.public_id)
+    composition.record_provider(route.provider, token=token)
+    if not composition.wait_in_batch(token=token, batch=name, provider_model=route.provider_model):
+        provider.cancel_batch(name)  # canceled while submitting: the provider need not run it
+        return "canceled"
+    # It no longer takes one of the plan's running slots: the workspace's next one may start.
+    start_next_in_workspace(workspace_id=composition.workspace_id)
+    return "batched"
+
+
+def poll_batches() -> dict:
+    """Scheduled every minute: ask the provider about every composition waiting in a batch,
+    store the results of those done, and fail those the provider failed or that waited longer
+    than BANANASITE_BATCH_MAX_HOURS (their credits are released)."""
+    counts = {"waiting": 0, "succeeded": 0, "failed": 0}
+    for composition in Composition.objects.filter(status=Composition.Status.BATCHED):
+        counts[poll_batch(composition)] += 1
+    if counts["succeeded"] or counts["failed"]:
+        logger.info("Batch poll: %s", counts)
+    return counts
+
+
+def poll_batch(composition: Composition) -> str:
+    """One batch composition: "waiting", "succeeded" or "failed"."""
+    batch = composition.provider_request_id
+    started = composition.provider_started_at or composition.created_at
+    expired = timezone.now() - started > timedelta(hours=settings.BANANASITE_BATCH_MAX_HOURS)
+    try:
+        provider = _batch_provider(composition.provider)
+        polled = provider.poll_batch(batch, model=composition.provider_model)
+    except ProviderError as exc:
+        if not exc.retryable:  # a refusal, every request of the batch failed, a lost batch
+            return _fail_batch(composition, exc)
+        if not expired:  # no answer, or busy (429), this time: the next poll asks again
+            logger.warning("Batch %s of %s: poll failed (%s)", batch, composition, exc.detail)
+            return "waiting"
+        polled = BatchPoll(state="expired")
+    if polled.state == "succeeded" and polled.result is not None:
+        return _store_batch(composition, polled.result)
+    if polled.state == "running":
+        if not expired:
+            return "waiting"
+        provider.cancel_batch(batch)
+        polled = BatchPoll(state="expired")
+    if polled.state == "expired":
+        hours = settings.BANANASITE_BATCH_MAX_HOURS
+        return _fail_batch(
+            composition, ProviderError(BATCH_EXPIRED.format(hours=hours)), "batch_expired"
+        )
+    logger.warning("Batch %s of %s ended %s: %s", batch, composition, polled.state, polled.detail)
+    return _fail_batch(composition, ProviderError(BATCH_FAILED))
+
+
+def _fail_batch(composition: Composition, error: ProviderError, code: str | None = None) -> str:
+    if fail_composition(
+        composition=composition,
+        code=code or error.code,
+        message=error.message,
+        from_statuses=[Composition.Status.BATCHED],
+    ) and isinstance(error, ProviderSafetyBlock):
+        record_refusal(
+            user_id=composition.created_by_id,
+            composition_ref=composition.public_id,
+            provider=composition.provider,
+        )
+    return "failed"
+
+
+def _store_batch(composition: Composition, result: ComposeResult) -> str:
+    """Store a finished batch's images and end the composition, as a worker does."""
+    if not composition.take_batch_result():
+        return "waiting"  # canceled meanwhile, or another poll took it
+    token = composition.attempts
+    try:
+        with Heartbeat(composition, token=token):
+            results = pipeline.store_results(
+                composition, pipeline.Generated(result=result, provider=composition.provider)
+            )
+            composition.record_timing(token=token, stored_at=timezone.now())
+            if not succeed_composition(
+                composition=composition,
+                token=token,
+                results=results,
+                text=result.text,
+                usage={**result.usage, "cost_usd": result.cost_usd},
+                request_id=composition.provider_request_id,
+            ):
+                pipeline.discard_results(results)
+                return "failed"
+    except Exception:
+        logger.exception("Batch composition %s could not be stored", composition)
+        fail_composition(
+            composition=composition, code="internal_error", message=INTERNAL_ERROR, token=token
+        )
+        return "failed"
+    return "succeeded"

@@ -2,6 +2,7 @@
 
 from .aimlapi import AimlApiProvider
 from .base import (
+    BatchProvider,
     ComposeRequest,
     ComposeResult,
     InputImage,
@@ -22,6 +23,16 @@ _PROVIDERS: dict[str, type[Provider]] = {
     "runware": RunwareProvider,
     "aimlapi": AimlApiProvider,
 }
+
+
+def has_batch_tier(name: str) -> bool:
+    """Whether the provider can run a composition through a batch tier (`BatchProvider`)."""
+    provider = _PROVIDERS.get(name)
+    return (
+        provider is not None
+        and issubclass(provider, BatchProvider)
+        and bool(getattr(provider, "batch_tier", False))
+    )
 
 
 def get_provider(name: str) -> Provider:

@@ -115,3 +115,33 @@ class Provider(ABC):
         self, request: ComposeRequest, progress: ProgressCallback | None = None
     ) -> ComposeResult:
         """Run one composition request and return every image it produced."""
+
+
+@dataclass
+class BatchPoll:
+    """A batch job as the provider last described it: `state` is one of running, succeeded,
+    failed, canceled or expired; `result` is set once it succeeded with at least one image."""
+
+    state: str
+    result: ComposeResult | None = None
+    detail: str = ""
+
+
+class BatchProvider(Provider):
+    """A provider with a batch tier: submit now, collect within a day at a lower price."""
+
+    batch_tier = True
+
+    @abstractmethod
+    def submit_batch(self, request: ComposeRequest, *, key: str) -> str:
+        """Submit one composition's request(s) as a batch job; return the job's name."""
+
+    @abstractmethod
+    def poll_batch(self, name: str, *, model: str) -> BatchPoll:
+        """The job's state, and its images once done. A refusal or a failure of every request
+        raises its ProviderError; a call that gets no answer raises ProviderUnavailable or
+        ProviderTimeout (the next poll tries again)."""
+
+    @abstractmethod
+    def cancel_batch(self, name: str) -> None:
+        """Ask the provider to stop the job (best effort)."""

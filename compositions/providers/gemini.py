@@ -6,9 +6,13 @@ is a 200 with `promptFeedback.blockReason`; a blocked output is a candidate with
 an image-safety `finishReason`; text with no image is a failure too.
 """
 
+import contextlib
+import time
 from typing import Any
 
 from .base import (
+    BatchPoll,
+    BatchProvider,
     ComposeRequest,
     ComposeResult,
     OutputImage,
@@ -64,7 +68,61 @@ def retry_delay(answer: Answer) -> float | None:
     return None
 
 
-class GeminiProvider(RemoteProvider):
+# Batch job states (providers.md §1b), with or without the BATCH_STATE_/JOB_STATE_ prefix.
+BATCH_STATES = {
+    "PENDING": "running",
+    "QUEUED": "running",
+    "RUNNING": "running",
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "CANCELLED": "canceled",
+    "CANCELLING": "canceled",
+    "EXPIRED": "expired",
+}
+
+
+def _batch_state(raw: str) -> str:
+    name = raw.upper().removeprefix("BATCH_STATE_").removeprefix("JOB_STATE_")
+    return BATCH_STATES.get(name, "running")  # an unknown state: ask again next time
+
+
+def _field(data: Any, *names: str) -> Any:
+    """The first of `names` present in `data`, camelCase or snake_case (the unverified parts
+    of the batch shapes are read liberally)."""
+    if not isinstance(data, dict):
+        return None
+    for name in names:
+        for key in (
+            name,
+            "".join(p if i == 0 else p.title() for i, p in enumerate(name.split("_"))),
+        ):
+            if key in data:
+                return data[key]
+    return None
+
+
+def inlined_responses(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-request answers of a finished batch, wherever the answer puts them: under
+    `response` (the operation) or `output`/`dest` (the batch), as a list or wrapped once more
+    in an object of the same name (providers.md §1b marks the nesting unverified)."""
+    metadata = _field(data, "metadata") or {}
+    for holder in (
+        _field(data, "response"),
+        _field(metadata, "output"),
+        _field(data, "output"),
+        _field(data, "dest"),
+        _field(metadata, "dest"),
+        data,
+    ):
+        found = _field(holder, "inlined_responses")
+        if isinstance(found, dict):
+            found = _field(found, "inlined_responses")
+        if isinstance(found, list):
+            return [item for item in found if isinstance(item, dict)]
+    return []
+
+
+class GeminiProvider(RemoteProvider, BatchProvider):
     name = "gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
     version_paths = ("/v1beta", "/v1")
@@ -177,11 +235,94 @@ class GeminiProvider(RemoteProvider):
             request_id=str(data.get("responseId", "")),
         )
 
+    # --- Batch Mode (providers.md §1b): half price, results within a day -------------------
+
+    def submit_batch(self, request: ComposeRequest, *, key: str) -> str:
+        """One inline request per image asked for (a call makes one image), keyed by ours."""
+        body = {
+            "batch": {
+                "displayName": key,
+                "inputConfig": {
+                    "requests": {
+                        "requests": [
+                            {"request": self.body(request), "metadata": {"key": f"{key}-{n}"}}
+                            for n in range(1, request.num_images + 1)
+                        ]
+                    }
+                },
+            }
+        }
+        answer = self.http.post(
+            f"{self.base_url()}/v1beta/models/{request.model}:batchGenerateContent",
+            headers=self.headers(),
+            json_body=body,
+            retry_delay_hint=retry_delay,
+            deadline=request.deadline,
+        )
+        if answer.status != 200:
+            raise self.google_error(answer)
+        data = self.require_json(answer)
+        name = str(_field(data, "name") or _field(_field(data, "metadata"), "name") or "")
+        if not name.startswith("batches/"):
+            raise ProviderError(detail=f"{self.name}: batch created without a batches/ name")
+        return name
+
+    def poll_batch(self, name: str, *, model: str) -> BatchPoll:
+        answer = self.http.get(f"{self.base_url()}/v1beta/{name}", headers=self.headers())
+        if answer.status != 200:
+            raise self.google_error(answer)
+        data = self.require_json(answer)
+        metadata = _field(data, "metadata") or {}
+        state = _batch_state(str(_field(metadata, "state") or _field(data, "state") or ""))
+        if state != "succeeded":
+            error = _field(data, "error") or {}
+            return BatchPoll(state=state, detail=str(_field(error, "message") or "")[:300])
+        return BatchPoll(state=state, result=self.read_batch(inlined_responses(data), model))
+
+    def read_batch(self, answers: list[dict[str, Any]], model: str) -> ComposeResult:
+        """The images of every request that made one; if none did, the first one's error
+        (a refusal stays a refusal)."""
+        images, texts, errors = [], [], []
+        usage: dict[str, Any] = {}
+        for item in answers:
+            response, error = _field(item, "response"), _field(item, "error")
+            if isinstance(response, dict):
+                try:
+                    result = self.read(response, model=model)
+                except ProviderError as exc:
+                    errors.append(exc)
+                    continue
+                images += result.images
+                texts.append(result.text)
+                for k, v in result.usage.items():
+                    usage[k] = usage.get(k, 0) + v
+            else:
+                message = str(_field(error, "message") or "no answer")[:300]
+                errors.append(ProviderError(detail=f"{self.name} batch request: {message}"))
+        if not images:
+            raise errors[0] if errors else ProviderNoImage(detail=f"{self.name}: empty batch")
+        return ComposeResult(
+            images=images,
+            text="\n".join(t for t in texts if t),
+            usage={**usage, "batch": True, "failed_requests": len(errors)},
+        )
+
+    def cancel_batch(self, name: str) -> None:
+        # Best effort: the composition ends here whatever the provider does.
+        with contextlib.suppress(ProviderError):
+            self.http.post(
+                f"{self.base_url()}/v1beta/{name}:cancel",
+                headers=self.headers(),
+                json_body={},
+                deadline=time.monotonic() + 30,
+            )
+
 
 class VertexProvider(GeminiProvider):
     """Vertex AI: the Gemini body and answer, another URL and auth (token or express key)."""
 
     name = "vertex"
+    batch_tier = False  # Vertex's batch prediction is another API (jobs over Cloud Storage)
     version_paths = ("/v1beta1", "/v1")
 
     def location(self) -> str:

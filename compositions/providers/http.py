@@ -111,7 +111,13 @@ class ProviderHTTP:
         return Answer(response.status_code, response.headers, data, text)
 
     def _attempt(
-        self, url: str, headers: dict[str, str], json_body: Any, *, ends: float
+        self,
+        url: str,
+        headers: dict[str, str],
+        json_body: Any,
+        *,
+        ends: float,
+        method: str = "POST",
     ) -> Answer | ProviderError:
         """One POST: the answer, whatever its status, or the error for a call that got none.
         Its timeouts are the client's, cut to the time left before `ends`."""
@@ -119,7 +125,7 @@ class ProviderHTTP:
         timeout = httpx.Timeout(min(self.timeout, left), connect=min(self.connect_timeout, left))
         try:
             with self.client.stream(
-                "POST", url, headers=headers, json=json_body, timeout=timeout
+                method, url, headers=headers, json=json_body, timeout=timeout
             ) as response:
                 return self._read(response, ends)
         except httpx.TimeoutException as exc:
@@ -188,6 +194,15 @@ class ProviderHTTP:
             )
             count_retry(self.provider)
             self.sleep(delay)
+
+    def get(self, url: str, *, headers: dict[str, str], timeout: float = 30) -> Answer:
+        """One GET (a status poll), no retries: the next scheduled poll is the retry."""
+        ends = time.monotonic() + min(timeout, self.total_budget)
+        outcome = self._attempt(url, headers, None, ends=ends, method="GET")
+        self._record(outcome, cut_short=False)
+        if isinstance(outcome, ProviderError):
+            raise outcome
+        return outcome
 
     def get_bytes(
         self, url: str, *, max_bytes: int = MAX_BODY, deadline: float | None = None

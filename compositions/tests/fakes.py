@@ -187,3 +187,111 @@ def aiml_ok(*images: bytes, shape: str = "data") -> dict:
         "meta": {"usage": {"credits_used": 120000, "usd_spent": 0.06}},
         "model": "google/nano-banana-2",
     }
+
+
+class FakeGeminiBatch:
+    """The Gemini API's Batch Mode as providers.md §1b describes it, with state: a batch
+    created with inline requests answers `batches/<n>`, then RUNNING and SUCCEEDED on later
+    polls (after `polls_to_finish`), with one inlined response per request: an image, a
+    refusal for a prompt with "refuse", an error for a prompt with "broken". `nesting` "double"
+    (`inlinedResponses.inlinedResponses`, the documented shape) or "flat" (a plain list,
+    snake_case), to show the reader accepts either."""
+
+    def __init__(self, *, polls_to_finish: int = 2, nesting: str = "double", image=None):
+        self.polls_to_finish, self.nesting = polls_to_finish, nesting
+        self.image = image or png((30, 90, 200), (80, 80))
+        self.batches: dict[str, dict] = {}
+        self.requests: list[dict] = []
+        self.end_state = "BATCH_STATE_SUCCEEDED"
+        self.busy = 0  # answer the next N polls 429 RESOURCE_EXHAUSTED
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.loads(raw) if raw else {}
+                fake.requests.append({"method": "POST", "path": self.path, "json": body})
+                if self.path.endswith(":batchGenerateContent"):
+                    name = f"batches/{len(fake.batches) + 1}"
+                    requests = body["batch"]["inputConfig"]["requests"]["requests"]
+                    fake.batches[name] = {"requests": requests, "polls": 0, "state": None}
+                    return self._answer(200, fake.describe(name))
+                if self.path.endswith(":cancel"):
+                    name = self.path.removeprefix("/v1beta/").removesuffix(":cancel")
+                    fake.batches[name]["state"] = "BATCH_STATE_CANCELLED"
+                    return self._answer(200, {})
+                return self._answer(404, google_error(404, "NOT_FOUND", "no such method"))
+
+            def do_GET(self):
+                fake.requests.append({"method": "GET", "path": self.path, "json": None})
+                name = self.path.removeprefix("/v1beta/")
+                if fake.busy:
+                    fake.busy -= 1
+                    return self._answer(429, google_error(429, "RESOURCE_EXHAUSTED", "busy"))
+                if name not in fake.batches:
+                    return self._answer(404, google_error(404, "NOT_FOUND", "no such batch"))
+                fake.batches[name]["polls"] += 1
+                return self._answer(200, fake.describe(name))
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def state(self, name: str) -> str:
+        batch = self.batches[name]
+        if batch["state"]:
+            return batch["state"]
+        if batch["polls"] == 0:
+            return "BATCH_STATE_PENDING"
+        if batch["polls"] < self.polls_to_finish:
+            return "BATCH_STATE_RUNNING"
+        return self.end_state
+
+    def answer_for(self, item: dict) -> dict:
+        prompt = item["request"]["contents"][0]["parts"][0]["text"]
+        if "broken" in prompt:
+            return {
+                "error": {"code": 13, "message": "Internal error"},
+                "metadata": item["metadata"],
+            }
+        if "refuse" in prompt:
+            response: dict = {"promptFeedback": {"blockReason": "SAFETY"}}
+        else:
+            response = gemini_ok(self.image)
+        return {"response": response, "metadata": item["metadata"]}
+
+    def describe(self, name: str) -> dict:
+        state = self.state(name)
+        batch = self.batches[name]
+        body: dict = {
+            "name": name,
+            "metadata": {
+                "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",  # noqa: E501
+                "name": name,
+                "state": state,
+                "batchStats": {"requestCount": str(len(batch["requests"]))},
+            },
+        }
+        if state == "BATCH_STATE_SUCCEEDED":
+            answers = [self.answer_for(item) for item in batch["requests"]]
+            body["done"] = True
+            if self.nesting == "double":
+                body["response"] = {"inlinedResponses": {"inlinedResponses": answers}}
+            else:
+                body["response"] = {"inlined_responses": answers}
+        return body
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
