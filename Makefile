@@ -51,7 +51,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy bananasite accounts billing moderation webhooks compositions sharing api ops catalogue
+	$(VENV)/bin/mypy bananasite accounts billing moderation webhooks catalogue compositions sharing api ops
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

@@ -25,7 +25,7 @@ def unschedule_poll(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("compositions", "0010_pipeline_timings_and_routing"),
+        ("compositions", "0011_queue_position_index"),
         ("django_q", "0018_task_success_index"),
     ]
 
