@@ -17,6 +17,7 @@ from bananasite.append_only import AppendOnlyModel, AppendOnlyQuerySet
 #   match_input_aspect: "match image 1" may be given as the aspect ratio
 OPTION_KEYS = {"grounding", "thinking_levels", "match_input_aspect"}
 SIZES = ["512", "1K", "2K", "4K"]
+REFERENCE_LIMIT_KEYS = {"objects", "characters"}
 
 
 class ImageModel(models.Model):
@@ -54,6 +55,9 @@ class ImageModel(models.Model):
         help_text='e.g. {"grounding": true, "thinking_levels": ["minimal", "high"], '
         '"match_input_aspect": true}',
     )
+    # What the model documents it keeps faithful across its inputs (providers.md, "Limits"),
+    # e.g. {"objects": 10, "characters": 4}: the composer's prompt linter warns past them.
+    reference_limits = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -75,6 +79,11 @@ class ImageModel(models.Model):
             problems["credits_per_image"] = "A price in credits for every image size."
         if not isinstance(self.options, dict) or set(self.options) - OPTION_KEYS:
             problems["options"] = f"Only {', '.join(sorted(OPTION_KEYS))}."
+        if not isinstance(self.reference_limits, dict) or any(
+            k not in REFERENCE_LIMIT_KEYS or not isinstance(v, int) or v < 1
+            for k, v in self.reference_limits.items()
+        ):
+            problems["reference_limits"] = 'Whole numbers for "objects" and "characters".'
         if self.lifecycle == self.Lifecycle.DEPRECATED and not self.shutdown_date:
             problems["shutdown_date"] = "A deprecated model needs its shutdown date."
         if self.successor_id == self.id:

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from .models import ImageModel
 
-CACHE_KEY = "catalogue:models:v1"
+CACHE_KEY = "catalogue:models:v2"
 # A safety net for changes that bypass the models (raw SQL, a restored backup).
 CACHE_SECONDS = 300
 
@@ -47,6 +47,7 @@ def _load() -> list[dict[str, Any]]:
             "grounding_credits_per_search": m.grounding_credits_per_search,
             "grounding_usd_per_search": str(m.grounding_usd_per_search),
             "options": dict(m.options),
+            "reference_limits": dict(m.reference_limits),
             "providers": [
                 {
                     "provider": p.provider,

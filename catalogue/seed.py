@@ -129,6 +129,20 @@ MODELS: list[dict[str, Any]] = [
 ]
 
 
+REFERENCE_LIMITS = {
+    "nano-banana-2": {"objects": 10, "characters": 4},
+    "nano-banana-pro": {"objects": 6, "characters": 5},
+}
+
+
+def limits_of(image_model: Any, m: dict[str, Any]) -> dict[str, Any]:
+    """The reference limits, for the model classes that have the field (migration 0003 on)."""
+    names = {f.name for f in image_model._meta.get_fields()}
+    if "reference_limits" not in names:
+        return {}
+    return {"reference_limits": REFERENCE_LIMITS.get(m["id"], {})}
+
+
 def seed(image_model: Any, provider_model: Any) -> None:
     """Write the catalogue with the given model classes (a migration passes its historical
     ones); models already there are left alone."""
@@ -149,6 +163,7 @@ def seed(image_model: Any, provider_model: Any) -> None:
             grounding_credits_per_search=m.get("grounding_credits_per_search", 0),
             grounding_usd_per_search=m.get("grounding_usd_per_search", "0"),
             options=m["options"],
+            **limits_of(image_model, m),
         )
         for order, (provider, name, limits) in enumerate(m["providers"]):
             usd = {s: p for s, p in m["usd"].items() if s in limits.get("image_sizes", m["usd"])}

@@ -119,6 +119,7 @@ def _served(m: dict[str, Any], configured: set[str], today: datetime.date) -> Mo
         shutdown_date=shutdown,
         successor=m["successor"],
         options=dict(m["options"]),
+        reference_limits=dict(m.get("reference_limits", {})),
         batch_discount=Decimal(m["batch_discount"]),
         grounding_credits_per_search=m["grounding_credits_per_search"],
         grounding_usd_per_search=Decimal(m["grounding_usd_per_search"]),

@@ -179,3 +179,27 @@ def test_models_lists_lifecycle_aliases_options_and_successor(api, successor):
     assert old["options"] == {"match_input_aspect": True}
     assert old["batch_credits_per_image"] == {"512": 1, "1K": 2}  # half price, rounded up
     assert models["local"]["lifecycle"] == "ga"
+
+
+def test_reference_limits_are_catalogue_data_the_linter_reads(settings):
+    from compositions.prompt_lint import lint
+
+    settings.BANANASITE_PROVIDERS = ["gemini"]
+    assert find_model("nano-banana-2").reference_limits == {"objects": 10, "characters": 4}
+    assert find_model("nano-banana-pro").reference_limits == {"objects": 6, "characters": 5}
+    ImageModel.objects.filter(id="nano-banana-2").update(reference_limits={"objects": 2})
+    from catalogue import registry
+
+    registry.invalidate()
+    assert find_model("nano-banana-2").reference_limits == {"objects": 2}
+    with pytest.raises(Exception, match="reference_limits"):
+        bad = ImageModel.objects.get(id="nano-banana-2")
+        bad.reference_limits = {"people": "many"}
+        bad.full_clean()
+    roles = ["product", "product", "product"]
+    prompt = "Put image 1, image 2 and image 3 on a table."
+    codes = [
+        w.code
+        for w in lint(prompt=prompt, roles=roles, preset="", model_id="nano-banana-2", count=3)
+    ]
+    assert "too_many_objects" in codes  # 3 objects over the edited limit of 2
