@@ -5,8 +5,9 @@ through `compositions.catalog`, which adds what this deployment has configured."
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
+from . import seed
 from .models import ImageModel
 
 CACHE_KEY = "catalogue:models:v2"
@@ -23,11 +24,46 @@ def invalidate() -> None:
 
 def models() -> list[dict[str, Any]]:
     """Every model in the catalogue, in order, each with its providers in order."""
-    data = cache.get(CACHE_KEY)
-    if data is None:
-        data = _load()
-        cache.set(CACHE_KEY, data, CACHE_SECONDS)
+    try:
+        data = cache.get(CACHE_KEY)
+        if data is None:
+            data = _load()
+            cache.set(CACHE_KEY, data, CACHE_SECONDS)
+    except DatabaseError:
+        # Before `migrate` (no cache or catalogue table yet: `check --deploy`, the OpenAPI
+        # schema at build time) the seed the migration will write stands in.
+        return _from_seed()
     return data
+
+
+def _from_seed() -> list[dict[str, Any]]:
+    out = []
+    for m in seed.MODELS:
+        out.append(
+            {
+                **{k: m[k] for k in ("id", "name", "aliases", "lifecycle", "max_images")},
+                **{k: list(m[k]) for k in ("image_sizes", "aspect_ratios")},
+                "shutdown_date": m.get("shutdown_date"),
+                "successor": m.get("successor"),
+                "credits_per_image": dict(m["credits_per_image"]),
+                "batch_discount": "0.5",
+                "grounding_credits_per_search": m.get("grounding_credits_per_search", 0),
+                "grounding_usd_per_search": m.get("grounding_usd_per_search", "0"),
+                "options": dict(m["options"]),
+                "providers": [
+                    {
+                        "provider": provider,
+                        "provider_model": name,
+                        "max_images": limits.get("max_images", m["max_images"]),
+                        "image_sizes": limits.get("image_sizes", list(m["image_sizes"])),
+                        "aspect_ratios": limits.get("aspect_ratios", list(m["aspect_ratios"])),
+                        "usd_per_image": dict(m["usd"]),
+                    }
+                    for provider, name, limits in m["providers"]
+                ],
+            }
+        )
+    return out
 
 
 def _load() -> list[dict[str, Any]]:

@@ -149,3 +149,16 @@ def test_a_default_model_the_catalogue_does_not_serve_is_a_startup_warning(setti
     assert "is shut down" in warning.msg
     settings.BANANASITE_DEFAULT_MODEL = "local"
     assert default_model_is_served() == []
+
+
+def test_before_migrate_the_seed_stands_in(monkeypatch):
+    from django.db import DatabaseError
+
+    from catalogue import registry
+
+    def no_tables():
+        raise DatabaseError("no such table: catalogue_imagemodel")
+
+    monkeypatch.setattr(registry, "_load", no_tables)
+    assert [m["id"] for m in registry.models()][:2] == ["nano-banana-2", "nano-banana-pro"]
+    assert find_model("gemini-3-pro-image-preview").successor == "nano-banana-pro"
