@@ -43,6 +43,8 @@ class Site:
     team: Any
     composition: Any
     invitation_token: str
+    shared_result_token: str = ""
+    shared_collection_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ PAGES = [
         signed_in=True,
     ),
     Page("invitation-bad-link", "/workspace/join/no-such-token", signed_in=True),
+    Page("collections", "/sharing/", signed_in=True),
+    Page("shared-result", lambda site: f"/s/{site.shared_result_token}/", signed_in=False),
+    Page("shared-collection", lambda site: f"/s/{site.shared_collection_token}/", signed_in=False),
     Page("account-email", "/accounts/email/", signed_in=True),
     Page("password-change", "/accounts/password/change/", signed_in=True),
     Page("sign-out", "/accounts/logout/", signed_in=True),
@@ -113,6 +118,7 @@ def site(make_user) -> Site:
     from compositions.models import Composition
     from compositions.options import CompositionOptions, NewImage
     from compositions.services import create_composition
+    from sharing.services import add_to_collection, create_collection, create_share_link
     from webhooks.models import Webhook, WebhookDelivery
 
     owner = make_user("owner@example.com", PASSWORD)
@@ -157,7 +163,21 @@ def site(make_user) -> Site:
         attempts=3,
         last_error="Connection refused by hooks.example.com after 10 seconds",
     )
-    return Site(owner=owner, team=team, composition=composition, invitation_token=raw)
+    result = composition.results.get()
+    _, shared_result = create_share_link(
+        workspace=team, user=owner, result=result, show_prompt=True
+    )
+    collection = create_collection(workspace=team, user=owner, name="Launch posters")
+    add_to_collection(collection=collection, composition=composition)
+    _, shared_collection = create_share_link(workspace=team, user=owner, collection=collection)
+    return Site(
+        owner=owner,
+        team=team,
+        composition=composition,
+        invitation_token=raw,
+        shared_result_token=shared_result,
+        shared_collection_token=shared_collection,
+    )
 
 
 def _check_pages(browser, live_server, site, viewport, *, axe: bool, screenshots: bool):
