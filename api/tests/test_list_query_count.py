@@ -3,7 +3,9 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from accounts.models import ApiToken
 from compositions.models import Composition
 from compositions.tests.bulk import fill_workspace
 
@@ -13,6 +15,8 @@ QUERIES = [{}, {"limit": "100"}, {"status": "succeeded"}, {"status": "queued"}]
 
 
 def _list_queries(api, **params) -> tuple[int, dict]:
+    # A token's use is noted at most once a minute; filling 10,000 rows may take longer.
+    ApiToken.objects.update(last_used_at=timezone.now())
     with CaptureQueriesContext(connection) as queries:
         response = api.get("/api/v1/compositions", params)
     assert response.status_code == 200, response.content
@@ -23,7 +27,6 @@ def _list_queries(api, **params) -> tuple[int, dict]:
 def test_listing_compositions_costs_the_same_queries_at_10_and_10_000(owner):
     api = token_client(owner)
     fill_workspace(owner, 10)
-    api.get("/api/v1/compositions")  # the token's first use is noted once; not measured
     few = {str(params): _list_queries(api, **params)[0] for params in QUERIES}
 
     fill_workspace(owner, 9_990)
