@@ -290,6 +290,9 @@ STORAGES = {
 
 # --- Uploads --------------------------------------------------------------------------------
 
+# A photo uploaded but never used as an input (a composer tab closed before Compose, an API
+# upload never referenced) is deleted with its files after this many days.
+BANANASITE_UNUSED_UPLOAD_DAYS = env_int("BANANASITE_UNUSED_UPLOAD_DAYS", 7, minimum=1)
 BANANASITE_MAX_UPLOAD_BYTES = env_int("BANANASITE_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1)
 BANANASITE_MAX_REQUEST_BYTES = env_int(
     "BANANASITE_MAX_REQUEST_BYTES", 160 * 1024 * 1024, minimum=1024

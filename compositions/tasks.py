@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
-from bananasite.errors import AppError
+from bananasite.errors import AppError, InvalidState
 from bananasite.logs import composition_context
 from moderation.policy import record_refusal
 
@@ -28,7 +29,7 @@ from .lifecycle import (
     start_next_in_workspace,
     succeed_composition,
 )
-from .models import Composition
+from .models import Composition, Upload
 from .providers import ProviderError, get_provider
 from .providers.base import (
     BatchPoll,
@@ -37,6 +38,7 @@ from .providers.base import (
     ProviderSafetyBlock,
     ProviderUnavailable,
 )
+from .services import delete_upload
 
 logger = logging.getLogger(__name__)
 
@@ -309,3 +311,25 @@ def _store_batch(composition: Composition, result: ComposeResult) -> str:
         )
         return "failed"
     return "succeeded"
+
+
+def purge_unused_uploads() -> int:
+    """Scheduled daily: uploads never used as an input (a composer tab closed before Compose,
+    an API upload never referenced) go with their files after BANANASITE_UNUSED_UPLOAD_DAYS.
+    An upload that became an input meanwhile is kept (`delete_upload` checks under its lock)."""
+    cutoff = timezone.now() - timedelta(days=settings.BANANASITE_UNUSED_UPLOAD_DAYS)
+    purged = 0
+    stale = Upload.all_objects.filter(created_at__lt=cutoff, uses__isnull=True)
+    for upload in stale.order_by("pk").iterator(chunk_size=200):
+        try:
+            delete_upload(upload=upload)
+        except (InvalidState, ProtectedError):
+            continue  # it was picked for a composition after the query
+        purged += 1
+    if purged:
+        logger.info(
+            "Purged %d unused uploads older than %d days",
+            purged,
+            settings.BANANASITE_UNUSED_UPLOAD_DAYS,
+        )
+    return purged

@@ -162,3 +162,37 @@ def test_sweep_is_scheduled_by_migration():
     schedule = Schedule.objects.get(func="compositions.tasks.sweep_compositions")
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
     assert schedule.repeats < 0
+
+
+def test_uploads_never_used_are_purged_with_their_files_after_the_grace_days(
+    owner, media_files, settings, django_capture_on_commit_callbacks
+):
+    from compositions.options import NewImage
+    from compositions.services import create_upload
+    from conftest import SAMPLES
+
+    settings.BANANASITE_UNUSED_UPLOAD_DAYS = 7
+    used = compose(owner)  # its two uploads are inputs: they stay
+    with open(SAMPLES / "rocket.jpg", "rb") as f:
+        lonely = create_upload(
+            workspace=owner.current_workspace,
+            user=owner,
+            image=NewImage(name="rocket.jpg", fileobj=f, size=None),
+        )
+    lonely_file = lonely.file.name
+    before = media_files()
+    assert any(str(p).endswith(lonely_file) for p in before)
+    with time_machine.travel(timezone.now() + timedelta(days=6)):
+        assert tasks.purge_unused_uploads() == 0  # still within the grace days
+    with (
+        time_machine.travel(timezone.now() + timedelta(days=8)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert tasks.purge_unused_uploads() == 1
+    from compositions.models import Upload
+
+    assert not Upload.all_objects.filter(pk=lonely.pk).exists()
+    assert Upload.objects.filter(uses__composition=used).count() == 2
+    after = media_files()
+    assert len(after) == len(before) - 2  # the photo and its thumbnail
+    assert not any(str(p).endswith(lonely_file) for p in after)
