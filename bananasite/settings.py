@@ -360,9 +360,6 @@ BANANASITE_OPENAI_WAIT_SECONDS = env_float("BANANASITE_OPENAI_WAIT_SECONDS", 120
 # The batch tier (`"priority": "batch"`, the Gemini API's Batch Mode): each image's credits
 # times this factor, rounded up (Google charges half the standard price), and the hours a
 # batch may wait at the provider before it fails with `batch_expired` (credits released).
-BANANASITE_BATCH_PRICE_FACTOR = env_float("BANANASITE_BATCH_PRICE_FACTOR", 0.5, minimum=0.01)
-if BANANASITE_BATCH_PRICE_FACTOR > 1:
-    raise ImproperlyConfigured("BANANASITE_BATCH_PRICE_FACTOR must be at most 1.")
 BANANASITE_BATCH_MAX_HOURS = env_int("BANANASITE_BATCH_MAX_HOURS", 24, minimum=1)
 
 # The broker's own limits agree with the lease: a task runs at most its attempt plus time to

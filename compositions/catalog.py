@@ -86,6 +86,7 @@ def _spec(m: dict[str, Any]) -> ModelSpec:
         routes=tuple(Route(p, pm, int(limit)) for p, pm, limit in routes),
         reference_limits=dict(m.get("reference_limits", {})),
         options=dict(m.get("options", {})),
+        batch_discount=Decimal(str(m.get("batch_discount", "0.5"))),
     )
 
 

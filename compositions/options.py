@@ -50,7 +50,7 @@ class CompositionOptions:
     # without it is held for a moderator instead, so existing clients keep working.
     consent: bool = False
     require_consent: bool = False
-    # "batch": through the provider's batch tier, at BANANASITE_BATCH_PRICE_FACTOR of the price.
+    # "batch": through the provider's batch tier, at the model's batch_discount (catalogue).
     priority: str = Composition.Priority.STANDARD
 
     @classmethod

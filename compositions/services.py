@@ -4,9 +4,7 @@ estimates and deletion. Its way through the queue is `lifecycle`, the worker's s
 `pipeline`."""
 
 import logging
-import math
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -85,10 +83,9 @@ def _sanitize_all(
 def _price(model: ModelSpec, options: CompositionOptions) -> int:
     per_image = model.credits_per_image
     if options.priority == Composition.Priority.BATCH:
-        # The batch tier's price: each image's credits times the factor, rounded up (a whole
-        # credit at least), so the capture per delivered image stays whole too.
-        factor = settings.BANANASITE_BATCH_PRICE_FACTOR
-        per_image = {size: max(1, math.ceil(c * factor)) for size, c in per_image.items()}
+        # The batch tier's price, catalogue data: each image's credits times the model's
+        # batch_discount, rounded up (a whole credit at least, so each capture stays whole).
+        per_image = {size: max(1, model.batch_credits_per_image(size)) for size in per_image}
     return estimate_credits(
         credits_per_image=per_image,
         image_size=options.image_size,

@@ -118,8 +118,10 @@ def test_the_estimate_shows_the_batch_price(api, batch_fake):
     assert (standard["credits"], batch["credits"]) == (12, 6)
 
 
-def test_the_price_factor_is_a_setting_rounded_up_per_image(api, batch_fake, settings):
-    settings.BANANASITE_BATCH_PRICE_FACTOR = 0.6
+def test_the_batch_discount_is_catalogue_data_rounded_up_per_image(api, batch_fake, settings):
+    for model in settings.BANANASITE_MODELS:
+        if model["id"] == "nano-banana-2":
+            model["batch_discount"] = "0.6"
     response = submit(api)
     assert Composition.objects.get(public_id=response.json()["id"]).credits_reserved == 4  # ⌈3.6⌉
 
