@@ -496,6 +496,7 @@ async def measure(profile: Profile, fake) -> dict:
         calls = len(fake.requests)
         delivered = out["submit"]["images"] + out["claim"]["images"]
         out["calls_per_image"] = calls / delivered if delivered else float("inf")
+        print(f"[{profile.name}]   calls_per_image={out['calls_per_image']:.3f}")
         print(f"[{profile.name}] overhead: {OVERHEAD_RUNS} × {OVERHEAD_INPUTS} inputs of 12 MP")
         photos = [photo_12mp(n) for n in range(OVERHEAD_INPUTS)]
         fake.script(Reply(200, ok, delay=PROVIDER_SECONDS))
