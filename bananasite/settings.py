@@ -104,6 +104,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the app server, in both profiles (gunicorn serves the embedded
+    # one too); with DEBUG it finds them in the apps, without it in the collected manifest.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Request latency by view for /metrics (static files, served before it, are not counted).
     "ops.middleware.RequestMetricsMiddleware",
     "bananasite.middleware.RequestSizeLimitMiddleware",
@@ -117,10 +120,6 @@ MIDDLEWARE = [
     "accounts.middleware.CurrentWorkspaceMiddleware",
     "bananasite.middleware.AppErrorMiddleware",
 ]
-
-if not DEBUG:
-    # Static files straight from the app server; runserver serves them itself in development.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "bananasite.urls"
 WSGI_APPLICATION = "bananasite.wsgi.application"
