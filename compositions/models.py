@@ -403,7 +403,7 @@ class Composition(models.Model):
             type(self).objects.filter(pk=self.pk, attempts=token).update(provider=provider)
             self.provider = provider
 
-    def record_timing(self, *, token: int, **moments: datetime) -> None:
+    def record_timing(self, *, token: int, **moments: datetime | str) -> None:
         """Note when a step of this attempt happened (provider_started_at, stored_at...)."""
         type(self).objects.filter(pk=self.pk, attempts=token).update(**moments)
         for name, value in moments.items():
