@@ -9,6 +9,7 @@ machine-readable (seconds).
 """
 
 import io
+import os
 import random
 import sys
 import time
@@ -71,7 +72,9 @@ def main() -> None:
             strict=True,
         )
     )
-    text = "\n".join(lines) + "\n\n" + machine + "\n"
+    # The machine's load changes these numbers several-fold; say what it was.
+    load = f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
+    text = "\n".join(lines) + f"\n\n{load}\n\n" + machine + "\n"
     (ROOT / "benchmarks" / "results" / "local_ops.md").write_text(text)
     print(text)
 
