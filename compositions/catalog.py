@@ -87,6 +87,7 @@ def _spec(m: dict[str, Any]) -> ModelSpec:
         routes=tuple(Route(p, pm, int(limit)) for p, pm, limit in routes),
         reference_limits=dict(m.get("reference_limits", {})),
         options=dict(m.get("options", {})),
+        grounding_credits_per_search=int(m.get("grounding_credits_per_search", 0)),
     )
 
 
