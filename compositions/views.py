@@ -50,6 +50,9 @@ def _models_for_js(plan):
             "allowed": plan.allows_model(m.id),
             "name": m.name,
             "limits": m.reference_limits,
+            # Model options: credits per search when it offers grounding, its thinking levels
+            "grounding": m.grounding_credits_per_search if m.options.get("grounding") else None,
+            "thinking_levels": m.options.get("thinking_levels") or [],
         }
         for m in all_models()
     }

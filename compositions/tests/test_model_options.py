@@ -188,3 +188,42 @@ def test_the_api_takes_the_options_and_refuses_them_for_a_model_without(owner, s
     assert shown["credits"]["reserved"] == NB2_1K + SEARCH
     again = api.get(f"/api/v1/compositions/{shown['id']}").json()
     assert again["model_options"] == shown["model_options"]
+
+
+def test_the_compose_page_offers_the_options_and_refuses_them_beside_the_field(
+    owner, owner_client, settings, fakes
+):
+    configure(settings, fakes, "gemini")
+    page = owner_client.get("/compose/").content.decode()
+    assert "Search the web (Google Search grounding," in page and 'name="thinking_level"' in page
+    with open("samples/chelsea.png", "rb") as a, open("samples/coffee.png", "rb") as b:
+        answer = owner_client.post(
+            "/compose/",
+            {
+                "images": [a, b],
+                "prompt": "The cat from image 1 next to the cup from image 2",
+                "preset": "none",
+                "style": "natural",
+                "model": "local",
+                "aspect_ratio": "1:1",
+                "image_size": "1K",
+                "num_images": 1,
+                "grounding": "on",
+            },
+        )
+    assert answer.status_code == 400  # a refused form comes back with its errors
+    html = answer.content.decode()
+    field = html[html.index('id="grounding-field"') :]
+    assert "does not offer Google Search grounding" in field[: field.index("</div>")]
+    assert not Composition.objects.exists() and balance(owner) == 50
+
+
+def test_the_detail_page_shows_the_options(owner, owner_client, settings, fakes):
+    configure(settings, fakes, "gemini")
+    fakes["gemini"].script(Reply(200, grounded(["a", "b"])))
+    composition = compose(
+        owner, model="nano-banana-2", image_size="1K", grounding=True, thinking_level="minimal"
+    )
+    run_composition(composition.public_id)
+    page = owner_client.get(composition.get_absolute_url()).content.decode()
+    assert "web search (2 searches)" in page and "thinking minimal" in page
