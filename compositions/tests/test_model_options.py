@@ -227,3 +227,5 @@ def test_the_detail_page_shows_the_options(owner, owner_client, settings, fakes)
     run_composition(composition.public_id)
     page = owner_client.get(composition.get_absolute_url()).content.decode()
     assert "web search (2 searches)" in page and "thinking minimal" in page
+    # A variation keeps the options, so its price on the button holds a search again.
+    assert f'Variations <span class="cost">· {NB2_1K + SEARCH} credits' in page
