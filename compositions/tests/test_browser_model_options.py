@@ -46,6 +46,11 @@ def test_options_follow_the_model_and_the_estimate_holds_a_search(
     expect()(thinking).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, f"model-options-{size}")
+    # A reload keeps the choices (kept in sessionStorage like the other options).
+    page.reload()
+    assert page.get_by_label("Search the web").is_checked()
+    assert page.locator('select[name="thinking_level"]').input_value() == "high"
+    expect()(page.locator("#estimate")).to_contain_text("2 for one web search")
 
     # A model without them: both are hidden, unticked and reset, the estimate back to images.
     page.select_option('select[name="model"]', "local")

@@ -51,6 +51,8 @@
       prompt: prompt.value,
       preset: presetSelect.value,
       options: Object.fromEntries(OPTION_NAMES.map((n) => [n, form.elements[n].value])),
+      grounding: groundingBox ? groundingBox.checked : false,
+      thinking: thinkingSelect ? thinkingSelect.value : "",
       presetValues,
       lastScaffold,
       sent: sending,
@@ -79,6 +81,9 @@
       const el = form.elements[name];
       if (el && Array.from(el.options).some((o) => o.value === value)) el.value = value;
     });
+    // Model options; limitOptions() then clears those the restored model lacks.
+    if (groundingBox) groundingBox.checked = Boolean(stored.grounding);
+    if (thinkingSelect && Array.from(thinkingSelect.options).some((o) => o.value === stored.thinking)) thinkingSelect.value = stored.thinking;
     presetValues = stored.presetValues || {};
     lastScaffold = stored.lastScaffold || "";
   }
@@ -554,6 +559,7 @@
   prompt.addEventListener("input", update);
   OPTION_NAMES.forEach((n) => form.elements[n].addEventListener("change", () => { limitOptions(); update(); }));
   if (groundingBox) groundingBox.addEventListener("change", update);
+  if (thinkingSelect) thinkingSelect.addEventListener("change", update);
 
   // The consent statement only concerns presets with people; without JavaScript it stays shown.
   const consent = document.getElementById("consent-field");
