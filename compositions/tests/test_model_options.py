@@ -189,6 +189,13 @@ def test_the_api_takes_the_options_and_refuses_them_for_a_model_without(owner, s
     again = api.get(f"/api/v1/compositions/{shown['id']}").json()
     assert again["model_options"] == shown["model_options"]
 
+    # The estimate holds the search too, and says why a model without it would refuse.
+    estimate = api.post("/api/v1/estimate", {**body, "model": "nano-banana-2"}, format="json")
+    assert estimate.json()["credits"] == NB2_1K + SEARCH
+    estimate = api.post("/api/v1/estimate", {**body, "model": "local"}, format="json").json()
+    assert not estimate["allowed"]
+    assert {r["code"] for r in estimate["reasons"]} == {"unsupported_option"}
+
 
 def test_the_compose_page_offers_the_options_and_refuses_them_beside_the_field(
     owner, owner_client, settings, fakes
