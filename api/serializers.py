@@ -229,6 +229,19 @@ class CompositionFields(StrictInput):
         help_text="`batch` runs through the provider's batch tier (the Gemini API's Batch Mode) "
         "at its lower price, within a day; models without one refuse it (`batch_unavailable`).",
     )
+    # Model options (api-v1.md, last section): checked against the model's catalogue entry in
+    # compositions.options, so a model without them refuses them (`unsupported_option`).
+    grounding = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Google Search grounding, for models that offer it (`options.grounding` in "
+        "GET /models); priced per search: one search is held, the searches made are charged.",
+    )
+    thinking_level = serializers.CharField(
+        required=False,
+        max_length=20,
+        help_text="One of the model's `options.thinking_levels` (GET /models).",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -72,10 +72,18 @@ def open_wallet(*, workspace) -> Wallet:
     return wallet
 
 
-def estimate_credits(*, credits_per_image: dict[str, int], image_size: str, num_images: int) -> int:
+def estimate_credits(
+    *,
+    credits_per_image: dict[str, int],
+    image_size: str,
+    num_images: int,
+    searches: int = 0,
+    credits_per_search: int = 0,
+) -> int:
     """The hold for a composition: the model's price per image at this size (1 credit when the
-    table leaves the size out), times the images asked for."""
-    return int(credits_per_image.get(image_size, 1)) * num_images
+    table leaves the size out), times the images asked for; plus, with search grounding, the
+    searches held for (one) at their price."""
+    return int(credits_per_image.get(image_size, 1)) * num_images + searches * credits_per_search
 
 
 def plan_problems(
@@ -265,14 +273,23 @@ def settle_credits(
     requested_images: int,
     delivered_images: int,
     user_id: int | None,
+    search_hold: int = 0,
+    searches: int = 0,
+    credits_per_search: int = 0,
 ) -> Settlement:
     """On success: charge what was delivered and give back the rest of the hold.
 
     The price per image was fixed when the hold was taken (a price change in between does not
-    reach a running composition), so it is the hold divided by the images asked for. Call
-    inside the transaction that marks the composition succeeded; record the Settlement on it."""
-    per_image = held // requested_images if requested_images > 0 else 0
-    charge = min(held, per_image * delivered_images)
+    reach a running composition), so it is the image part of the hold (`held - search_hold`)
+    divided by the images asked for. Search grounding is charged per search the provider
+    reported, at `credits_per_search`, and never more than `search_hold`, the part of the hold
+    taken for searches: the caller held for what it promised, so the cap keeps the charge within
+    the estimate people saw. Call inside the transaction that marks the composition succeeded;
+    record the Settlement on it."""
+    image_hold = held - search_hold
+    per_image = image_hold // requested_images if requested_images > 0 else 0
+    search_charge = min(search_hold, searches * credits_per_search)
+    charge = min(image_hold, per_image * delivered_images) + search_charge
     wallet_id = Wallet.objects.values_list("pk", flat=True).get(workspace_id=workspace_id)
     # The hold covers the charge, so this can never take the balance below zero.
     Wallet.objects.filter(pk=wallet_id).update(balance=F("balance") + held - charge)
@@ -285,7 +302,11 @@ def settle_credits(
         outcome=Outcome.SUCCEEDED,
         reason="Hold released",
     )
-    images = f"{delivered_images} image{'s' if delivered_images != 1 else ''}"
+    reason = f"{delivered_images} image{'s' if delivered_images != 1 else ''} delivered"
+    if searches:
+        charged = search_charge // credits_per_search if credits_per_search else searches
+        capped = f" ({charged} charged: capped at the hold)" if charged < searches else ""
+        reason += f", {searches} search{'es' if searches != 1 else ''}{capped}"
     _composition_entry(
         wallet_id=wallet_id,
         composition_ref=composition_ref,
@@ -293,7 +314,7 @@ def settle_credits(
         kind=Kind.CAPTURE,
         amount=-charge,
         images=delivered_images,
-        reason=f"{images} delivered",
+        reason=reason,
     )
     return Settlement(charged=charge, refunded=held - charge)
 

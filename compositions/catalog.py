@@ -3,6 +3,7 @@ by the configured providers, read on each call."""
 
 import datetime
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from catalogue import registry
 
-from .providers import has_batch_tier
+from .providers import carries_options, has_batch_tier
 from .providers.http import CircuitBreaker
 
 IMAGE_SIZE_EDGE = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
@@ -87,6 +88,7 @@ def _spec(m: dict[str, Any]) -> ModelSpec:
         reference_limits=dict(m.get("reference_limits", {})),
         options=dict(m.get("options", {})),
         batch_discount=Decimal(str(m.get("batch_discount", "0.5"))),
+        grounding_credits_per_search=int(m.get("grounding_credits_per_search", 0)),
     )
 
 
@@ -159,16 +161,19 @@ def default_model() -> ModelSpec:
     return get_model(settings.BANANASITE_DEFAULT_MODEL) or all_models()[0]
 
 
-def available_routes(model: ModelSpec, *, inputs: int) -> list[Route]:
-    """The routes that can take `inputs` images and whose circuit is not open, in order.
+def available_routes(model: ModelSpec, *, inputs: int, options: Iterable[str] = ()) -> list[Route]:
+    """The routes that can take `inputs` images, carry the model `options` asked for
+    (grounding, thinking_level) and whose circuit is not open, in order.
 
     `is_open` only looks; the single probe after a cooldown is taken (`allow`) just before a
     route is actually called, so a fallback that is never reached does not use it up. The local
     compositor has no circuit."""
+    needs = tuple(options)
     return [
         route
         for route in model.routes
         if inputs <= route.max_images
+        and carries_options(route.provider, needs)
         and (route.provider == "local" or not CircuitBreaker(route.provider).is_open())
     ]
 
@@ -190,3 +195,9 @@ def output_size(aspect_ratio: str, image_size: str) -> tuple[int, int]:
         return max(16, round(v / 16) * 16)
 
     return snap(width), snap(height)
+
+
+def routes_carrying(model: ModelSpec, options: Iterable[str]) -> list[Route]:
+    """The model's routes whose provider can carry these model options, healthy or not."""
+    needs = tuple(options)
+    return [route for route in model.routes if carries_options(route.provider, needs)]

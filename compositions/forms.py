@@ -57,6 +57,10 @@ class ComposeForm(forms.Form):
     num_images = forms.TypedChoiceField(
         label="Number of images", choices=[(n, n) for n in range(1, 5)], coerce=int
     )
+    # Model options (catalogue `options`): the page shows them only for models that offer them;
+    # the service refuses them for a model that lacks them.
+    grounding = forms.BooleanField(label="Search the web (Google Search grounding)", required=False)
+    thinking_level = forms.ChoiceField(label="Thinking level", required=False)
     consent = forms.BooleanField(
         label="I have the right to use these photos and the consent of the people in them.",
         required=False,  # required for presets with people; the service says so
@@ -73,6 +77,15 @@ class ComposeForm(forms.Form):
         if any(m.options.get("match_input_aspect") for m in models):
             self.fields["aspect_ratio"].choices.append((MATCH_INPUT, "Match image 1"))
         self.fields["image_size"].choices = [(s, s) for s in sizes]
+        levels = dict.fromkeys(lv for m in models for lv in m.options.get("thinking_levels") or [])
+        self.fields["thinking_level"].choices = [("", "The model’s default")] + [
+            (level, level.capitalize()) for level in levels
+        ]
+        # "N credits per search" for the model shown (the script follows a change of model).
+        chosen = find_model(str(self["model"].value() or "")) or model
+        self.search_credits = chosen.grounding_credits_per_search
+        self.offers_grounding = any(m.options.get("grounding") for m in models)
+        self.offers_thinking = bool(levels)
         self.initial.setdefault("model", model.id)
         self.initial.setdefault("aspect_ratio", "1:1")
         self.initial.setdefault("image_size", "1K" if "1K" in model.image_sizes else sizes[0])

@@ -159,6 +159,19 @@ def earlier_copies(composition: Composition, results: list[Result]) -> dict[str,
     return copies
 
 
+def _search_charge(composition: Composition, usage: dict) -> dict[str, int]:
+    """Search grounding's part of the settlement: the searches the provider reported (one when
+    it reports no count), at the price held, capped at the one search held for."""
+    if not composition.model_options.get("grounding"):
+        return {}
+    reported = usage.get("searches")
+    return {
+        "search_hold": composition.credits_per_search,
+        "searches": int(reported) if isinstance(reported, int) else 1,
+        "credits_per_search": composition.credits_per_search,
+    }
+
+
 def succeed_composition(
     *,
     composition: Composition,
@@ -200,6 +213,7 @@ def succeed_composition(
                 requested_images=composition.num_images,
                 delivered_images=len(new),
                 user_id=composition.created_by_id,
+                **_search_charge(composition, usage),
             )
         _finished(composition, settlement, "composition.succeeded")
     return True

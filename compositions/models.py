@@ -246,6 +246,11 @@ class Composition(models.Model):
         help_text="Why this provider was chosen among those that serve it.",
     )
     priority = models.CharField(max_length=10, choices=Priority, default=Priority.STANDARD)
+    # The model options asked for ({"grounding": true, "thinking_level": "high"}; only those
+    # given), and the credits one search cost at submit: the hold took one search's worth, and
+    # settlement charges the searches the provider reports, capped at that hold.
+    model_options = models.JSONField(default=dict, blank=True)
+    credits_per_search = models.PositiveSmallIntegerField(default=0)
 
     # The way through the pipeline, for the ETA, the metrics and the load benchmark:
     # created → enqueued → started (claimed) → provider started/finished → stored → finished.

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from moderation.policy import blocked_term
 
-from .catalog import ModelSpec, batch_route, default_model, find_model
+from .catalog import ModelSpec, batch_route, default_model, find_model, routes_carrying
 from .models import Composition, Role
 from .presets import PEOPLE_PRESETS, scaffold
 
@@ -52,6 +52,19 @@ class CompositionOptions:
     require_consent: bool = False
     # "batch": through the provider's batch tier, at the model's batch_discount (catalogue).
     priority: str = Composition.Priority.STANDARD
+    # Model options (catalogue `options`): refused for a model that lacks them.
+    grounding: bool = False
+    thinking_level: str = ""  # empty: the model's own default
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """The model options asked for, as stored on the composition (only those given)."""
+        chosen: dict[str, Any] = {}
+        if self.grounding:
+            chosen["grounding"] = True
+        if self.thinking_level:
+            chosen["thinking_level"] = self.thinking_level
+        return chosen
 
     @classmethod
     def from_data(
@@ -74,6 +87,8 @@ class CompositionOptions:
                 "num_images",
                 "consent",
                 "priority",
+                "grounding",
+                "thinking_level",
             )
             if data.get(name) not in (None, "")
         }
@@ -93,6 +108,8 @@ class CompositionOptions:
             num_images=composition.num_images,
             consent=composition.consent,
             priority=composition.priority,
+            grounding=bool(composition.model_options.get("grounding")),
+            thinking_level=composition.model_options.get("thinking_level", ""),
         )
         return replace(options, **{k: v for k, v in overrides.items() if v not in (None, "")})
 
@@ -188,6 +205,49 @@ def lifecycle_warnings(model_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _model_option_problems(model: ModelSpec, options: CompositionOptions) -> list[Problem]:
+    """Grounding and the thinking level: only for a model whose catalogue entry offers them,
+    at a level it lists, and through a provider here whose wire format carries them."""
+    errors: list[Problem] = []
+    levels = list(model.options.get("thinking_levels") or [])
+    if options.grounding and not model.options.get("grounding"):
+        errors.append(
+            (
+                "grounding",
+                "unsupported_option",
+                f"{model.name} ({model.id}) does not offer Google Search grounding.",
+            )
+        )
+    if options.thinking_level and not levels:
+        errors.append(
+            (
+                "thinking_level",
+                "unsupported_option",
+                f"{model.name} ({model.id}) does not offer a thinking level.",
+            )
+        )
+    elif options.thinking_level and options.thinking_level not in levels:
+        errors.append(
+            (
+                "thinking_level",
+                "unsupported_option",
+                f"{model.name} ({model.id}) thinks at {' or '.join(levels)}, "
+                f"not “{options.thinking_level}”.",
+            )
+        )
+    if not errors and options.model_options and not routes_carrying(model, options.model_options):
+        name = next(iter(options.model_options))
+        errors.append(
+            (
+                name,
+                "unsupported_option",
+                f"No image service configured here can pass {name.replace('_', ' ')} to "
+                f"{model.name} ({model.id}).",
+            )
+        )
+    return errors
+
+
 def validate_options(
     options: CompositionOptions, *, count: int
 ) -> tuple[ModelSpec | None, list[Problem]]:
@@ -231,6 +291,8 @@ def validate_options(
                 "Leave out `priority` or choose standard.",
             )
         )
+    if model:
+        errors += _model_option_problems(model, options)
     if not 1 <= options.num_images <= 4:
         errors.append(("num_images", "unsupported_option", "Ask for 1 to 4 images."))
     for problem in (

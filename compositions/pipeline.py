@@ -91,6 +91,8 @@ def compose_request(
         preset=composition.preset,
         style=composition.style,
         seed=seed_for(composition),
+        grounding=bool(composition.model_options.get("grounding")),
+        thinking_level=composition.model_options.get("thinking_level", ""),
         deadline=deadline,
     )
 
@@ -108,7 +110,9 @@ def routes_for(
     """The routes to try, best first by measured health and price (routing.rank); why is
     recorded on the composition (fenced on this attempt's token)."""
     token = composition.attempts if token is None else token
-    routes = available_routes(model, inputs=composition.inputs.count())
+    routes = available_routes(
+        model, inputs=composition.inputs.count(), options=composition.model_options
+    )
     if not routes:
         raise ProviderUnavailable(f"{UNAVAILABLE} Please try again in a few minutes.")
     routes, reason = routing.rank(model, routes, image_size=composition.image_size)

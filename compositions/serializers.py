@@ -98,6 +98,8 @@ class CompositionOut(serializers.ModelSerializer):
     # was chosen (routing.py), and warnings such as a deprecated model.
     route_reason = serializers.JSONField(read_only=True)
     warnings = serializers.SerializerMethodField()
+    # The model options asked for: {"grounding": true, "thinking_level": "high"} (those given).
+    model_options = serializers.JSONField(read_only=True)
 
     class Meta:
         model = Composition
@@ -116,6 +118,7 @@ class CompositionOut(serializers.ModelSerializer):
             "aspect_ratio",
             "image_size",
             "num_images",
+            "model_options",
             "inputs",
             "results",
             "text",

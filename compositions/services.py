@@ -90,6 +90,10 @@ def _price(model: ModelSpec, options: CompositionOptions) -> int:
         credits_per_image=per_image,
         image_size=options.image_size,
         num_images=options.num_images,
+        # Grounding is priced per search: the hold takes one search; settlement charges the
+        # searches the provider reports, capped at this hold (billing.settle_credits).
+        searches=1 if options.grounding else 0,
+        credits_per_search=model.grounding_credits_per_search,
     )
 
 
@@ -152,7 +156,7 @@ def create_composition(
             )
     if errors or model is None:
         raise ValidationFailed(errors)
-    if not available_routes(model, inputs=count):
+    if not available_routes(model, inputs=count, options=options.model_options):
         raise ProviderDown(
             "The image service for this model is unavailable right now. Nothing was charged; "
             "please try again in a few minutes."
@@ -239,6 +243,8 @@ def create_composition(
                 held_reason=" ".join(held)[:300],
                 consent=options.consent,
                 priority=options.priority,
+                model_options=options.model_options,
+                credits_per_search=model.grounding_credits_per_search if options.grounding else 0,
                 enqueued_at=None if held else timezone.now(),
                 credits_reserved=credits,
             )

@@ -50,6 +50,9 @@ def _models_for_js(plan):
             "allowed": plan.allows_model(m.id),
             "name": m.name,
             "limits": m.reference_limits,
+            # Model options: credits per search when it offers grounding, its thinking levels
+            "grounding": m.grounding_credits_per_search if m.options.get("grounding") else None,
+            "thinking_levels": m.options.get("thinking_levels") or [],
         }
         for m in all_models()
     }
@@ -358,12 +361,18 @@ def _action_costs(composition: Composition) -> dict:
         return {"variation_cost": None, "use_cost": None}
     prices = model.credits_per_image
 
-    def cost(n: int) -> int:
+    def cost(n: int, searches: int = 0) -> int:
         return estimate_credits(
-            credits_per_image=prices, image_size=composition.image_size, num_images=n
+            credits_per_image=prices,
+            image_size=composition.image_size,
+            num_images=n,
+            searches=searches,
+            credits_per_search=model.grounding_credits_per_search,
         )
 
-    return {"variation_cost": cost(composition.num_images), "use_cost": cost(1)}
+    # A variation keeps the model options, so it holds a search again when grounded.
+    grounded = 1 if composition.model_options.get("grounding") else 0
+    return {"variation_cost": cost(composition.num_images, grounded), "use_cost": cost(1)}
 
 
 def progress_payload(composition: Composition) -> dict:

@@ -1,5 +1,7 @@
 """Image providers, chosen by each model's `provider` in the catalogue."""
 
+from collections.abc import Iterable
+
 from .aimlapi import AimlApiProvider
 from .base import (
     BatchProvider,
@@ -33,6 +35,12 @@ def has_batch_tier(name: str) -> bool:
         and issubclass(provider, BatchProvider)
         and bool(getattr(provider, "batch_tier", False))
     )
+
+
+def carries_options(name: str, options: Iterable[str]) -> bool:
+    """Whether the provider's wire format can carry every one of these model options."""
+    provider = _PROVIDERS.get(name)
+    return provider is not None and set(options) <= provider.model_options
 
 
 def get_provider(name: str) -> Provider:

@@ -31,6 +31,10 @@ class ComposeRequest:
     preset: str = "none"
     style: str = "natural"
     seed: int = 0
+    # Model options (catalogue `options`), already checked against the model and the route:
+    # Google Search grounding, and a thinking level ("" leaves the model's default).
+    grounding: bool = False
+    thinking_level: str = ""
     # A time.monotonic() instant by which the whole exchange (every call, retry and backoff
     # sleep) must end; None: only the client's own budget applies.
     deadline: float | None = None
@@ -107,8 +111,15 @@ class ProviderUnavailable(ProviderError):
     default_message = "The image service is unavailable right now."
 
 
+# The model options a request may carry (`ComposeRequest.grounding`, `.thinking_level`).
+GROUNDING, THINKING_LEVEL = "grounding", "thinking_level"
+
+
 class Provider(ABC):
     name: str
+    # The model options this provider's wire format can carry; a route through a provider that
+    # cannot carry a requested option is not a candidate (catalog.available_routes).
+    model_options: frozenset[str] = frozenset()
 
     @abstractmethod
     def compose(

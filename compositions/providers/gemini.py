@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 from .base import (
+    GROUNDING,
+    THINKING_LEVEL,
     BatchPoll,
     BatchProvider,
     ComposeRequest,
@@ -124,6 +126,7 @@ def inlined_responses(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 class GeminiProvider(RemoteProvider, BatchProvider):
     name = "gemini"
+    model_options = frozenset({GROUNDING, THINKING_LEVEL})
     default_base_url = "https://generativelanguage.googleapis.com"
     version_paths = ("/v1beta", "/v1")
 
@@ -146,13 +149,19 @@ class GeminiProvider(RemoteProvider, BatchProvider):
         # 2.5 Flash Image makes 1K only and is reported to refuse imageSize.
         if not request.model.startswith("gemini-2.5"):
             image_config["imageSize"] = request.image_size
-        return {
-            "contents": [{"role": "user", "parts": parts}],
-            "generationConfig": {
-                "responseModalities": ["TEXT", "IMAGE"],
-                "imageConfig": image_config,
-            },
+        config: dict[str, Any] = {
+            "responseModalities": ["TEXT", "IMAGE"],
+            "imageConfig": image_config,
         }
+        if request.thinking_level:
+            config["thinkingConfig"] = {"thinkingLevel": request.thinking_level}
+        body: dict[str, Any] = {
+            "contents": [{"role": "user", "parts": parts}],
+            "generationConfig": config,
+        }
+        if request.grounding:
+            body["tools"] = [{"google_search": {}}]
+        return body
 
     def call(self, request: ComposeRequest, count: int) -> ComposeResult:
         answer = self.http.post(
@@ -222,6 +231,11 @@ class GeminiProvider(RemoteProvider, BatchProvider):
             for d in usage.get("candidatesTokensDetails") or []
             if d.get("modality") == "IMAGE"
         ) or usage.get("candidatesTokenCount", 0)
+        # Grounding is billed per search query the model ran: Gemini lists them in each
+        # candidate's groundingMetadata.webSearchQueries. Without any groundingMetadata the
+        # count is not reported (settlement then charges one search, if grounding was asked).
+        grounded = [c["groundingMetadata"] for c in candidates if c.get("groundingMetadata")]
+        searches = sum(len(g.get("webSearchQueries") or []) for g in grounded)
         rate = next((usd for prefix, usd in IMAGE_TOKEN_USD.items() if model.startswith(prefix)), 0)
         return ComposeResult(
             images=images,
@@ -230,6 +244,7 @@ class GeminiProvider(RemoteProvider, BatchProvider):
                 "prompt_tokens": usage.get("promptTokenCount", 0),
                 "output_tokens": usage.get("candidatesTokenCount", 0),
                 "total_tokens": usage.get("totalTokenCount", 0),
+                **({"searches": searches} if grounded else {}),
             },
             cost_usd=round(out_tokens * rate / 1_000_000, 6) if rate else None,
             request_id=str(data.get("responseId", "")),

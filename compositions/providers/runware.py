@@ -9,6 +9,8 @@ import uuid
 from typing import Any
 
 from .base import (
+    GROUNDING,
+    THINKING_LEVEL,
     ComposeRequest,
     ComposeResult,
     OutputImage,
@@ -46,28 +48,34 @@ def dimensions(request: ComposeRequest) -> tuple[int, int]:
 
 class RunwareProvider(RemoteProvider):
     name = "runware"
+    # providers.md §4: providerSettings.google.search (grounding) and settings.thinking (NB2,
+    # second-hand). Runware reports no search count, so settlement charges one search.
+    model_options = frozenset({GROUNDING, THINKING_LEVEL})
     default_base_url = "https://api.runware.ai"
     version_paths = ("/v1",)
     images_per_call = 4
 
     def body(self, request: ComposeRequest, count: int) -> list[dict[str, Any]]:
         width, height = dimensions(request)
-        return [
-            {
-                "taskType": "imageInference",
-                "taskUUID": str(uuid.uuid4()),
-                "model": request.model,
-                "positivePrompt": request.prompt,
-                "width": width,
-                "height": height,
-                "inputs": {"referenceImages": [data_url(i) for i in request.images]},
-                "outputType": "base64Data",
-                "outputFormat": "PNG",
-                "numberResults": count,
-                "includeCost": True,
-                "deliveryMethod": "sync",
-            }
-        ]
+        task: dict[str, Any] = {
+            "taskType": "imageInference",
+            "taskUUID": str(uuid.uuid4()),
+            "model": request.model,
+            "positivePrompt": request.prompt,
+            "width": width,
+            "height": height,
+            "inputs": {"referenceImages": [data_url(i) for i in request.images]},
+            "outputType": "base64Data",
+            "outputFormat": "PNG",
+            "numberResults": count,
+            "includeCost": True,
+            "deliveryMethod": "sync",
+        }
+        if request.grounding:
+            task["providerSettings"] = {"google": {"search": True}}
+        if request.thinking_level:
+            task["settings"] = {"thinking": request.thinking_level}
+        return [task]
 
     def call(self, request: ComposeRequest, count: int) -> ComposeResult:
         answer = self.post("/v1", self.body(request, count), deadline=request.deadline)

@@ -35,6 +35,9 @@
   const offset = sourceInput ? 1 : 0;
   const storageKey = `composer:${state.workspace}:${sourceInput ? sourceInput.value : ""}`;
   const OPTION_NAMES = ["style", "model", "aspect_ratio", "image_size", "num_images"];
+  // Model options, shown only for models that offer them (absent when no model does).
+  const groundingBox = form.querySelector('input[name="grounding"]');
+  const thinkingSelect = form.querySelector('select[name="thinking_level"]');
   let items = [];
   let nextKey = 1;
   let lastScaffold = "";
@@ -48,6 +51,8 @@
       prompt: prompt.value,
       preset: presetSelect.value,
       options: Object.fromEntries(OPTION_NAMES.map((n) => [n, form.elements[n].value])),
+      grounding: groundingBox ? groundingBox.checked : false,
+      thinking: thinkingSelect ? thinkingSelect.value : "",
       presetValues,
       lastScaffold,
       sent: sending,
@@ -76,6 +81,9 @@
       const el = form.elements[name];
       if (el && Array.from(el.options).some((o) => o.value === value)) el.value = value;
     });
+    // Model options; limitOptions() then clears those the restored model lacks.
+    if (groundingBox) groundingBox.checked = Boolean(stored.grounding);
+    if (thinkingSelect && Array.from(thinkingSelect.options).some((o) => o.value === stored.thinking)) thinkingSelect.value = stored.thinking;
     presetValues = stored.presetValues || {};
     lastScaffold = stored.lastScaffold || "";
   }
@@ -249,7 +257,9 @@
   function price() {
     const m = model();
     const perImage = m ? Number(m.prices[sizeSelect.value] || 1) : 0;
-    return { perImage, cost: perImage * Number(countSelect.value) };
+    // Grounding holds one search on top of the images (searches made are charged, up to that).
+    const search = m && m.grounding !== null && groundingBox && groundingBox.checked ? Number(m.grounding) : 0;
+    return { perImage, search, cost: perImage * Number(countSelect.value) + search };
   }
 
   function blockers() {
@@ -330,9 +340,10 @@
     promptCount.textContent = length.toLocaleString("en");
     promptCount.parentElement.classList.toggle("warn", length > state.max_prompt);
     const m = model();
-    const { perImage, cost } = price();
+    const { perImage, search, cost } = price();
     if (m && estimate) {
-      let text = `This will use ${cost} credit${cost === 1 ? "" : "s"} (${perImage} per image); balance ${state.balance}.`;
+      const searchText = search ? ` and ${search} for one web search` : "";
+      let text = `This will use ${cost} credit${cost === 1 ? "" : "s"} (${perImage} per image${searchText}); balance ${state.balance}.`;
       if (!m.allowed) text = "Your plan does not include this model.";
       else if (!m.image_sizes.includes(sizeSelect.value)) text = "Your plan does not include this image size.";
       else if (cost > state.balance) text += " Not enough credits.";
@@ -547,6 +558,8 @@
   });
   prompt.addEventListener("input", update);
   OPTION_NAMES.forEach((n) => form.elements[n].addEventListener("change", () => { limitOptions(); update(); }));
+  if (groundingBox) groundingBox.addEventListener("change", update);
+  if (thinkingSelect) thinkingSelect.addEventListener("change", update);
 
   // The consent statement only concerns presets with people; without JavaScript it stays shown.
   const consent = document.getElementById("consent-field");
@@ -562,6 +575,23 @@
     if (!m) return;
     form.querySelectorAll('select[name="aspect_ratio"] option').forEach((o) => { o.disabled = !m.ratios.includes(o.value); });
     form.querySelectorAll('select[name="image_size"] option').forEach((o) => { o.disabled = !m.image_sizes.includes(o.value); });
+    if (groundingBox) {
+      const field = document.getElementById("grounding-field");
+      field.hidden = m.grounding === null;
+      if (field.hidden) groundingBox.checked = false;
+      else {
+        const credits = document.getElementById("search-credits");
+        credits.textContent = m.grounding;
+        credits.nextSibling.textContent = ` credit${m.grounding === 1 ? "" : "s"} per search)`;
+      }
+    }
+    if (thinkingSelect) {
+      document.getElementById("thinking-field").hidden = !m.thinking_levels.length;
+      Array.from(thinkingSelect.options).forEach((o) => { o.disabled = o.value !== "" && !m.thinking_levels.includes(o.value); });
+      if (thinkingSelect.selectedOptions[0] && thinkingSelect.selectedOptions[0].disabled) thinkingSelect.value = "";
+    }
+    const box = document.getElementById("model-options");
+    if (box) box.hidden = Array.from(box.children).every((c) => c.hidden);
   }
 
   form.addEventListener("submit", (event) => {
