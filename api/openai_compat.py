@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -223,6 +224,27 @@ class ImageEditsView(APIView):
     required_scopes = {"POST": "compositions:write"}
 
     def post(self, request):
+        # Each request holds a web thread while it waits: a workspace may hold only a few at
+        # once, refused before anything is created (a thread pool is shared by every visitor).
+        slot = f"openai-waits:{request.workspace.pk}"
+        cache.add(slot, 0, timeout=int(settings.BANANASITE_OPENAI_WAIT_SECONDS) + 60)
+        if cache.incr(slot) > settings.BANANASITE_OPENAI_WAITS_PER_WORKSPACE:
+            cache.decr(slot)
+            return openai_error(
+                429,
+                "Too many image edits of this workspace are waiting at once (at most "
+                f"{settings.BANANASITE_OPENAI_WAITS_PER_WORKSPACE}). Try again when one has "
+                "answered, or use POST /api/v1/compositions, which answers at once.",
+                code="rate_limit_exceeded",
+                type_="rate_limit_error",
+                retry=True,
+            )
+        try:
+            return self._create_and_wait(request)
+        finally:
+            cache.decr(slot)
+
+    def _create_and_wait(self, request):
         created = self.create(request)
         if created.status_code != 201:
             return created

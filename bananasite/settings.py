@@ -355,6 +355,10 @@ BANANASITE_TASKS_SYNC = env_bool("BANANASITE_TASKS_SYNC", False)
 # answering 504 with the composition's id (the composition keeps running). The web server's own
 # request timeout (gunicorn --timeout) must be longer.
 BANANASITE_OPENAI_WAIT_SECONDS = env_float("BANANASITE_OPENAI_WAIT_SECONDS", 120, minimum=0)
+# How many /v1/images/edits requests of one workspace may wait at once (each holds a thread).
+BANANASITE_OPENAI_WAITS_PER_WORKSPACE = env_int(
+    "BANANASITE_OPENAI_WAITS_PER_WORKSPACE", 2, minimum=1
+)
 
 # The batch tier (`"priority": "batch"`, the Gemini API's Batch Mode): each image's credits
 # times this factor, rounded up (Google charges half the standard price), and the hours a

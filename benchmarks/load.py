@@ -5,8 +5,8 @@
     .venv/bin/python benchmarks/load.py --attach URL --name production --fake-port 8899
 
 By default it starts each profile itself, one after the other: the embedded one as `make run`
-does (scripts/run-dev: gunicorn with one process, SQLite, the ORM broker, the composition and webhooks
-clusters) on a fresh SQLite file, and the production one with scripts/run-production
+does (scripts/run-dev: gunicorn with one process, SQLite, the ORM broker, the composition and
+webhooks clusters) on a fresh SQLite file, and the production one with scripts/run-production
 (gunicorn, PostgreSQL, Redis, moto's S3, two composition clusters). `--attach` drives a profile
 you started yourself: start it with GEMINI_API_KEY=bench GEMINI_BASE_URL=http://127.0.0.1:<fake
 port> and BANANASITE_API_RATE=1000000/minute, and run this script with that profile's

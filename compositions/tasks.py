@@ -231,7 +231,12 @@ def poll_batches() -> dict:
     than BANANASITE_BATCH_MAX_HOURS (their credits are released)."""
     counts = {"waiting": 0, "succeeded": 0, "failed": 0}
     for composition in Composition.objects.filter(status=Composition.Status.BATCHED):
-        counts[poll_batch(composition)] += 1
+        try:
+            counts[poll_batch(composition)] += 1
+        except Exception:
+            # One answer we cannot read must not stop the others being polled (or expiring).
+            logger.exception("Batch poll of %s failed; asked again next minute", composition)
+            counts["waiting"] += 1
     if counts["succeeded"] or counts["failed"]:
         logger.info("Batch poll: %s", counts)
     return counts

@@ -60,6 +60,11 @@ class _Echo:
         return value
 
 
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (an email may start with = + - or @)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def csv_rows(batches: Iterable[list[CompositionLine]], *, workspace) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_HEADER)
@@ -69,7 +74,7 @@ def csv_rows(batches: Iterable[list[CompositionLine]], *, workspace) -> Iterator
                 [
                     line.ref,
                     line.created_at.isoformat(),  # type: ignore[attr-defined]
-                    line.created_by or "",
+                    spreadsheet_safe(line.created_by or ""),
                     line.preset or "(deleted)",  # type: ignore[attr-defined]
                     line.outcome or "on hold",
                     line.images_asked,

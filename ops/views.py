@@ -17,6 +17,11 @@ def may_scrape(request: HttpRequest) -> bool:
     """From an allowed network (BANANASITE_METRICS_ALLOW, loopback by default, `any` for none)
     and, when BANANASITE_METRICS_TOKEN is set, with `Authorization: Bearer <token>`."""
     networks = settings.BANANASITE_METRICS_ALLOW
+    forwarded = "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META
+    if forwarded and not settings.BANANASITE_METRICS_TOKEN:
+        # Through a reverse proxy on this machine every visitor arrives from loopback: the
+        # address says nothing, so a proxied scrape needs the token.
+        return False
     if networks is not None:
         try:
             address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))

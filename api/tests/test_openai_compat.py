@@ -280,3 +280,22 @@ def test_the_readme_openai_example_runs(live_server, owner, tmp_path):
     assert done.stdout.strip() == composition.public_id
     assert composition.status == "succeeded" and composition.aspect_ratio == "3:2"
     assert (tmp_path / "result.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_workspace_waits_on_only_a_few_edits_at_once_and_a_refusal_creates_nothing(
+    oa, owner, settings
+):
+    from django.core.cache import cache
+
+    settings.BANANASITE_OPENAI_WAITS_PER_WORKSPACE = 1
+    slot = f"openai-waits:{owner.current_workspace.pk}"
+    cache.set(slot, 1)  # another request of this workspace is waiting
+    with pytest.raises(openai.RateLimitError) as caught:
+        oa.images.edit(image=TWO, prompt="the cat from image 1 next to the cup from image 2")
+    assert caught.value.body["code"] == "rate_limit_exceeded"
+    assert not Composition.objects.exists()
+    assert cache.get(slot) == 1  # the refused request gave its count back
+    cache.set(slot, 0)
+    oa.images.edit(image=TWO, prompt="the cat from image 1 next to the cup from image 2")
+    assert Composition.objects.count() == 1
+    assert cache.get(slot) == 0  # released once it answered

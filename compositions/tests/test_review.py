@@ -185,3 +185,13 @@ def test_before_any_result_compare_offers_two_different_inputs(owner, owner_clie
     html = owner_client.get(waiting.get_absolute_url()).content.decode()
     assert 'id="eta"' in html and 'id="global-position"' in html
     assert "Number 1 in the queue across the site." in html
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted():
+    from compositions.usage_lines import spreadsheet_safe
+
+    assert spreadsheet_safe("=cmd|'/C calc'!A0@evil.example") == "'=cmd|'/C calc'!A0@evil.example"
+    assert spreadsheet_safe("+1@example.com") == "'+1@example.com"
+    assert spreadsheet_safe("-x@example.com") == "'-x@example.com"
+    assert spreadsheet_safe("@x") == "'@x"
+    assert spreadsheet_safe("ada@example.com") == "ada@example.com"

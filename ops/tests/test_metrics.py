@@ -262,3 +262,14 @@ def test_a_scrape_costs_the_same_few_queries_however_much_there_is(client, owner
         for n in range(300)
     )
     assert _scrape_queries(client) == few
+
+
+@pytest.mark.django_db
+def test_a_scrape_through_a_proxy_needs_the_token(client, settings):
+    # Behind a reverse proxy on this machine every visitor arrives from loopback.
+    settings.BANANASITE_METRICS_TOKEN = ""
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+    proxied = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    assert client.get("/metrics", **proxied).status_code == 404
+    settings.BANANASITE_METRICS_TOKEN = "tok"
+    assert client.get("/metrics", **proxied, HTTP_AUTHORIZATION="Bearer tok").status_code == 200
