@@ -4,6 +4,7 @@ AppError, every DRF error and every path under /api/v1/ that matches nothing."""
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
@@ -109,6 +110,11 @@ def exception_handler(exc, context):
         if getattr(exc, "errors", None):
             errors = [{"field": f, "code": c, "message": m} for f, c, m in exc.errors]
         return problem(exc.status, exc.code, exc.message, errors=errors, headers=headers)
+    if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
+        # Django refuses the multipart body while it is read (request.data): a bad request.
+        return problem(400, "too_many_images", "The request has more files or fields than allowed.")
+    if isinstance(exc, RequestDataTooBig):
+        return problem(413, "request_too_large", "The request body is larger than allowed.")
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         return problem(400, _contract_code(errors[0]), errors[0]["message"], errors=errors)

@@ -551,3 +551,19 @@ def test_member_totals_count_each_composition_once_whatever_its_results(api, own
         {"email": owner.email, "compositions": 2, "failed": 0, "credits": 3, "images": 3}
     ]
     assert body["totals"] == {"images": 3, "credits": 3, "compositions": 2, "failed": 0}
+
+
+def test_more_files_than_django_reads_is_a_400_problem_not_a_500(owner, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from api.tests.api_clients import token_client
+
+    api = token_client(owner)
+    files = [
+        SimpleUploadedFile(f"a{i}.png", b"x")
+        for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)
+    ]
+    for path in ("/api/v1/estimate", "/api/v1/compositions"):
+        response = api.post(path, {"prompt": "p", "images": files}, format="multipart")
+        assert response.status_code == 400, (path, response.content)
+        assert response.json()["code"] == "too_many_images"
