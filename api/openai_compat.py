@@ -15,7 +15,9 @@ client maps sensibly (see README, "OpenAI-compatible endpoint"); `x-should-retry
 that client not to retry what a retry cannot fix (it retries 409, 429 and 5xx by default)."""
 
 import base64
+import contextlib
 import math
+import re
 import time
 from typing import Any
 
@@ -28,9 +30,15 @@ from rest_framework.views import APIView
 
 from bananasite.errors import ValidationFailed
 from compositions import services
-from compositions.catalog import ModelSpec, all_models, default_model, get_model
+from compositions.catalog import IMAGE_SIZE_EDGE, ModelSpec, all_models, default_model, find_model
 from compositions.models import Composition
-from compositions.options import CompositionOptions, NewImage
+from compositions.options import (
+    CompositionOptions,
+    NewImage,
+    lifecycle_warnings,
+    nearest_ratio,
+    shut_down_message,
+)
 from compositions.serializers import ResultOut
 
 from .auth import HasScope
@@ -139,12 +147,14 @@ def from_problem(response: Response) -> Response:
 def _model(raw: str) -> ModelSpec:
     if not raw or raw.startswith(OPENAI_MODEL_PREFIXES):
         return default_model()
-    model = get_model(raw)
+    model = find_model(raw)  # an alias resolves, as on /api/v1
     if model is None:
         names = ", ".join(m.id for m in all_models())
         raise ValidationFailed(
             [("model", "model_not_found", f"There is no model {raw!r} here. Use one of: {names}.")]
         )
+    if model.shut_down:
+        raise ValidationFailed([("model", "model_shut_down", shut_down_message(model))])
     return model
 
 
@@ -153,25 +163,24 @@ def _size(raw: str, model: ModelSpec) -> tuple[str, str]:
     nearest W/H (within 5 %) and the size class nearest the area."""
     if raw in ("", "auto"):
         return CompositionOptions.aspect_ratio, CompositionOptions.image_size
-    width, _, height = raw.lower().partition("x")
-    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+    shape = re.fullmatch(r"([1-9][0-9]{0,5})x([1-9][0-9]{0,5})", raw.lower(), re.ASCII)
+    if shape is None:
         raise ValidationFailed([("size", "invalid_size", "Give `size` as WIDTHxHEIGHT or auto.")])
-    w, h = int(width), int(height)
+    w, h = int(shape[1]), int(shape[2])
 
     def ratio(text: str) -> float:
         a, b = text.split(":")
         return int(a) / int(b)
 
-    best = min(model.aspect_ratios, key=lambda r: abs(math.log(ratio(r) / (w / h))))
+    best = nearest_ratio(w, h, model.aspect_ratios)
     if abs(ratio(best) / (w / h) - 1) > 0.05:
         shapes = ", ".join(model.aspect_ratios)
         raise ValidationFailed(
             [("size", "invalid_size", f"{model.name} makes these shapes only: {shapes}.")]
         )
-    edges = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
     size = min(
-        (s for s in model.image_sizes if s in edges),
-        key=lambda s: abs(math.log(edges[s] / math.sqrt(w * h))),
+        (s for s in model.image_sizes if s in IMAGE_SIZE_EDGE),
+        key=lambda s: abs(math.log(IMAGE_SIZE_EDGE[s] / math.sqrt(w * h))),
     )
     return best, size
 
@@ -217,6 +226,12 @@ def _read(request) -> tuple[CompositionOptions, list[NewImage], str]:
     return options, images, response_format
 
 
+def _give_back(slot: str) -> None:
+    # The key may have expired meanwhile (decr of a missing key raises): nothing to give back.
+    with contextlib.suppress(ValueError):
+        cache.decr(slot)
+
+
 @extend_schema(exclude=True)  # OpenAI's contract, not ours: kept out of the /api/v1/ schema
 class ImageEditsView(APIView):
     parser_classes = [MultiPartParser]
@@ -227,9 +242,14 @@ class ImageEditsView(APIView):
         # Each request holds a web thread while it waits: a workspace may hold only a few at
         # once, refused before anything is created (a thread pool is shared by every visitor).
         slot = f"openai-waits:{request.workspace.pk}"
-        cache.add(slot, 0, timeout=int(settings.BANANASITE_OPENAI_WAIT_SECONDS) + 60)
-        if cache.incr(slot) > settings.BANANASITE_OPENAI_WAITS_PER_WORKSPACE:
-            cache.decr(slot)
+        # A count that outlives a crashed request only until the longest wait is over. (Redis
+        # counts atomically; the embedded profile's database cache may let one extra through.)
+        lifetime = int(settings.BANANASITE_OPENAI_WAIT_SECONDS) + 60
+        cache.add(slot, 0, timeout=lifetime)
+        waiting = cache.incr(slot)
+        cache.touch(slot, lifetime)  # incr keeps the first request's expiry: renew it
+        if waiting > settings.BANANASITE_OPENAI_WAITS_PER_WORKSPACE:
+            _give_back(slot)
             return openai_error(
                 429,
                 "Too many image edits of this workspace are waiting at once (at most "
@@ -242,7 +262,7 @@ class ImageEditsView(APIView):
         try:
             return self._create_and_wait(request)
         finally:
-            cache.decr(slot)
+            _give_back(slot)
 
     def _create_and_wait(self, request):
         created = self.create(request)
@@ -334,6 +354,8 @@ class ImageEditsView(APIView):
             "composition": composition.public_id,
             "credits": {"charged": composition.credits_charged},
         }
+        if warnings := lifecycle_warnings(composition.model):
+            body["warnings"] = warnings  # a deprecated model ran: when it stops, what follows
         usage = composition.usage or {}
         if usage.get("total_tokens"):
             body["usage"] = {

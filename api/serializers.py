@@ -4,6 +4,7 @@ that belong to no model. A composition's own answer is compositions.serializers.
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from catalogue.models import THINKING_LEVELS
 from compositions.catalog import all_models, known_models
 from compositions.models import Composition, Role
 from compositions.options import DEFAULTS, MATCH_INPUT
@@ -132,10 +133,21 @@ class WebhookCreatedOut(WebhookOut):
 
 
 class StrictInput(serializers.Serializer):
-    """Form bodies as strict as JSON ones: DRF quietly treats an empty form value of an optional
-    field as "not sent"; here it is refused, as the schema says."""
+    """Bodies as strict as the schema: DRF quietly treats an empty form value of an optional
+    field as "not sent", and turns a JSON number or boolean sent for a string into its text
+    (`true` became "True"); here both are refused, as the schema says."""
 
     def to_internal_value(self, data):
+        if isinstance(data, dict) and not hasattr(data, "getlist"):
+            not_text = {
+                name: [serializers.ErrorDetail("Not a valid string.", code="invalid")]
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField)
+                and data.get(name) is not None
+                and not isinstance(data[name], str)
+            }
+            if not_text:
+                raise serializers.ValidationError(not_text)
         if hasattr(data, "getlist"):
             blank = {
                 name: [serializers.ErrorDetail("This field may not be blank.", code="blank")]
@@ -237,9 +249,9 @@ class CompositionFields(StrictInput):
         help_text="Google Search grounding, for models that offer it (`options.grounding` in "
         "GET /models); priced per search: one search is held, the searches made are charged.",
     )
-    thinking_level = serializers.CharField(
+    thinking_level = serializers.ChoiceField(
+        choices=THINKING_LEVELS,
         required=False,
-        max_length=20,
         help_text="One of the model's `options.thinking_levels` (GET /models).",
     )
 

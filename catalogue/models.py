@@ -16,6 +16,8 @@ from bananasite.append_only import AppendOnlyModel, AppendOnlyQuerySet
 #   thinking_levels: the thinking levels a caller may pick, e.g. ["minimal", "high"]
 #   match_input_aspect: "match image 1" may be given as the aspect ratio
 OPTION_KEYS = {"grounding", "thinking_levels", "match_input_aspect"}
+# The levels Gemini's `thinkingConfig.thinkingLevel` takes; a model lists the ones it offers.
+THINKING_LEVELS = ["minimal", "low", "medium", "high"]
 SIZES = ["512", "1K", "2K", "4K"]
 REFERENCE_LIMIT_KEYS = {"objects", "characters"}
 
@@ -79,6 +81,8 @@ class ImageModel(models.Model):
             problems["credits_per_image"] = "A price in credits for every image size."
         if not isinstance(self.options, dict) or set(self.options) - OPTION_KEYS:
             problems["options"] = f"Only {', '.join(sorted(OPTION_KEYS))}."
+        elif set(self.options.get("thinking_levels") or []) - set(THINKING_LEVELS):
+            problems["options"] = f"Thinking levels are some of {', '.join(THINKING_LEVELS)}."
         if not isinstance(self.reference_limits, dict) or any(
             k not in REFERENCE_LIMIT_KEYS or not isinstance(v, int) or v < 1
             for k, v in self.reference_limits.items()

@@ -249,9 +249,19 @@ def cancel_composition(*, composition: Composition) -> Composition:
     cancel at its next step and discards its work."""
     with transaction.atomic():
         lock_wallet(workspace_id=composition.workspace_id)
+        batch = composition.provider_request_id
+        was_batched = composition.status == Composition.Status.BATCHED
         if not composition.cancel():
             raise InvalidState("This composition has already finished.")
         _finished(composition, _release(composition, "canceled"), "composition.canceled")
+        if was_batched and batch:
+            # The provider's batch job would still run (and be billed to the operator).
+            enqueue_on_commit(
+                "compositions.tasks.cancel_provider_batch",
+                composition.provider,
+                batch,
+                group="batches",
+            )
     return composition
 
 

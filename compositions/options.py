@@ -177,11 +177,19 @@ def _count_problem(count: int, model: ModelSpec | None) -> Problem | None:
     return None
 
 
-def shut_down_message(model: ModelSpec) -> str:
+def _lifecycle_words(model: ModelSpec) -> tuple[str, str]:
+    """(" on 25 June 2026", "Nano Banana Pro (nano-banana-pro)") for a model's messages. The
+    successor is named even where no provider here serves it (then by its id alone)."""
+    when = f" on {model.shutdown_date:%-d %B %Y}" if model.shutdown_date else ""
     successor = find_model(model.successor) if model.successor else None
-    ended = f" on {model.shutdown_date:%-d %B %Y}" if model.shutdown_date else ""
-    return f"{model.name} was shut down{ended}." + (
-        f" Use {successor.name} ({successor.id}) instead." if successor else ""
+    name = f"{successor.name} ({successor.id})" if successor else (model.successor or "")
+    return when, name
+
+
+def shut_down_message(model: ModelSpec) -> str:
+    when, successor = _lifecycle_words(model)
+    return f"{model.name} was shut down{when}." + (
+        f" Use {successor} instead." if successor else ""
     )
 
 
@@ -191,13 +199,12 @@ def lifecycle_warnings(model_id: str) -> list[dict[str, Any]]:
     model = find_model(model_id)
     if model is None or not model.deprecated:
         return []
-    successor = find_model(model.successor) if model.successor else None
-    when = f" on {model.shutdown_date:%-d %B %Y}" if model.shutdown_date else ""
+    when, successor = _lifecycle_words(model)
     return [
         {
             "code": "model_deprecated",
             "message": f"{model.name} is deprecated and will be shut down{when}."
-            + (f" Switch to {successor.name} ({successor.id})." if successor else ""),
+            + (f" Switch to {successor}." if successor else ""),
             "model": model.id,
             "shutdown_date": model.shutdown_date.isoformat() if model.shutdown_date else None,
             "successor": model.successor,

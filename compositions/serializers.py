@@ -134,7 +134,11 @@ class CompositionOut(serializers.ModelSerializer):
 
     @extend_schema_field(WarningOut(many=True))
     def get_warnings(self, obj):
-        return lifecycle_warnings(obj.model)
+        # Once per model in a list (each look-up reads the catalogue), not once per row.
+        seen = self.context.setdefault("_model_warnings", {})
+        if obj.model not in seen:
+            seen[obj.model] = lifecycle_warnings(obj.model)
+        return seen[obj.model]
 
     @extend_schema_field(ProgressOut)
     def get_progress(self, obj):

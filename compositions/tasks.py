@@ -231,12 +231,17 @@ def poll_batches() -> dict:
     than BANANASITE_BATCH_MAX_HOURS (their credits are released)."""
     counts = {"waiting": 0, "succeeded": 0, "failed": 0}
     for composition in Composition.objects.filter(status=Composition.Status.BATCHED):
-        try:
-            counts[poll_batch(composition)] += 1
-        except Exception:
-            # One answer we cannot read must not stop the others being polled (or expiring).
-            logger.exception("Batch poll of %s failed; asked again next minute", composition)
-            counts["waiting"] += 1
+        with composition_context(composition.public_id):
+            try:
+                counts[poll_batch(composition)] += 1
+            except Exception:
+                # One answer we cannot read must not stop the others being polled; past its
+                # limit it still ends (credits released) rather than waiting for ever.
+                logger.exception("Batch poll of %s failed", composition)
+                if _batch_expired(composition):
+                    counts[_expire_batch(composition)] += 1
+                else:
+                    counts["waiting"] += 1
     if counts["succeeded"] or counts["failed"]:
         logger.info("Batch poll: %s", counts)
     return counts
@@ -245,8 +250,7 @@ def poll_batches() -> dict:
 def poll_batch(composition: Composition) -> str:
     """One batch composition: "waiting", "succeeded" or "failed"."""
     batch = composition.provider_request_id
-    started = composition.provider_started_at or composition.created_at
-    expired = timezone.now() - started > timedelta(hours=settings.BANANASITE_BATCH_MAX_HOURS)
+    expired = _batch_expired(composition)
     try:
         provider = _batch_provider(composition.provider)
         polled = provider.poll_batch(batch, model=composition.provider_model)
@@ -265,12 +269,26 @@ def poll_batch(composition: Composition) -> str:
         provider.cancel_batch(batch)
         polled = BatchPoll(state="expired")
     if polled.state == "expired":
-        hours = settings.BANANASITE_BATCH_MAX_HOURS
-        return _fail_batch(
-            composition, ProviderError(BATCH_EXPIRED.format(hours=hours)), "batch_expired"
-        )
+        return _expire_batch(composition)
     logger.warning("Batch %s of %s ended %s: %s", batch, composition, polled.state, polled.detail)
     return _fail_batch(composition, ProviderError(BATCH_FAILED))
+
+
+def cancel_provider_batch(provider: str, batch: str) -> None:
+    """A canceled batch composition's job at the provider: canceled too (best effort)."""
+    _batch_provider(provider).cancel_batch(batch)
+
+
+def _batch_expired(composition: Composition) -> bool:
+    started = composition.provider_started_at or composition.created_at
+    return timezone.now() - started > timedelta(hours=settings.BANANASITE_BATCH_MAX_HOURS)
+
+
+def _expire_batch(composition: Composition) -> str:
+    hours = settings.BANANASITE_BATCH_MAX_HOURS
+    return _fail_batch(
+        composition, ProviderError(BATCH_EXPIRED.format(hours=hours)), "batch_expired"
+    )
 
 
 def _fail_batch(composition: Composition, error: ProviderError, code: str | None = None) -> str:

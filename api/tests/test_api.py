@@ -567,3 +567,23 @@ def test_more_files_than_django_reads_is_a_400_problem_not_a_500(owner, settings
         response = api.post(path, {"prompt": "p", "images": files}, format="multipart")
         assert response.status_code == 400, (path, response.content)
         assert response.json()["code"] == "too_many_images"
+
+
+@pytest.mark.parametrize(
+    "field, value, code",
+    [
+        ("prompt", 123, "invalid_request"),
+        ("parent", False, "invalid_request"),
+        # A choice (the schema's enum): neither `true` nor "true" is a thinking level.
+        ("thinking_level", True, "unsupported_option"),
+        ("thinking_level", "true", "unsupported_option"),
+    ],
+)
+def test_a_json_string_field_refuses_numbers_and_booleans(api, field, value, code):
+    # DRF turns `true` into "True"; the schema says string, so it is a 400 like any bad type.
+    one, two = upload(api), upload(api, "coffee.png")
+    body = {"prompt": "x", "inputs": [{"upload": one}, {"upload": two}], field: value}
+    for path in ("/api/v1/estimate", "/api/v1/compositions"):
+        response = api.post(path, body, format="json")
+        assert_problem(response, 400, code)
+        assert response.json()["errors"][0]["field"] == field

@@ -72,3 +72,16 @@ def test_the_list_s_query_is_served_by_the_workspace_and_queue_indexes(owner):
     assert "USING INDEX cmp_ws_recent" in plan
     assert "USING INDEX cmp_ws_queued" in plan
     assert "SCAN compositions_composition" not in plan
+
+
+@pytest.mark.django_db
+def test_a_page_reads_the_catalogue_a_few_times_not_once_per_composition(owner, monkeypatch):
+    from catalogue import registry
+
+    api = token_client(owner)
+    fill_workspace(owner, 60)
+    reads = []
+    real = registry.models
+    monkeypatch.setattr(registry, "models", lambda: reads.append(1) or real())
+    assert api.get("/api/v1/compositions", {"limit": "50"}).status_code == 200
+    assert len(reads) <= 5, len(reads)  # the serializer's choices and one per model listed

@@ -299,3 +299,36 @@ def test_a_workspace_waits_on_only_a_few_edits_at_once_and_a_refusal_creates_not
     oa.images.edit(image=TWO, prompt="the cat from image 1 next to the cup from image 2")
     assert Composition.objects.count() == 1
     assert cache.get(slot) == 0  # released once it answered
+
+
+def test_a_shut_down_model_is_refused_naming_its_successor(oa):
+    with pytest.raises(openai.BadRequestError) as caught:
+        oa.images.edit(image=TWO, prompt="combine", model="gemini-3-pro-image-preview")
+    error = caught.value.body
+    assert (error["code"], error["param"]) == ("model_shut_down", "model")
+    assert "nano-banana-pro" in error["message"]
+    assert not Composition.objects.exists()
+
+
+@pytest.mark.parametrize("size", ["²x1", "0x512", "1024x", "9999999x1"])
+def test_a_malformed_size_is_a_bad_request(oa, size):
+    with pytest.raises(openai.BadRequestError) as caught:
+        oa.images.edit(image=TWO, prompt="combine", size=size)
+    assert caught.value.body["param"] == "size"
+
+
+def test_a_wait_count_that_expired_meanwhile_does_not_break_the_answer(oa, owner):
+    from django.core.cache import cache
+
+    slot = f"openai-waits:{owner.current_workspace.pk}"
+    original = cache.decr
+
+    def expired_then_decr(key, delta=1):
+        cache.delete(key)  # the key's lifetime ran out during the wait
+        return original(key, delta)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(cache, "decr", expired_then_decr):
+        response = oa.images.edit(image=TWO, prompt="the cat from image 1 and the cup from image 2")
+    assert response.data and cache.get(slot) is None

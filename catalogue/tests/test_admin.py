@@ -162,3 +162,12 @@ def test_before_migrate_the_seed_stands_in(monkeypatch):
     monkeypatch.setattr(registry, "_load", no_tables)
     assert [m["id"] for m in registry.models()][:2] == ["nano-banana-2", "nano-banana-pro"]
     assert find_model("gemini-3-pro-image-preview").successor == "nano-banana-pro"
+
+
+def test_a_thinking_level_outside_geminis_vocabulary_is_refused():
+    from django.core.exceptions import ValidationError
+
+    model = ImageModel.objects.get(id="nano-banana-2")
+    model.options = {**model.options, "thinking_levels": ["minimal", "extreme"]}
+    with pytest.raises(ValidationError, match="Thinking levels"):
+        model.full_clean()

@@ -207,11 +207,15 @@ def test_the_flat_snake_case_result_shape_is_read_too(api, batch_fake):
     assert Composition.objects.get(public_id=composition_id).results.count() == 1
 
 
-def test_a_canceled_batch_composition_is_not_stored(api, owner, batch_fake):
+def test_a_canceled_batch_composition_is_not_stored_and_its_job_is_canceled(
+    api, owner, batch_fake, django_capture_on_commit_callbacks
+):
     before = balance(owner)
     composition_id = submit(api).json()["id"]
     run_composition(composition_id)
-    assert api.post(f"/api/v1/compositions/{composition_id}/cancel").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/compositions/{composition_id}/cancel").status_code == 200
+    assert batch_fake.batches["batches/1"]["state"] == "BATCH_STATE_CANCELLED"
     batch_fake.polls_to_finish = 1
     assert poll_batches() == {"waiting": 0, "succeeded": 0, "failed": 0}
     composition = Composition.objects.get(public_id=composition_id)
@@ -238,3 +242,24 @@ def test_the_batch_poll_is_scheduled_every_minute():
 
     schedule = Schedule.objects.get(func="compositions.tasks.poll_batches")
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
+
+
+def test_an_unreadable_answer_is_asked_again_then_expires_with_credits_back(
+    api, owner, batch_fake, monkeypatch
+):
+    from compositions.providers.gemini import GeminiProvider
+
+    before = balance(owner)
+    composition_id = submit(api).json()["id"]
+    run_composition(composition_id)
+
+    def unreadable(self, batch, *, model):
+        raise TypeError("an answer shape nobody expected")
+
+    monkeypatch.setattr(GeminiProvider, "poll_batch", unreadable)
+    assert poll_batches()["waiting"] == 1  # logged; the next minute asks again
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        assert poll_batches()["failed"] == 1
+    composition = Composition.objects.get(public_id=composition_id)
+    assert (composition.status, composition.error_code) == ("failed", "batch_expired")
+    assert balance(owner) == before
