@@ -92,14 +92,21 @@ def _upload_json(upload: Upload) -> dict:
     }
 
 
-def _chosen_uploads(request) -> tuple[list[Upload], list[str]]:
-    """The uploads a composer form refers to, in its order; the ids not found here."""
-    ids = [i for i in request.POST.getlist("uploads") if i]
+def _chosen_uploads(request, roles: list[str]) -> tuple[list[tuple[Upload, str]], list[str]]:
+    """The uploads a composer form refers to, in its order, each with the role chosen beside
+    it (paired before any is left out, so a missing one does not shift the others' roles);
+    and the ids not found here."""
+    raw = request.POST.getlist("uploads")
+    pairs = [(i, roles[n] if n < len(roles) else "") for n, i in enumerate(raw) if i]
     found = {
         u.public_id: u
-        for u in Upload.objects.filter(public_id__in=ids, workspace=request.workspace)
+        for u in Upload.objects.filter(
+            public_id__in=[i for i, _ in pairs], workspace=request.workspace
+        )
     }
-    return [found[i] for i in ids if i in found], [i for i in ids if i not in found]
+    return [(found[i], role) for i, role in pairs if i in found], [
+        i for i, _ in pairs if i not in found
+    ]
 
 
 def _presets_for_js() -> dict:
@@ -138,9 +145,13 @@ def compose(request):
 
     chosen: list[Upload] = []
     roles = request.POST.getlist("roles")
+    # The uploads' roles follow the source's (empty) role when there is a source.
+    upload_roles = roles[1:] if source else roles
+    chosen_pairs: list[tuple[Upload, str]] = []
     if request.method == "POST":
         form = ComposeForm(request.POST, request.FILES)
-        chosen, gone = _chosen_uploads(request)
+        chosen_pairs, gone = _chosen_uploads(request, upload_roles)
+        chosen = [upload for upload, _ in chosen_pairs]
         if gone:
             form.add_error(
                 "images",
@@ -175,7 +186,9 @@ def compose(request):
             except AppError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
-                return redirect(composition)
+                # `composed`: the composition page clears the composer's saved draft, now that
+                # the server has it (a refusal, a lost session or a dropped line keeps it).
+                return redirect(f"{composition.get_absolute_url()}?composed=1")
         status = 400
     else:
         initial = {}
@@ -199,15 +212,10 @@ def compose(request):
         ]
     wallet = open_wallet(workspace=request.workspace)
     quotas = quotas_for(wallet=wallet, user=request.user)
-    # The uploads' roles follow the source's (empty) role when there is a source.
-    upload_roles = roles[1:] if source else roles
     state = {
         "workspace": request.workspace.public_id,
         "submitted": request.method == "POST",
-        "chosen": [
-            {**_upload_json(u), "role": upload_roles[i] if i < len(upload_roles) else ""}
-            for i, u in enumerate(chosen)
-        ],
+        "chosen": [{**_upload_json(u), "role": role} for u, role in chosen_pairs],
         "balance": wallet.balance,
         "daily_left": max(0, quotas.daily_limit - quotas.daily_used),
         "daily_limit": quotas.daily_limit,

@@ -413,3 +413,26 @@ def test_a_dropped_upload_offers_a_retry(page, live_server, size):
     expect()(photo).not_to_have_class(re.compile("failed"))
     expect()(photo.locator('input[name="uploads"]')).to_have_value(re.compile(r"^up_"))
     assert len(attempts) == 2
+
+
+def test_a_submission_that_never_reached_us_keeps_the_draft(page, live_server, size):
+    # The session ran out in another tab: Compose lands on the sign-in page, not on ours.
+    email = f"lost-{size}@example.com"
+    sign_up(page, live_server, email)
+    page.set_input_files('input[name="images"]', [SAMPLES / "chelsea.png", SAMPLES / "coffee.png"])
+    wait_uploaded(page, 2)
+    page.get_by_role("textbox", name="Prompt").fill(
+        "The cat from image 1 beside the cup in image 2"
+    )
+    page.context.clear_cookies(name="sessionid")
+    page.get_by_role("button", name="Compose").click()
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Email:").fill(email)
+    page.get_by_label("Password:", exact=True).fill("a long browser pass 42")
+    page.get_by_role("button", name="Sign In").click()
+    page.goto(f"{live_server.url}/compose/")
+    wait_uploaded(page, 2)
+    expect()(page.locator("#previews li .preview-name")).to_have_text(["chelsea.png", "coffee.png"])
+    expect()(page.get_by_role("textbox", name="Prompt")).to_have_value(
+        "The cat from image 1 beside the cup in image 2"
+    )

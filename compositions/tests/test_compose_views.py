@@ -63,7 +63,7 @@ def test_compose_creates_queues_and_runs(
         )
     composition = Composition.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == composition.get_absolute_url()
+    assert response["Location"] == f"{composition.get_absolute_url()}?composed=1"
     assert composition.workspace == owner.current_workspace
     assert composition.created_by == owner
     inputs = list(composition.inputs.select_related("upload"))

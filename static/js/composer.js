@@ -55,7 +55,6 @@
       thinking: thinkingSelect ? thinkingSelect.value : "",
       presetValues,
       lastScaffold,
-      sent: sending,
     };
     try { sessionStorage.setItem(storageKey, JSON.stringify(data)); } catch (e) { /* private mode: nothing kept */ }
   }
@@ -72,8 +71,8 @@
     }
     let stored = null;
     try { stored = JSON.parse(sessionStorage.getItem(storageKey) || "null"); } catch (e) { stored = null; }
+    // Kept until the composition's page confirms it was made (detail.js clears it there).
     if (!stored) return;
-    if (stored.sent) { sessionStorage.removeItem(storageKey); return; } // it went through
     items = (stored.items || []).map((u) => ({ ...u, key: nextKey++, status: "done", progress: 100 }));
     prompt.value = stored.prompt || "";
     if (presets[stored.preset]) presetSelect.value = stored.preset;

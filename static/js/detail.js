@@ -1,3 +1,15 @@
+// A composition just made from the composer: its saved draft is no longer needed (the composer
+// keeps it through any refusal, a lost session or a dropped connection, until this page).
+(() => {
+  const url = new URL(window.location.href);
+  if (!url.searchParams.has("composed")) return;
+  try {
+    Object.keys(sessionStorage).filter((k) => k.startsWith("composer:")).forEach((k) => sessionStorage.removeItem(k));
+  } catch (e) { /* storage unavailable: nothing was kept */ }
+  url.searchParams.delete("composed");
+  window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+})();
+
 // Live progress on a composition's page: poll the progress endpoint, update the bar, the stage
 // and the elapsed time, and reload once it has finished to show the results.
 (function () {
