@@ -11,6 +11,25 @@ from PIL import Image
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
+@pytest.fixture(scope="session")
+def browser_type_launch_args():
+    """Every browser test's Chromium: Debian's (Playwright's downloads do not work here), one
+    set of flags for the whole session, so no module's order decides how the browser starts."""
+    return {
+        "executable_path": "/usr/bin/chromium",
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
+
+
 @pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path):
     """Each test gets its own media directory, and tasks run inline unless a test says not."""

@@ -9,13 +9,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright runs an event loop
 
 SHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser downloads do not work here
+# The browser's launch arguments are one session fixture in the root conftest.py, for every module.
 PHONE = {"width": 390, "height": 844}
 SMALL_PHONE = {"width": 360, "height": 780}
 DESKTOP = {"width": 1366, "height": 900}
@@ -30,29 +30,11 @@ __all__ = [
     "SHOTS",
     "SMALL_PHONE",
     "axe_problems",
-    "browser_type_launch_args",
     "new_context",
     "overflow",
     "shot",
     "sign_in_context",
 ]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args() -> dict[str, Any]:
-    return {
-        "executable_path": CHROMIUM,
-        "args": [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-        ],
-    }
 
 
 def new_context(browser: Any, viewport: dict[str, int], **kwargs: Any) -> Any:

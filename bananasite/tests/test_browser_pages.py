@@ -18,7 +18,6 @@ from bananasite.tests.browser import (
     PHONE,
     SMALL_PHONE,
     axe_problems,
-    browser_type_launch_args,  # noqa: F401  (a fixture: Debian's Chromium)
     new_context,
     overflow,
     shot,

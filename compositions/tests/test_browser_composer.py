@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SAMPLES
 
-from .test_browser import browser_type_launch_args, shot, sign_up  # noqa: F401 (fixture)
+from .test_browser import shot, sign_up
 
 pytestmark = [
     pytest.mark.browser,

@@ -4,7 +4,7 @@ Screenshots go to artifacts/screenshots/model-options-*.png."""
 
 import pytest
 
-from .test_browser import browser_type_launch_args, shot, sign_up  # noqa: F401 (fixture)
+from .test_browser import shot, sign_up
 from .test_browser_composer import SIZES, expect
 
 pytestmark = [

@@ -11,7 +11,6 @@ from compositions.models import Composition, Result
 from compositions.tests.factories import compose
 from compositions.tests.test_browser import (  # noqa: F401 (Playwright fixtures)
     browser_context_args,
-    browser_type_launch_args,
     shot,
 )
 from moderation.models import AuditEntry, Report
