@@ -80,7 +80,9 @@ def _sanitize_all(
     return sanitized, errors
 
 
-def _price(model: ModelSpec, options: CompositionOptions) -> int:
+def price_composition(model: ModelSpec, options: CompositionOptions) -> int:
+    """The credits a composition with these options holds at submit (the one price rule: the
+    composer's estimate, the buttons' costs and the hold all come from here)."""
     per_image = model.credits_per_image
     if options.priority == Composition.Priority.BATCH:
         # The batch tier's price, catalogue data: each image's credits times the model's
@@ -164,7 +166,7 @@ def create_composition(
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
         raise NotAllowed(message, code=code, field=field_name)
-    credits = _price(model, options)
+    credits = price_composition(model, options)
     if credits > wallet.balance:  # cheap early answer; the reserve below is the real check
         raise insufficient(credits, wallet.balance)
     # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
@@ -402,7 +404,7 @@ def estimate_composition(
     reasons += [{"code": code, "message": message} for _f, code, message in errors]
     credits = 0
     if model:
-        credits = _price(model, options)
+        credits = price_composition(model, options)
         wallet = open_wallet(workspace=workspace)
         reasons += [
             {"code": code, "message": message}
