@@ -39,6 +39,7 @@ from .options import (
     validate_options,
 )
 from .presets import PEOPLE_PRESETS, default_roles
+from .prompt_lint import lint as lint_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -396,15 +397,32 @@ def delete_upload(*, upload: Upload) -> None:
 
 
 def estimate_composition(
-    *, workspace: Workspace, user: User | None, options: CompositionOptions, count: int
+    *,
+    workspace: Workspace,
+    user: User | None,
+    options: CompositionOptions,
+    count: int,
+    roles: list[str] | None = None,
 ) -> dict:
-    """What a composition would cost and whether it would be accepted; creates nothing."""
+    """What a composition would cost, whether it would be accepted, and what the prompt
+    linter says of its prompt (warnings never refuse); creates nothing."""
     reasons = []
+    warnings: list[dict] = []
     model, errors = validate_options(options.with_model(), count=count)
     reasons += [{"code": code, "message": message} for _f, code, message in errors]
     credits = 0
     if model:
         credits = price_composition(model, options)
+        warnings = [
+            {"code": warning.code, "message": warning.message}
+            for warning in lint_prompt(
+                prompt=options.prompt,
+                roles=roles or [],
+                preset=options.preset,
+                model_id=model.id,
+                count=count,
+            )
+        ]
         wallet = open_wallet(workspace=workspace)
         reasons += [
             {"code": code, "message": message}
@@ -417,4 +435,4 @@ def estimate_composition(
             check_quotas(wallet=wallet, user=user, images=options.num_images)
         except QuotaExceeded as exc:
             reasons.append({"code": exc.code, "message": exc.message})
-    return {"credits": credits, "allowed": not reasons, "reasons": reasons}
+    return {"credits": credits, "allowed": not reasons, "reasons": reasons, "warnings": warnings}
