@@ -140,7 +140,9 @@ class CompositionQuerySet(models.QuerySet["Composition"]):
             .distinct()
         )
         for days in spans:
-            past |= Q(workspace__retention_days=days, created_at__lt=now - timedelta(days=days))
+            if days:
+                cutoff = now - timedelta(days=days)
+                past |= Q(workspace__retention_days=days, created_at__lt=cutoff)
         return self.filter(past, status__in=Composition.FINISHED)
 
     def next_queued(self, *, workspace_id: int) -> "Composition | None":

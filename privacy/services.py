@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.db.models import ProtectedError
+from django.db.models import ForeignObjectRel, ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -377,11 +377,11 @@ def close_workspace(*, workspace: Workspace) -> None:
     relations = [
         f
         for f in Workspace._meta.get_fields(include_hidden=True)
-        if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+        if isinstance(f, ForeignObjectRel) and (f.one_to_many or f.one_to_one)
     ]
     for relation in relations:
         model = relation.related_model
-        if model is Wallet:
+        if model is Wallet or not isinstance(model, type):
             continue
         rows = model._base_manager.filter(**{relation.field.name: workspace})
         if relation.on_delete is models.SET_NULL:

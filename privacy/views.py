@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -86,7 +87,7 @@ def request_export(request: WorkspaceRequest) -> HttpResponse:
 
 
 @login_required
-def download_export(request: WorkspaceRequest, export_id: str) -> HttpResponse:
+def download_export(request: WorkspaceRequest, export_id: str) -> HttpResponseBase:
     export = get_object_or_404(
         Export.objects.select_related("workspace"),
         public_id=export_id,
