@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from accounts.models import RETENTION_MAX_DAYS
 from moderation.policy import blocked_term
@@ -268,13 +269,14 @@ def retention_problem(days: int | None, *, workspace_days: int | None) -> Proble
         return (
             "retention_days",
             "invalid_retention",
-            f"retention_days must be 1 to {RETENTION_MAX_DAYS}.",
+            gettext("retention_days must be 1 to %(max)d.") % {"max": RETENTION_MAX_DAYS},
         )
     if workspace_days is not None and days > workspace_days:
         return (
             "retention_days",
             "retention_too_long",
-            f"This workspace keeps compositions for {workspace_days} days; ask for that or fewer.",
+            gettext("This workspace keeps compositions for %(days)d days; ask for that or fewer.")
+            % {"days": workspace_days},
         )
     return None
 

@@ -175,3 +175,13 @@ def test_retention_bounds_are_checked(owner):
     for days in (0, 3651):
         with pytest.raises(AppError):
             set_retention(actor=owner, workspace=owner.current_workspace, days=days)
+
+
+def test_the_composition_page_says_how_long_it_is_kept(owner, client):
+    client.force_login(owner)
+    with time_machine.travel(START, tick=False):
+        composition = finished(owner)
+    assert b'id="expires"' not in client.get(composition.get_absolute_url()).content
+    set_retention(actor=owner, workspace=owner.current_workspace, days=30)
+    page = client.get(composition.get_absolute_url()).content.decode()
+    assert "kept until Mar 31, 2026" in page
