@@ -6,14 +6,16 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from accounts.models import Membership, Workspace
+from accounts.models import ApiToken, Membership, Workspace
 from accounts.services import create_api_token, create_team, switch_workspace
+from api.models import IdempotencyKey
 from billing.models import LedgerEntry, Wallet
 from billing.services import ledger_sum
 from compositions.models import Composition, Upload
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
 from moderation.services import remove_content
+from webhooks.models import Webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +65,10 @@ def test_the_personal_workspace_goes_with_its_files_and_the_ledger_stays(
     names = files_of(with_work)
     assert names and all(default_storage.exists(n) for n in names)
     create_api_token(workspace=with_work, user=owner, name="ci")
+    Webhook.objects.create(
+        workspace=with_work, url="https://hooks.example.com/x", events=["composition.failed"]
+    )
+    IdempotencyKey.objects.create(workspace=with_work, key="k1", fingerprint="f")
     refs = set(Composition.objects.values_list("public_id", flat=True))
     entries = LedgerEntry.objects.count()
 
@@ -73,6 +79,9 @@ def test_the_personal_workspace_goes_with_its_files_and_the_ledger_stays(
     assert not User.objects.filter(pk=owner.pk).exists()
     assert not Membership.objects.exists()
     assert Composition.objects.count() == 0 and Upload.all_objects.count() == 0
+    # Every other app's rows of the workspace go too, hidden relations included.
+    assert not ApiToken.objects.exists() and not Webhook.objects.exists()
+    assert not IdempotencyKey.objects.exists()
     assert not any(default_storage.exists(n) for n in names)
     closed = Workspace.objects.get(pk=with_work.pk)
     assert closed.closed_at is not None and "owner" not in closed.name + closed.slug
