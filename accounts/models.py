@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 from bananasite.ids import PublicId
 
@@ -100,6 +101,14 @@ class WorkspaceQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(memberships__user=user)
 
+    def open(self):
+        return self.filter(closed_at__isnull=True)
+
+
+# How long a workspace may keep its compositions: forever (None) or 1 to this many days.
+RETENTION_MAX_DAYS = 3650
+RETENTION_CHOICES = [7, 30, 90, 365]
+
 
 class Workspace(models.Model):
     """Who owns compositions, uploads and (later) credits, plans and tokens."""
@@ -113,14 +122,38 @@ class Workspace(models.Model):
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.PERSONAL)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Compositions (their results, inputs and uploads) older than this many days are purged
+    # (`compositions.tasks.purge_expired_compositions`); empty keeps them forever.
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Days compositions are kept; empty keeps them forever."),
+    )
+    # A workspace deleted with its owner's account: its content is gone and its name
+    # anonymised, but the row stays because its wallet's ledger must (LedgerEntry.wallet is
+    # PROTECT, the money rows are never deleted).
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     objects = WorkspaceQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(retention_days__isnull=True)
+                | models.Q(retention_days__gte=1, retention_days__lte=RETENTION_MAX_DAYS),
+                name="workspace_retention_days_in_bounds",
+            )
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.slug})"
+
+    @property
+    def retention_label(self) -> str:
+        if self.retention_days is None:
+            return str(_("forever"))
+        return str(_("%(days)d days") % {"days": self.retention_days})
 
 
 class Membership(models.Model):

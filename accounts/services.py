@@ -7,11 +7,21 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from bananasite.errors import AppError
 from billing.services import open_wallet
 
-from .models import TOKEN_PREFIX, ApiToken, Invitation, Membership, User, Workspace, hash_token
+from .models import (
+    RETENTION_MAX_DAYS,
+    TOKEN_PREFIX,
+    ApiToken,
+    Invitation,
+    Membership,
+    User,
+    Workspace,
+    hash_token,
+)
 
 
 def _unique_slug(base: str) -> str:
@@ -260,6 +270,25 @@ def transfer_ownership(*, owner: User, workspace: Workspace, new_owner: User) ->
         raise AppError("A personal workspace cannot change hands.")
     Membership.objects.filter(pk=target.pk).update(role=Membership.Role.OWNER)
     Membership.objects.filter(pk=current.pk).update(role=Membership.Role.ADMIN)
+
+
+# --- Retention -------------------------------------------------------------------------------
+
+
+def set_retention(*, actor: User, workspace: Workspace, days: int | None) -> None:
+    """How long the workspace keeps its compositions: `days`, or forever (None). Compositions
+    already older go at the next purge; asking for a shorter life is an owner's or admin's
+    call."""
+    require_manager(user=actor, workspace=workspace)
+    if days is not None and not 1 <= days <= RETENTION_MAX_DAYS:
+        raise AppError(
+            gettext("Keep compositions for 1 to %(max)d days, or forever.")
+            % {"max": RETENTION_MAX_DAYS},
+            code="invalid_retention",
+            field="retention_days",
+        )
+    Workspace.objects.filter(pk=workspace.pk).update(retention_days=days)
+    workspace.retention_days = days
 
 
 # --- API tokens -------------------------------------------------------------------------------

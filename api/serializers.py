@@ -4,6 +4,7 @@ that belong to no model. A composition's own answer is compositions.serializers.
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from accounts.models import RETENTION_MAX_DAYS
 from catalogue.models import THINKING_LEVELS
 from compositions.catalog import all_models, known_models
 from compositions.models import Composition, Role
@@ -40,6 +41,10 @@ class MeOut(serializers.Serializer):
             "slug": serializers.CharField(),
             "name": serializers.CharField(),
             "plan": serializers.CharField(),
+            "retention_days": serializers.IntegerField(
+                allow_null=True,
+                help_text="Days the workspace keeps compositions; null: forever.",
+            ),
         },
     )
     balance = serializers.IntegerField()
@@ -253,6 +258,15 @@ class CompositionFields(StrictInput):
         choices=THINKING_LEVELS,
         required=False,
         help_text="One of the model's `options.thinking_levels` (GET /models).",
+    )
+    retention_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=RETENTION_MAX_DAYS,
+        help_text="Keep this composition (results, inputs) for at most this many days, fewer "
+        "than the workspace's retention (`workspace.retention_days` in GET /me); longer is "
+        "refused (`retention_too_long`). The composition's `expires_at` says when it goes.",
     )
 
     def __init__(self, *args, **kwargs):

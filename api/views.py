@@ -69,7 +69,7 @@ class WorkspaceAPIView(APIView):
         return (
             Composition.objects.visible_to(self.workspace)
             .with_queue_position()
-            .select_related("parent")
+            .select_related("parent", "workspace")
             .prefetch_related("inputs__upload", "results")
         )
 
@@ -93,6 +93,7 @@ class MeView(WorkspaceAPIView):
                     "slug": self.workspace.slug,
                     "name": self.workspace.name,
                     "plan": wallet.plan.code,
+                    "retention_days": self.workspace.retention_days,
                 },
                 "balance": wallet.balance,
                 "quotas": {

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "moderation",
     "webhooks",
     "sharing",
+    "privacy",
     "api",
     "ops",
 ]
@@ -292,6 +293,8 @@ STORAGES = {
 # A photo uploaded but never used as an input (a composer tab closed before Compose, an API
 # upload never referenced) is deleted with its files after this many days.
 BANANASITE_UNUSED_UPLOAD_DAYS = env_int("BANANASITE_UNUSED_UPLOAD_DAYS", 7, minimum=1)
+# A workspace's data export (privacy app) can be downloaded once, within this many hours.
+BANANASITE_EXPORT_HOURS = env_int("BANANASITE_EXPORT_HOURS", 24, minimum=1)
 BANANASITE_MAX_UPLOAD_BYTES = env_int("BANANASITE_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1)
 BANANASITE_MAX_REQUEST_BYTES = env_int(
     "BANANASITE_MAX_REQUEST_BYTES", 160 * 1024 * 1024, minimum=1024

@@ -429,6 +429,9 @@ def grant_monthly_credits(*, now: datetime | None = None) -> int:
         Q(plan__is_paid=True) | Q(workspace__kind="personal"),
         plan__monthly_grant__gt=0,
         created_at__lt=_month_start(now),
+        # A workspace closed with its owner's account keeps its wallet for the ledger's sake
+        # (privacy.services.close_workspace) but is given nothing more.
+        workspace__closed_at__isnull=True,
     ):
         entry = grant_credits(
             wallet=wallet,

@@ -9,6 +9,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Workspace
 from bananasite.files import extension_for
 from bananasite.ids import PublicId
 
@@ -126,6 +127,23 @@ class CompositionQuerySet(models.QuerySet["Composition"]):
                 output_field=IntegerField(),
             )
         )
+
+    def expired(self, *, now: datetime) -> "CompositionQuerySet":
+        """Finished compositions past their life: the one asked for at submit (`keep_until`)
+        or their workspace's retention. Unfinished ones (held, queued, running, batched) wait
+        until they end: a purge never pulls files from under a worker or a moderator."""
+        past = Q(keep_until__lt=now)
+        spans = (
+            Workspace.objects.filter(retention_days__isnull=False)
+            .order_by()
+            .values_list("retention_days", flat=True)
+            .distinct()
+        )
+        for days in spans:
+            if days:
+                cutoff = now - timedelta(days=days)
+                past |= Q(workspace__retention_days=days, created_at__lt=cutoff)
+        return self.filter(past, status__in=Composition.FINISHED)
 
     def next_queued(self, *, workspace_id: int) -> "Composition | None":
         """The workspace's oldest queued composition: the next to start."""
@@ -251,6 +269,9 @@ class Composition(models.Model):
     # settlement charges the searches the provider reports, capped at that hold.
     model_options = models.JSONField(default=dict, blank=True)
     credits_per_search = models.PositiveSmallIntegerField(default=0)
+    # A shorter life asked for at submit (the API's `retention_days`); the workspace's
+    # retention applies as well, whichever ends first (`expires_at`).
+    keep_until = models.DateTimeField(null=True, blank=True)
 
     # The way through the pipeline, for the ETA, the metrics and the load benchmark:
     # created → enqueued → started (claimed) → provider started/finished → stored → finished.
@@ -296,6 +317,15 @@ class Composition(models.Model):
     @property
     def stage_label(self) -> str:
         return self.Status(self.status).label
+
+    def expires_at(self) -> datetime | None:
+        """When the purge removes it: its own `keep_until` or its workspace's retention,
+        whichever comes first; None to keep it forever."""
+        ends = [self.keep_until] if self.keep_until else []
+        days = self.workspace.retention_days
+        if days is not None:
+            ends.append(self.created_at + timedelta(days=days))
+        return min(ends) if ends else None
 
     @property
     def credits_held(self) -> int:

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 
+from accounts.models import RETENTION_MAX_DAYS
 from moderation.policy import blocked_term
 
 from .catalog import ModelSpec, batch_route, default_model, find_model, routes_carrying
@@ -55,6 +57,9 @@ class CompositionOptions:
     # Model options (catalogue `options`): refused for a model that lacks them.
     grounding: bool = False
     thinking_level: str = ""  # empty: the model's own default
+    # A shorter life than the workspace's retention, in days (the API's `retention_days`);
+    # None: the workspace's. Checked against the workspace in `retention_problem`.
+    retention_days: int | None = None
 
     @property
     def model_options(self) -> dict[str, Any]:
@@ -89,6 +94,7 @@ class CompositionOptions:
                 "priority",
                 "grounding",
                 "thinking_level",
+                "retention_days",
             )
             if data.get(name) not in (None, "")
         }
@@ -253,6 +259,26 @@ def _model_option_problems(model: ModelSpec, options: CompositionOptions) -> lis
             )
         )
     return errors
+
+
+def retention_problem(days: int | None, *, workspace_days: int | None) -> Problem | None:
+    """A composition's own life may be shorter than its workspace's retention, never longer."""
+    if days is None:
+        return None
+    if not 1 <= days <= RETENTION_MAX_DAYS:
+        return (
+            "retention_days",
+            "invalid_retention",
+            gettext("retention_days must be 1 to %(max)d.") % {"max": RETENTION_MAX_DAYS},
+        )
+    if workspace_days is not None and days > workspace_days:
+        return (
+            "retention_days",
+            "retention_too_long",
+            gettext("This workspace keeps compositions for %(days)d days; ask for that or fewer.")
+            % {"days": workspace_days},
+        )
+    return None
 
 
 def validate_options(

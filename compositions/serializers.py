@@ -100,6 +100,9 @@ class CompositionOut(serializers.ModelSerializer):
     warnings = serializers.SerializerMethodField()
     # The model options asked for: {"grounding": true, "thinking_level": "high"} (those given).
     model_options = serializers.JSONField(read_only=True)
+    # When the retention purge deletes it (its own `retention_days` or the workspace's);
+    # null: kept until deleted.
+    expires_at = serializers.SerializerMethodField()
 
     class Meta:
         model = Composition
@@ -130,6 +133,7 @@ class CompositionOut(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "expires_at",
         ]
 
     @extend_schema_field(WarningOut(many=True))
@@ -161,6 +165,11 @@ class CompositionOut(serializers.ModelSerializer):
             "charged": obj.credits_charged,
             "refunded": obj.credits_refunded,
         }
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_expires_at(self, obj):
+        expires = obj.expires_at()
+        return serializers.DateTimeField().to_representation(expires) if expires else None
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_queue_position(self, obj):

@@ -4,9 +4,11 @@ estimates and deletion. Its way through the queue is `lifecycle`, the worker's s
 `pipeline`."""
 
 import logging
+from datetime import datetime, timedelta
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from accounts.models import User, Workspace
@@ -36,6 +38,7 @@ from .options import (
     Problem,
     clean_prompt,
     nearest_ratio,
+    retention_problem,
     validate_options,
 )
 from .presets import PEOPLE_PRESETS, default_roles
@@ -152,6 +155,9 @@ def create_composition(
     new_images = [i for i in images if isinstance(i, NewImage)]
     count = len(images)
     model, errors = validate_options(options, count=count)
+    too_long = retention_problem(options.retention_days, workspace_days=workspace.retention_days)
+    if too_long:
+        errors.append(too_long)
     for position, item in enumerate(images, start=1):
         if isinstance(item, Upload) and item.status == Upload.Status.REJECTED:
             errors.append(
@@ -250,6 +256,9 @@ def create_composition(
                 credits_per_search=model.grounding_credits_per_search if options.grounding else 0,
                 enqueued_at=None if held else timezone.now(),
                 credits_reserved=credits,
+                keep_until=timezone.now() + timedelta(days=options.retention_days)
+                if options.retention_days
+                else None,
             )
             reserve_credits(
                 wallet=wallet,
@@ -366,6 +375,30 @@ def delete_composition(*, composition: Composition) -> None:
         transaction.on_commit(lambda: delete_files(names))
 
 
+def purge_expired_compositions(*, now: datetime | None = None) -> int:
+    """Delete the finished compositions past their life (`CompositionQuerySet.expired`) with
+    their results, thumbnails and the inputs no other composition uses, and the workspace's
+    unused uploads older than its retention. The ledger keeps its rows (they name the
+    composition by `composition_ref`), moderation its audit entries and blocklist hashes."""
+    now = now or timezone.now()
+    purged = 0
+    expired = Composition.objects.expired(now=now).select_related("workspace")
+    for composition in expired.order_by("pk").iterator(chunk_size=200):
+        delete_composition(composition=composition)
+        purged += 1
+    for workspace in Workspace.objects.filter(retention_days__isnull=False):
+        cutoff = now - timedelta(days=workspace.retention_days or 0)
+        stale = Upload.all_objects.filter(
+            workspace=workspace, created_at__lt=cutoff, uses__isnull=True
+        )
+        for upload in stale.order_by("pk").iterator(chunk_size=200):
+            try:
+                delete_upload(upload=upload)
+            except (InvalidState, ProtectedError):
+                continue  # picked for a composition after the query
+    return purged
+
+
 # --- Uploads and estimates (used by the API) ---------------------------------------------------
 
 
@@ -410,6 +443,9 @@ def estimate_composition(
     warnings: list[dict] = []
     model, errors = validate_options(options.with_model(), count=count)
     reasons += [{"code": code, "message": message} for _f, code, message in errors]
+    too_long = retention_problem(options.retention_days, workspace_days=workspace.retention_days)
+    if too_long:
+        reasons.append({"code": too_long[1], "message": too_long[2]})
     credits = 0
     if model:
         credits = price_composition(model, options)

@@ -18,7 +18,7 @@ from bananasite.errors import AppError, InvalidState
 from bananasite.logs import composition_context
 from moderation.policy import record_refusal
 
-from . import pipeline
+from . import pipeline, services
 from .catalog import ModelSpec, Route, batch_route, get_model
 from .lifecycle import (
     Heartbeat,
@@ -355,4 +355,13 @@ def purge_unused_uploads() -> int:
             purged,
             settings.BANANASITE_UNUSED_UPLOAD_DAYS,
         )
+    return purged
+
+
+def purge_expired_compositions() -> int:
+    """Scheduled hourly: compositions past their workspace's retention or their own shorter
+    life go with their files (`services.purge_expired_compositions`)."""
+    purged = services.purge_expired_compositions()
+    if purged:
+        logger.info("Purged %d compositions past their retention", purged)
     return purged
