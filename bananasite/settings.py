@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "moderation",
     "webhooks",
     "sharing",
+    "references",
     "api",
     "ops",
 ]
