@@ -74,7 +74,7 @@ class WorkspaceAPIView(APIView):
             Composition.objects.visible_to(self.workspace)
             .with_queue_position()
             .select_related("parent")
-            .prefetch_related("inputs__upload", "results")
+            .prefetch_related("inputs__upload", "inputs__reference_version__reference", "results")
         )
 
     def out(self, composition, status=200):
