@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bananasite.errors import AppError, ValidationFailed
+from compositions.models import Role
 from compositions.options import NewImage
 
 from . import services
@@ -95,6 +96,9 @@ def create(request):
             )
             return redirect(reference)
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and request.FILES:
+        # A browser cannot send a file input back: say so, rather than let it look kept.
+        form.add_error("images", _("Nothing was saved; choose the images again."))
     return render(request, "references/create.html", {"form": form}, status=status)
 
 
@@ -118,6 +122,9 @@ def _detail_page(request, reference, *, edit, add, status=None):
     versions = list(reference.versions.select_related("created_by"))
     current = next((v for v in versions if v.number == reference.version), None)
     images = list(current.images.select_related("upload")) if current else []
+    labels = dict(Role.choices)
+    for image in images:
+        image.role_label = labels.get(image.role, image.role)
     context = {
         "reference": reference,
         "images": images,
