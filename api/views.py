@@ -367,6 +367,20 @@ class VariationsView(WorkspaceAPIView):
         return self.out(composition, status=202)
 
 
+def _input_count(workspace: Workspace, data: dict) -> int:
+    """How many images the request makes: a saved reference counts its current images (an
+    unknown one counts one; the submit names it)."""
+    inputs = data.get("inputs") or []
+    references = list(
+        Reference.objects.visible_to(workspace).filter(
+            public_id__in=[i["reference"] for i in inputs if i.get("reference")]
+        )
+    )
+    images = current_images(references)
+    sizes = {r.public_id: len(images[r.pk]) for r in references}
+    return sum(sizes.get(i.get("reference"), 1) for i in inputs) + len(data.get("images") or [])
+
+
 class EstimateView(WorkspaceAPIView):
     parser_classes = [JSONParser, MultiPartParser]
     required_scopes = {"POST": "compositions:read"}
@@ -374,7 +388,7 @@ class EstimateView(WorkspaceAPIView):
     @extend_schema(request=COMPOSITION_BODY, responses={200: EstimateOut, **ERRORS})
     def post(self, request):
         data = _composition_input(request)
-        count = len(data.get("inputs") or []) + len(data.get("images") or [])
+        count = _input_count(self.workspace, data)
         options = CompositionOptions.from_data(data)
         estimate = services.estimate_composition(
             workspace=self.workspace, user=request.user, options=options, count=count
@@ -527,7 +541,8 @@ class ReferencesView(WorkspaceAPIView):
                 raise ValidationFailed([("kind", "unsupported_option", "Unknown kind.")])
             queryset = queryset.filter(kind=params["kind"])
         if params.get("q"):
-            queryset = queryset.search(params["q"][:100])
+            # NUL cannot be in a PostgreSQL string: a search for it finds nothing, not a 500.
+            queryset = queryset.search(params["q"][:100].replace("\x00", ""))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self) or []
         context = {"images": current_images(page)}

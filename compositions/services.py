@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User, Workspace
 from bananasite.errors import AppError, InvalidState, ValidationFailed
@@ -179,7 +180,7 @@ def _expand_references(
                 (
                     "inputs",
                     "reference_not_found",
-                    f"Input {position}: there is no such reference here.",
+                    _("Input %(n)d: there is no such reference here.") % {"n": position},
                 )
             )
             continue
@@ -195,8 +196,11 @@ def _expand_references(
                 (
                     "inputs",
                     "reference_changed",
-                    f"Input {position}: that image is no longer part of “{reference.name}”; "
-                    "pick the reference again.",
+                    _(
+                        "Input %(n)d: that image is no longer part of “%(name)s”; pick the "
+                        "reference again."
+                    )
+                    % {"n": position, "name": reference.name},
                 )
             )
         for image in chosen:
@@ -205,8 +209,8 @@ def _expand_references(
                     (
                         "inputs",
                         "image_rejected",
-                        f"Input {position}: an image of “{reference.name}” was removed by a "
-                        "moderator.",
+                        _("Input %(n)d: an image of “%(name)s” was removed by a moderator.")
+                        % {"n": position, "name": reference.name},
                     )
                 )
             out.append(image.upload)
@@ -552,7 +556,7 @@ def delete_upload(*, upload: Upload) -> None:
     if upload.uses.exists():
         raise InvalidState("This upload is an input of a composition; delete that first.")
     if upload.reference_images.exists():
-        raise InvalidState("This upload is an image of a saved reference; edit that instead.")
+        raise InvalidState(_("This upload is an image of a saved reference; edit that instead."))
     names = [upload.file.name, upload.thumbnail.name]
     with transaction.atomic():
         upload.delete()

@@ -42,7 +42,7 @@ def _show_errors(form, exc: AppError) -> None:
 
 @login_required
 def library(request):
-    query = request.GET.get("q", "")[:100]
+    query = request.GET.get("q", "")[:100].replace("\x00", "")
     kind = request.GET.get("kind", "")
     references = Reference.objects.visible_to(request.workspace).search(query)
     if kind in Reference.Kind.values:

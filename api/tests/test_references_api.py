@@ -214,3 +214,25 @@ def test_a_person_whose_consent_expired_is_refused_with_409(api, owner, media_fi
         assert got["usable"] is False and got["unusable_reason"] == "reference_consent_expired"
     assert not Composition.objects.exists()
     assert owner.current_workspace.wallet.balance == 50  # nothing held
+
+
+def test_an_estimate_counts_a_references_images(api):
+    ref = create(api, "coffee.png", "rocket.jpg").json()["id"]
+    body = {
+        "prompt": "The cat from image 1 with the mug from image 2",
+        "image_size": "512",
+        "inputs": [{"upload": upload(api)}, {"reference": ref}],
+    }
+    estimate = api.post("/api/v1/estimate", body, format="json").json()
+    assert estimate["allowed"] is True and estimate["credits"] == 1
+    many = {**body, "inputs": [{"upload": upload(api)}] + [{"reference": ref}] * 7}
+    estimate = api.post("/api/v1/estimate", many, format="json").json()
+    assert estimate["allowed"] is False  # 15 images
+    assert [r["code"] for r in estimate["reasons"]] == ["too_many_images"]
+
+
+def test_a_nul_in_the_search_is_dropped_not_an_error(api):
+    create(api, name="Blue mug")
+    response = api.get("/api/v1/references?q=Blue%00")
+    assert response.status_code == 200
+    assert [r["name"] for r in response.json()["results"]] == ["Blue mug"]
