@@ -1,7 +1,7 @@
 """The API's request shapes (input serializers, separate from the answers) and the answers
 that belong to no model. A composition's own answer is compositions.serializers."""
 
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from accounts.models import RETENTION_MAX_DAYS
@@ -11,6 +11,7 @@ from compositions.models import Composition, Role
 from compositions.options import DEFAULTS, MATCH_INPUT
 from compositions.serializers import ErrorOut
 from moderation.models import Report
+from references.models import Reference
 from webhooks.models import Webhook
 
 
@@ -182,12 +183,19 @@ class StrictBooleanField(serializers.BooleanField):
 class InputIn(StrictInput):
     upload = serializers.CharField(required=False, max_length=40)
     url = serializers.URLField(required=False, max_length=2048)
+    reference = serializers.CharField(
+        required=False,
+        max_length=40,
+        help_text="A saved reference (`ref_...`, addition): its current images, in order, each "
+        "with its own role unless `role` is given; the composition's inputs record the version.",
+    )
     role = serializers.ChoiceField(choices=Role.choices, required=False)
 
     def validate(self, attrs):
-        if bool(attrs.get("upload")) == bool(attrs.get("url")):
+        if sum(bool(attrs.get(name)) for name in ("upload", "url", "reference")) != 1:
             raise serializers.ValidationError(
-                "Give each input either an upload id or a url.", code="invalid_request"
+                "Give each input one of an upload id, a url or a reference id.",
+                code="invalid_request",
             )
         return attrs
 
@@ -329,6 +337,95 @@ class WebhookIn(StrictInput):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1
     )
+
+
+class ReferenceIn(StrictInput):
+    """multipart/form-data: a new saved reference (addition)."""
+
+    name = serializers.CharField(max_length=120)
+    kind = serializers.ChoiceField(choices=Reference.Kind.choices)
+    images = serializers.ListField(child=serializers.FileField(), min_length=1, max_length=14)
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=Role.choices),
+        required=False,
+        max_length=14,
+        help_text="Each image's role, in order; left out, the kind's (a product's images are "
+        "`product`, a logo's `logo`...).",
+    )
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    depicts_person = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="The images show a real person: `consent` and `consent_until` are required.",
+    )
+    consent = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="The caller attests that the person shown agreed to their images being used "
+        "in this workspace; recorded with who attested and when.",
+    )
+    consent_until = serializers.DateField(
+        required=False,
+        help_text="The last day (UTC) the consent holds; after it the reference is refused "
+        "(`reference_consent_expired`) and its images are deleted from storage.",
+    )
+
+
+class ReferenceImageOut(serializers.Serializer):
+    position = serializers.IntegerField()
+    upload = serializers.CharField(source="upload.public_id")
+    role = serializers.CharField()
+    note = serializers.CharField()
+    width = serializers.IntegerField(source="upload.width")
+    height = serializers.IntegerField(source="upload.height")
+
+
+class ConsentOut(serializers.Serializer):
+    attested_by = serializers.EmailField(source="attested_by_email", allow_blank=True)
+    attested_at = serializers.DateTimeField()
+    workspace = serializers.CharField(source="workspace.slug")
+    valid_until = serializers.DateTimeField()
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReferenceOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Reference.Kind.choices)
+    notes = serializers.CharField()
+    depicts_person = serializers.BooleanField()
+    version = serializers.IntegerField()
+    images = serializers.SerializerMethodField()
+    consent = serializers.SerializerMethodField()
+    usable = serializers.SerializerMethodField()
+    unusable_reason = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def _images(self, obj):
+        known = self.context.get("images")
+        if known is not None:
+            return known.get(obj.pk, [])
+        return list(obj.current_version().images.select_related("upload"))
+
+    @extend_schema_field(ReferenceImageOut(many=True))
+    def get_images(self, obj):
+        if obj.purged_at is not None:
+            return []  # deleted from storage when the consent ended
+        return ReferenceImageOut(self._images(obj), many=True).data
+
+    @extend_schema_field(ConsentOut(allow_null=True))
+    def get_consent(self, obj):
+        consent = getattr(obj, "consent", None) if obj.depicts_person else None
+        return ConsentOut(consent).data if consent else None
+
+    def get_usable(self, obj) -> bool:
+        return obj.unusable() is None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_unusable_reason(self, obj):
+        problem = obj.unusable()
+        return problem[0] if problem else None
 
 
 class EstimateOut(serializers.Serializer):

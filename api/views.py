@@ -29,9 +29,11 @@ from compositions import services
 from compositions.catalog import all_models, default_model
 from compositions.lifecycle import cancel_composition
 from compositions.models import Composition, Result, Upload
-from compositions.options import CompositionOptions, NewImage
+from compositions.options import CompositionOptions, NamedReference, NewImage
 from compositions.serializers import CompositionOut, UploadOut
 from moderation.services import create_report
+from references.models import Reference, current_images
+from references.services import ROLE_FOR_KIND, create_reference, delete_reference, end_of_day
 from webhooks.models import Webhook
 from webhooks.services import create_webhook, delete_webhook
 
@@ -45,6 +47,8 @@ from .serializers import (
     EstimateOut,
     MeOut,
     ModelOut,
+    ReferenceIn,
+    ReferenceOut,
     ReportIn,
     ReportOut,
     UploadIn,
@@ -70,7 +74,7 @@ class WorkspaceAPIView(APIView):
             Composition.objects.visible_to(self.workspace)
             .with_queue_position()
             .select_related("parent", "workspace")
-            .prefetch_related("inputs__upload", "results")
+            .prefetch_related("inputs__upload", "inputs__reference_version__reference", "results")
         )
 
     def out(self, composition, status=200):
@@ -180,8 +184,9 @@ class UploadDetailView(WorkspaceAPIView):
 
 def _options_and_images(
     workspace: Workspace, data: dict
-) -> tuple[CompositionOptions, list[Upload | NewImage]]:
-    """The composition request's options, and its images in order (uploads, URLs or files)."""
+) -> tuple[CompositionOptions, list[Upload | NewImage | NamedReference]]:
+    """The composition request's options, and its images in order (uploads, URLs, saved
+    references or files); the service resolves references (and refuses unknown ones)."""
     inputs = data.get("inputs") or []
     # One query for the uploads; held and rejected ones are found too (the service holds or
     # refuses them).
@@ -213,8 +218,12 @@ def _options_and_images(
                 strict=True,
             )
         )
-    images: list[Upload | NewImage] = [
-        uploads[item["upload"]] if item.get("upload") else fetched[index]
+    images: list[Upload | NewImage | NamedReference] = [
+        uploads[item["upload"]]
+        if item.get("upload")
+        else NamedReference(public_id=item["reference"], role=item.get("role", ""))
+        if item.get("reference")
+        else fetched[index]
         for index, item in enumerate(inputs, start=1)
     ]
     roles: list[str] = [item.get("role", "") for item in inputs]
@@ -359,6 +368,20 @@ class VariationsView(WorkspaceAPIView):
         return self.out(composition, status=202)
 
 
+def _input_count(workspace: Workspace, data: dict) -> int:
+    """How many images the request makes: a saved reference counts its current images (an
+    unknown one counts one; the submit names it)."""
+    inputs = data.get("inputs") or []
+    references = list(
+        Reference.objects.visible_to(workspace).filter(
+            public_id__in=[i["reference"] for i in inputs if i.get("reference")]
+        )
+    )
+    images = current_images(references)
+    sizes = {r.public_id: len(images[r.pk]) for r in references}
+    return sum(sizes.get(i.get("reference"), 1) for i in inputs) + len(data.get("images") or [])
+
+
 class EstimateView(WorkspaceAPIView):
     parser_classes = [JSONParser, MultiPartParser]
     required_scopes = {"POST": "compositions:read"}
@@ -367,11 +390,15 @@ class EstimateView(WorkspaceAPIView):
     def post(self, request):
         data = _composition_input(request)
         inputs = data.get("inputs") or []
-        images = data.get("images") or []
-        count = len(inputs) + len(images)
+        count = _input_count(self.workspace, data)
         # Each photo's role as sent (JSON inputs, or the form's `roles` in order), for the
-        # prompt linter; an empty role takes the preset's default.
-        roles = [item.get("role", "") for item in inputs] or list(data.get("roles") or [])
+        # prompt linter; an empty role takes the preset's default. A saved reference stands
+        # for several photos with roles of their own: then the preset's defaults.
+        roles = (
+            []
+            if any(item.get("reference") for item in inputs)
+            else [item.get("role", "") for item in inputs] or list(data.get("roles") or [])
+        )
         options = CompositionOptions.from_data(data)
         estimate = services.estimate_composition(
             workspace=self.workspace, user=request.user, options=options, count=count, roles=roles
@@ -496,4 +523,82 @@ class WebhookDetailView(WorkspaceAPIView):
         delete_webhook(
             webhook=get_object_or_404(Webhook, public_id=webhook_id, workspace=self.workspace)
         )
+        return Response(status=204)
+
+
+class ReferencesView(WorkspaceAPIView):
+    """The workspace's saved references (addition): a new one, and the list, newest first."""
+
+    parser_classes = [MultiPartParser]
+    pagination_class = NewestFirstCursorPagination
+    required_scopes = {"GET": "compositions:read", "POST": "uploads:write"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=Reference.Kind.values),
+            OpenApiParameter("q", str, description="Words in the name or notes"),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int, description="1 to 100; default 20"),
+        ],
+        operation_id="references_list",
+        responses={200: ReferenceOut(many=True), **ERRORS},
+    )
+    def get(self, request):
+        queryset = Reference.objects.visible_to(self.workspace).select_related("consent__workspace")
+        params = request.query_params
+        if "kind" in params:
+            if params["kind"] not in Reference.Kind.values:
+                raise ValidationFailed([("kind", "unsupported_option", "Unknown kind.")])
+            queryset = queryset.filter(kind=params["kind"])
+        if params.get("q"):
+            # NUL cannot be in a PostgreSQL string: a search for it finds nothing, not a 500.
+            queryset = queryset.search(params["q"][:100].replace("\x00", ""))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, request, view=self) or []
+        context = {"images": current_images(page)}
+        return paginator.get_paginated_response(ReferenceOut(page, many=True, context=context).data)
+
+    @extend_schema(
+        request={"multipart/form-data": ReferenceIn},
+        responses={201: ReferenceOut, **WRITE_ERRORS},
+    )
+    @idempotent
+    def post(self, request):
+        incoming = ReferenceIn(data=_request_data(request))
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        images = [NewImage(name=f.name, fileobj=f, size=f.size) for f in data["images"]]
+        roles = list(data.get("roles") or [])
+        roles += [ROLE_FOR_KIND[Reference.Kind(data["kind"])]] * (len(images) - len(roles))
+        reference = create_reference(
+            workspace=self.workspace,
+            user=request.user,
+            name=data["name"],
+            kind=data["kind"],
+            images=images,
+            roles=roles,
+            notes=data.get("notes", ""),
+            depicts_person=data["depicts_person"],
+            consent=data["consent"],
+            consent_until=end_of_day(data["consent_until"]) if data.get("consent_until") else None,
+        )
+        return Response(ReferenceOut(reference).data, status=201)
+
+
+class ReferenceDetailView(WorkspaceAPIView):
+    required_scopes = {"GET": "compositions:read", "DELETE": "uploads:write"}
+
+    def get_object(self, reference_id):
+        return get_object_or_404(
+            Reference.objects.visible_to(self.workspace).select_related("consent__workspace"),
+            public_id=reference_id,
+        )
+
+    @extend_schema(responses={200: ReferenceOut, **ERRORS})
+    def get(self, request, reference_id):
+        return Response(ReferenceOut(self.get_object(reference_id)).data)
+
+    @extend_schema(responses={204: None, **ERRORS})
+    def delete(self, request, reference_id):
+        delete_reference(reference=self.get_object(reference_id))
         return Response(status=204)

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "webhooks",
     "sharing",
     "privacy",
+    "references",
     "api",
     "ops",
 ]

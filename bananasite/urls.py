@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("moderation.urls")),
     path("", include("sharing.urls")),
     path("", include("privacy.urls")),
+    path("", include("references.urls")),
     path("", include("compositions.urls")),
 ]

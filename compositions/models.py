@@ -536,6 +536,15 @@ class CompositionInput(models.Model):
     upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="uses")
     position = models.PositiveSmallIntegerField()
     role = models.CharField(max_length=12, choices=Role, default=Role.OTHER)
+    # The saved reference (and its version) this image came from, if any: the library may
+    # change or lose the reference later; the composition keeps what it used.
+    reference_version = models.ForeignKey(
+        "references.ReferenceVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="uses",
+    )
 
     all_objects = models.Manager()
     objects = VisibleInputManager()  # inputs a moderator removed are left out everywhere

@@ -126,6 +126,17 @@ class CompositionOptions:
 DEFAULTS = CompositionOptions()
 
 
+@dataclass(frozen=True)
+class NamedReference:
+    """A saved reference named by its public id (`ref_...`), resolved at submit into its
+    current version's images, each with its own role unless `role` is given. With `upload`,
+    just that one of its images (the composer puts a reference's images in slots one by one)."""
+
+    public_id: str
+    role: str = ""
+    upload: str = ""
+
+
 @dataclass
 class NewImage:
     """A file from the request, not yet validated."""

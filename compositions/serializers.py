@@ -56,6 +56,20 @@ class InputOut(serializers.Serializer):
     upload = serializers.CharField(source="upload.public_id")
     position = serializers.IntegerField()
     role = serializers.CharField()
+    # Additions (issue 16): the saved reference this image came from and its version; null
+    # for other inputs, or once the reference was deleted from the library.
+    reference = serializers.SerializerMethodField()
+    reference_version = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_reference(self, item):
+        version = item.reference_version
+        return version.reference.public_id if version else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_reference_version(self, item):
+        version = item.reference_version
+        return version.number if version else None
 
 
 class ProgressOut(serializers.Serializer):

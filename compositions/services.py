@@ -4,12 +4,14 @@ estimates and deletion. Its way through the queue is `lifecycle`, the worker's s
 `pipeline`."""
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User, Workspace
 from bananasite.errors import AppError, InvalidState, ValidationFailed
@@ -26,6 +28,7 @@ from billing.services import (
     reserve_credits,
 )
 from moderation.policy import Verdict, blocked_hashes, hash_verdict, hold_reasons
+from references.models import Reference, ReferenceVersion
 
 from .catalog import ModelSpec, available_routes
 from .images import ImageRejected, SanitizedUpload, check_request_pixels, sanitize_upload
@@ -34,6 +37,7 @@ from .models import Composition, CompositionInput, Result, Upload
 from .options import (
     MATCH_INPUT,
     CompositionOptions,
+    NamedReference,
     NewImage,
     Problem,
     clean_prompt,
@@ -137,21 +141,145 @@ def _store_upload(
     return upload
 
 
+def _expand_references(
+    *, workspace: Workspace, images: list[Upload | NewImage | NamedReference], roles: list[str]
+) -> tuple[list[Upload | NewImage], list[str], list[ReferenceVersion | None]]:
+    """Saved references replaced by their current version's images (each with its role unless
+    the request gave one), with the version each image came from; the other images as given.
+    ValidationFailed names unknown references (a stranger's too); ReferenceUnusable (409) one
+    whose person's consent lapsed or was withdrawn."""
+    named = [item for item in images if isinstance(item, NamedReference)]
+    if not named:
+        return list(images), list(roles), [None] * len(images)  # type: ignore[arg-type]
+    references = {
+        r.public_id: r
+        for r in Reference.objects.visible_to(workspace)
+        .filter(public_id__in={item.public_id for item in named})
+        .select_related("consent")
+    }
+    current = Q()
+    for reference in references.values():
+        current |= Q(reference_id=reference.pk, number=reference.version)
+    versions = (
+        {
+            v.reference_id: v
+            for v in ReferenceVersion.objects.filter(current).prefetch_related("images__upload")
+        }
+        if references
+        else {}
+    )
+    out: list[Upload | NewImage] = []
+    out_roles: list[str] = []
+    out_versions: list[ReferenceVersion | None] = []
+    errors: list[Problem] = []
+    for position, item in enumerate(images, start=1):
+        role = roles[position - 1] if position - 1 < len(roles) else ""
+        if not isinstance(item, NamedReference):
+            out.append(item)
+            out_roles.append(role)
+            out_versions.append(None)
+            continue
+        reference = references.get(item.public_id)
+        if reference is None:
+            errors.append(
+                (
+                    "inputs",
+                    "reference_not_found",
+                    _("Input %(n)d: there is no such reference here.") % {"n": position},
+                )
+            )
+            continue
+        reference.check_usable()
+        version = versions[reference.pk]
+        chosen = [
+            image
+            for image in version.images.all()
+            if not item.upload or image.upload.public_id == item.upload
+        ]
+        if not chosen:
+            errors.append(
+                (
+                    "inputs",
+                    "reference_changed",
+                    _(
+                        "Input %(n)d: that image is no longer part of “%(name)s”; pick the "
+                        "reference again."
+                    )
+                    % {"n": position, "name": reference.name},
+                )
+            )
+        for image in chosen:
+            if image.upload.removed_at is not None:
+                errors.append(
+                    (
+                        "inputs",
+                        "image_rejected",
+                        _("Input %(n)d: an image of “%(name)s” was removed by a moderator.")
+                        % {"n": position, "name": reference.name},
+                    )
+                )
+            out.append(image.upload)
+            out_roles.append(item.role or role or image.role)
+            out_versions.append(version)
+    if errors:
+        raise ValidationFailed(errors)
+    return out, out_roles, out_versions
+
+
+def _lock_references(versions: list[ReferenceVersion | None]) -> None:
+    """Inside the submit transaction: the references used are still usable. The row lock
+    orders this submission against a withdrawal or the purge (which update the same rows), so
+    no composition starts from images being deleted."""
+    ids = {v.reference_id for v in versions if v is not None}
+    if not ids:
+        return
+    for reference in (
+        Reference.objects.select_for_update().filter(pk__in=ids).select_related("consent")
+    ):
+        reference.check_usable()
+
+
 def create_composition(
     *,
     workspace: Workspace,
     user: User | None,
     options: CompositionOptions,
-    images: list[Upload | NewImage],
+    images: list[Upload | NewImage | NamedReference],
     parent: Composition | None = None,
     origin: str = Composition.Origin.NEW,
 ) -> Composition:
     """Validate, store the photos and create a queued composition; all of it or nothing.
 
     `images` are in order ("image 1" first): uploads already stored (an earlier result, a
-    variation's inputs, an API upload) or new files, which are validated and stored here.
+    variation's inputs, an API upload), new files, which are validated and stored here, or
+    saved references (`NamedReference`), which become their current images; each composition
+    input records the reference version it came from.
     """
     options = options.with_model()
+    expanded, expanded_roles, reference_versions = _expand_references(
+        workspace=workspace, images=images, roles=options.roles
+    )
+    return _create_composition(
+        workspace=workspace,
+        user=user,
+        options=replace(options, roles=expanded_roles),
+        images=expanded,
+        reference_versions=reference_versions,
+        parent=parent,
+        origin=origin,
+    )
+
+
+def _create_composition(
+    *,
+    workspace: Workspace,
+    user: User | None,
+    options: CompositionOptions,
+    images: list[Upload | NewImage],
+    reference_versions: list[ReferenceVersion | None],
+    parent: Composition | None,
+    origin: str,
+) -> Composition:
     new_images = [i for i in images if isinstance(i, NewImage)]
     count = len(images)
     model, errors = validate_options(options, count=count)
@@ -232,6 +360,7 @@ def create_composition(
             # checked and taken together, so concurrent requests cannot both slip through.
             wallet = lock_wallet(workspace_id=workspace.pk)
             check_quotas(wallet=wallet, user=user, images=options.num_images)
+            _lock_references(reference_versions)
             for upload in uploads:
                 if upload.pk is None:
                     upload.save()
@@ -268,8 +397,16 @@ def create_composition(
                 user=user,
             )
             CompositionInput.objects.bulk_create(
-                CompositionInput(composition=composition, upload=upload, position=i, role=role)
-                for i, (upload, role) in enumerate(zip(uploads, roles, strict=True), start=1)
+                CompositionInput(
+                    composition=composition,
+                    upload=upload,
+                    position=i,
+                    role=role,
+                    reference_version=version,
+                )
+                for i, (upload, role, version) in enumerate(
+                    zip(uploads, roles, reference_versions, strict=True), start=1
+                )
             )
             if not held:  # a held composition waits for a moderator's approval
                 enqueue_composition(composition)
@@ -308,7 +445,7 @@ def create_refinement(
     source: Result,
     user: User | None,
     options: CompositionOptions,
-    new_images: list[Upload | NewImage],
+    new_images: list[Upload | NewImage | NamedReference],
 ) -> Composition:
     """A new composition with an earlier result as image 1, recording its parent; the other
     images are new files or uploads already stored (the composer uploads as photos are picked)."""
@@ -336,7 +473,7 @@ def create_variation(
     style: str | None = None,
 ) -> Composition:
     """Same inputs and options, a new run (with a new seed, so new pictures)."""
-    inputs = list(source.inputs.select_related("upload"))
+    inputs = list(source.inputs.select_related("upload", "reference_version"))
     options = CompositionOptions.of(
         source,
         prompt=prompt,
@@ -349,11 +486,14 @@ def create_variation(
         raise InvalidState(
             "A photo of this composition was removed by a moderator; it cannot be varied."
         )
-    return create_composition(
+    # The same reference versions, checked again at submit: a person's consent may have
+    # lapsed since.
+    return _create_composition(
         workspace=source.workspace,
         user=user,
-        options=options,
+        options=options.with_model(),
         images=[i.upload for i in inputs],
+        reference_versions=[i.reference_version for i in inputs],
         parent=source,
         origin=Composition.Origin.VARIATION,
     )
@@ -368,7 +508,10 @@ def delete_composition(*, composition: Composition) -> None:
         upload_ids = list(composition.inputs.values_list("upload_id", flat=True))
         names = [n for r in results for n in (r.file.name, r.thumbnail.name)]
         composition.delete()
-        orphans = Upload.objects.filter(id__in=upload_ids, uses__isnull=True)
+        # A saved reference's images stay with the library.
+        orphans = Upload.objects.filter(
+            id__in=upload_ids, uses__isnull=True, reference_images__isnull=True
+        )
         names += [n for u in orphans for n in (u.file.name, u.thumbnail.name)]
         orphans.delete()
         # Files go only once the rows are gone for good; a rollback keeps both.
@@ -389,7 +532,7 @@ def purge_expired_compositions(*, now: datetime | None = None) -> int:
     for workspace in Workspace.objects.filter(retention_days__isnull=False):
         cutoff = now - timedelta(days=workspace.retention_days or 0)
         stale = Upload.all_objects.filter(
-            workspace=workspace, created_at__lt=cutoff, uses__isnull=True
+            workspace=workspace, created_at__lt=cutoff, uses__isnull=True, reference_images__isnull=True
         )
         for upload in stale.order_by("pk").iterator(chunk_size=200):
             try:
@@ -420,9 +563,35 @@ def create_upload(*, workspace: Workspace, user: User | None, image: NewImage) -
     return upload
 
 
+def store_new_uploads(
+    *, workspace: Workspace, user: User | None, images: list[NewImage]
+) -> tuple[list[Upload], list[str | None]]:
+    """Photos for elsewhere (a saved reference's images): every one decoded, sanitised and
+    compared with removed content first (ValidationFailed names each bad one), then the files
+    written. The rows are not saved: the caller saves them in its own transaction and deletes
+    the files (the second item) should anything fail."""
+    sanitized, errors = _sanitize_all(images)
+    if errors:
+        raise ValidationFailed(errors)
+    saved: list[str | None] = []
+    try:
+        uploads = [
+            _store_upload(
+                workspace=workspace, user=user, image=image, clean=clean, status=status, saved=saved
+            )
+            for image, (clean, status) in zip(images, sanitized, strict=True)
+        ]
+    except BaseException:
+        delete_files(saved)
+        raise
+    return uploads, saved
+
+
 def delete_upload(*, upload: Upload) -> None:
     if upload.uses.exists():
         raise InvalidState("This upload is an input of a composition; delete that first.")
+    if upload.reference_images.exists():
+        raise InvalidState(_("This upload is an image of a saved reference; edit that instead."))
     names = [upload.file.name, upload.thumbnail.name]
     with transaction.atomic():
         upload.delete()

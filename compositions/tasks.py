@@ -342,7 +342,9 @@ def purge_unused_uploads() -> int:
     An upload that became an input meanwhile is kept (`delete_upload` checks under its lock)."""
     cutoff = timezone.now() - timedelta(days=settings.BANANASITE_UNUSED_UPLOAD_DAYS)
     purged = 0
-    stale = Upload.all_objects.filter(created_at__lt=cutoff, uses__isnull=True)
+    stale = Upload.all_objects.filter(
+        created_at__lt=cutoff, uses__isnull=True, reference_images__isnull=True
+    )
     for upload in stale.order_by("pk").iterator(chunk_size=200):
         try:
             delete_upload(upload=upload)

@@ -18,13 +18,14 @@ from bananasite.files import serve_private_file
 from billing.services import open_wallet, quotas_for
 from billing.usage import composition_lines, composition_reserves
 from moderation.models import Report
+from references.models import Reference, current_images
 
 from . import insight, services, usage_lines
 from .catalog import all_models, get_model
 from .forms import ComposeForm
 from .lifecycle import cancel_composition
 from .models import Composition, Result, Role, Upload
-from .options import CompositionOptions, NewImage, lifecycle_warnings
+from .options import CompositionOptions, NamedReference, NewImage, lifecycle_warnings
 from .presets import (
     OFFLINE_UNSUPPORTED,
     PEOPLE_PRESETS,
@@ -94,20 +95,56 @@ def _upload_json(upload: Upload) -> dict:
     }
 
 
-def _chosen_uploads(request, roles: list[str]) -> tuple[list[tuple[Upload, str]], list[str]]:
+def _chosen_uploads(request, roles: list[str]) -> tuple[list[tuple[Upload, str, str]], list[str]]:
     """The uploads a composer form refers to, in its order, each with the role chosen beside
-    it (paired before any is left out, so a missing one does not shift the others' roles);
-    and the ids not found here."""
+    it and the saved reference it was picked from, if any (paired before any is left out, so
+    a missing one does not shift the others' roles); and the ids not found here."""
     raw = request.POST.getlist("uploads")
-    pairs = [(i, roles[n] if n < len(roles) else "") for n, i in enumerate(raw) if i]
+    refs = request.POST.getlist("references")
+    pairs = [
+        (i, roles[n] if n < len(roles) else "", refs[n] if n < len(refs) else "")
+        for n, i in enumerate(raw)
+        if i
+    ]
     found = {
         u.public_id: u
         for u in Upload.objects.filter(
-            public_id__in=[i for i, _ in pairs], workspace=request.workspace
+            public_id__in=[i for i, _, _ in pairs], workspace=request.workspace
         )
     }
-    return [(found[i], role) for i, role in pairs if i in found], [
-        i for i, _ in pairs if i not in found
+    return [(found[i], role, ref) for i, role, ref in pairs if i in found], [
+        i for i, _, _ in pairs if i not in found
+    ]
+
+
+# The most saved references the composer lists; the library page searches them all.
+LIBRARY_IN_COMPOSER = 60
+
+
+def _library_for_js(workspace) -> list[dict]:
+    """The saved references the composer's "From library" offers: the usable ones, most
+    recently changed first, each with its current images and their roles."""
+    references = [
+        r
+        for r in Reference.objects.visible_to(workspace)
+        .filter(purged_at__isnull=True)
+        .select_related("consent")[:LIBRARY_IN_COMPOSER]
+        if r.unusable() is None
+    ]
+    images = current_images(references)
+    return [
+        {
+            "id": r.public_id,
+            "name": r.name,
+            "kind": r.get_kind_display(),
+            "version": r.version,
+            "images": [
+                {**_upload_json(i.upload), "role": i.role, "note": i.note}
+                for i in images.get(r.pk, [])
+            ],
+        }
+        for r in references
+        if images.get(r.pk)
     ]
 
 
@@ -145,15 +182,20 @@ def compose(request):
             composition__workspace=request.workspace,
         )
 
-    chosen: list[Upload] = []
+    chosen: list[Upload | NamedReference] = []
     roles = request.POST.getlist("roles")
     # The uploads' roles follow the source's (empty) role when there is a source.
     upload_roles = roles[1:] if source else roles
-    chosen_pairs: list[tuple[Upload, str]] = []
+    chosen_pairs: list[tuple[Upload, str, str]] = []
     if request.method == "POST":
         form = ComposeForm(request.POST, request.FILES)
         chosen_pairs, gone = _chosen_uploads(request, upload_roles)
-        chosen = [upload for upload, _ in chosen_pairs]
+        # An image picked from the library names its reference, so the composition records
+        # the version (and a reference whose consent ended is refused).
+        chosen = [
+            NamedReference(public_id=ref, upload=upload.public_id, role=role) if ref else upload
+            for upload, role, ref in chosen_pairs
+        ]
         if gone:
             form.add_error(
                 "images",
@@ -169,7 +211,7 @@ def compose(request):
                 NewImage(name=f.name, fileobj=f, size=f.size)
                 for f in request.FILES.getlist("images")
             ]
-            images: list[Upload | NewImage] = [*chosen, *new_images]
+            images: list[Upload | NewImage | NamedReference] = [*chosen, *new_images]
             try:
                 if source:
                     composition = services.create_refinement(
@@ -217,7 +259,10 @@ def compose(request):
     state = {
         "workspace": request.workspace.public_id,
         "submitted": request.method == "POST",
-        "chosen": [{**_upload_json(u), "role": role} for u, role in chosen_pairs],
+        "chosen": [
+            {**_upload_json(u), "role": role, "reference": ref} for u, role, ref in chosen_pairs
+        ],
+        "library": _library_for_js(request.workspace),
         "balance": wallet.balance,
         "daily_left": max(0, quotas.daily_limit - quotas.daily_used),
         "daily_limit": quotas.daily_limit,

@@ -44,6 +44,7 @@ class Site:
     invitation_token: str
     shared_result_token: str = ""
     shared_collection_token: str = ""
+    reference_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ PAGES = [
     ),
     Page("invitation-bad-link", "/workspace/join/no-such-token", signed_in=True),
     Page("collections", "/sharing/", signed_in=True),
+    Page("references", "/references/", signed_in=True),
+    Page("reference-new", "/references/new", signed_in=True),
+    Page("reference", lambda site: site.reference_url, signed_in=True),
     Page("shared-result", lambda site: f"/s/{site.shared_result_token}/", signed_in=False),
     Page("shared-collection", lambda site: f"/s/{site.shared_collection_token}/", signed_in=False),
     Page("account-email", "/accounts/email/", signed_in=True),
@@ -118,6 +122,7 @@ def site(make_user) -> Site:
     from compositions.models import Composition
     from compositions.options import CompositionOptions, NewImage
     from compositions.services import create_composition
+    from references.services import create_reference
     from sharing.services import add_to_collection, create_collection, create_share_link
     from webhooks.models import Webhook, WebhookDelivery
 
@@ -170,7 +175,17 @@ def site(make_user) -> Site:
     collection = create_collection(workspace=team, user=owner, name="Launch posters")
     add_to_collection(collection=collection, composition=composition)
     _, shared_collection = create_share_link(workspace=team, user=owner, collection=collection)
+    with (SAMPLES / "coffee.png").open("rb") as fh:
+        reference = create_reference(
+            workspace=team,
+            user=owner,
+            name="Blue mug",
+            kind="product",
+            notes="The ceramic one",
+            images=[NewImage(name="coffee.png", fileobj=fh, size=None)],
+        )
     return Site(
+        reference_url=reference.get_absolute_url(),
         owner=owner,
         team=team,
         composition=composition,

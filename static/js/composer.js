@@ -47,7 +47,7 @@
   // --- Storage ---------------------------------------------------------------------------
   function save() {
     const data = {
-      items: items.filter((i) => i.id).map((i) => ({ id: i.id, name: i.name, thumb: i.thumb, role: i.role, bytes: i.bytes })),
+      items: items.filter((i) => i.id).map((i) => ({ id: i.id, name: i.name, thumb: i.thumb, role: i.role, bytes: i.bytes, reference: i.reference || "" })),
       prompt: prompt.value,
       preset: presetSelect.value,
       options: Object.fromEntries(OPTION_NAMES.map((n) => [n, form.elements[n].value])),
@@ -164,7 +164,7 @@
     const [item] = items.splice(index, 1);
     if (item.xhr) item.xhr.abort();
     if (item.localUrl) URL.revokeObjectURL(item.localUrl);
-    if (item.id) {
+    if (item.id && !item.reference) {
       // Not used by any composition yet: its files go (an input of one stays, the server says).
       const body = new FormData();
       fetch(state.urls.delete.replace("up_ID", item.id), { method: "POST", body, headers: { "X-CSRFToken": csrf } }).catch(() => {});
@@ -213,6 +213,7 @@
       error.hidden = item.status !== "failed";
       error.textContent = item.error || "";
       node.querySelector('input[name="uploads"]').value = item.id || "";
+      node.querySelector('input[name="references"]').value = item.reference || "";
       const select = node.querySelector("select");
       select.value = item.role || "";
       select.setAttribute("aria-label", `Role of image ${position}`);
@@ -516,6 +517,26 @@
     });
   });
   document.querySelectorAll("[data-add-result]").forEach((b) => b.addEventListener("click", () => addResult(b.dataset.addResult)));
+  // A saved reference from the library: its images join the photos with their roles, and
+  // name the reference, so the server records its version (and refuses it if it lapsed).
+  function addReference(referenceId) {
+    const reference = (state.library || []).find((r) => r.id === referenceId);
+    if (!reference) return;
+    const count = reference.images.length;
+    reference.images.forEach((image, n) => {
+      items.push({
+        key: nextKey++, id: image.id, thumb: image.thumb, bytes: image.bytes, role: image.role,
+        name: count > 1 ? `${reference.name} (${n + 1}/${count})` : reference.name,
+        reference: reference.id, status: "done", progress: 100,
+      });
+    });
+    render();
+  }
+  document.querySelectorAll("[data-add-reference]").forEach((b) => b.addEventListener("click", () => {
+    addReference(b.dataset.addReference);
+    const picker = document.getElementById("library-picker");
+    if (picker) picker.open = false;
+  }));
 
   function dropTarget(event) {
     const li = event.target.closest && event.target.closest("li.preview");
