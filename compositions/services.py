@@ -532,7 +532,10 @@ def purge_expired_compositions(*, now: datetime | None = None) -> int:
     for workspace in Workspace.objects.filter(retention_days__isnull=False):
         cutoff = now - timedelta(days=workspace.retention_days or 0)
         stale = Upload.all_objects.filter(
-            workspace=workspace, created_at__lt=cutoff, uses__isnull=True, reference_images__isnull=True
+            workspace=workspace,
+            created_at__lt=cutoff,
+            uses__isnull=True,
+            reference_images__isnull=True,  # a saved reference's images are the library's
         )
         for upload in stale.order_by("pk").iterator(chunk_size=200):
             try:
