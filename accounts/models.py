@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 from bananasite.ids import PublicId
 
@@ -113,6 +114,9 @@ class Workspace(models.Model):
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.PERSONAL)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A team's owner can require two-factor sign-in of every member: a member without an
+    # authenticator is sent to set one up before reaching the team (accounts.middleware).
+    require_mfa = models.BooleanField(_("require two-factor sign-in"), default=False)
 
     objects = WorkspaceQuerySet.as_manager()
 
