@@ -79,8 +79,9 @@ def test_sign_in_with_the_code_of_the_authenticator_app(client, owner):
     secret = give_totp(owner)
     with time_machine.travel(NOON, tick=False):
         start_sign_in(client, owner)
-        page = client.get(reverse("mfa_authenticate"))
-        assert "Enter the 6-digit code" in page.content.decode()
+        page = client.get(reverse("mfa_authenticate")).content.decode()
+        assert "Enter the 6-digit code" in page
+        assert "Use a passkey" not in page  # they have none
         response = client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
     assert response.status_code == 302 and response["Location"] == reverse("compositions:compose")
     assert signed_in_as(client) == owner.pk

@@ -105,3 +105,71 @@ def test_set_up_an_authenticator_app_and_sign_in_with_its_code(
     expect(page.get_by_text("10 of 10 recovery codes left")).to_be_visible()
     check(page, "index-on", width)
     context.close()
+
+
+def sign_out(page) -> None:
+    menu = page.get_by_role("button", name="Menu")
+    if menu.is_visible():  # on phones the header folds behind it
+        menu.click()
+    page.get_by_role("button", name="Sign out").click()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_add_a_passkey_and_sign_in_with_it(browser, live_server, make_user, viewport):
+    """Chromium's virtual authenticator (DevTools' WebAuthn domain) stands in for the phone's
+    or laptop's: a real WebAuthn ceremony on http://localhost, checked by fido2 on the server."""
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from playwright.sync_api import expect
+
+    width = viewport["width"]
+    email = f"passkey-{width}@example.com"
+    user = make_user(email, PASSWORD)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    assert live_server.url.startswith("http://localhost:")  # a secure origin for WebAuthn
+
+    context = new_context(browser, viewport)
+    page = context.new_page()
+    devtools = context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    devtools.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    sign_in_with_password(page, live_server.url, email)
+    page.goto(f"{live_server.url}/accounts/2fa/")
+    page.get_by_role("link", name="Add a passkey").click()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_label("Name:").fill("Work laptop")
+    page.get_by_label("Passwordless").check()
+    check(page, "passkey-add", width)
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("heading", name="Recovery codes")).to_be_visible()
+    passkey = Authenticator.objects.get(user=user, type="webauthn")
+    assert passkey.data["name"] == "Work laptop" and passkey.wrap().is_passwordless
+
+    # The password, then the passkey as the second factor.
+    sign_out(page)
+    sign_in_with_password(page, live_server.url, email)
+    expect(page.get_by_role("heading", name="Two-factor sign-in")).to_be_visible()
+    page.get_by_role("button", name="Use a passkey or security key").click()
+    expect(page.get_by_role("heading", name="Compose")).to_be_visible()
+
+    # The passkey alone, from the sign-in page.
+    sign_out(page)
+    page.goto(f"{live_server.url}/accounts/login/")
+    check(page, "login-with-passkey-button", width)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("heading", name="Compose")).to_be_visible()
+    shot(page, f"mfa-passkey-signed-in-{width}")
+    context.close()
