@@ -173,3 +173,47 @@ def test_add_a_passkey_and_sign_in_with_it(browser, live_server, make_user, view
     expect(page.get_by_role("heading", name="Compose")).to_be_visible()
     shot(page, f"mfa-passkey-signed-in-{width}")
     context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_an_owner_requires_it_and_a_member_is_sent_to_set_it_up(
+    browser, live_server, make_user, viewport
+):
+    from playwright.sync_api import expect
+
+    from accounts.models import Membership
+    from accounts.services import create_team
+    from bananasite.tests.browser import sign_in_context
+    from conftest import give_totp
+
+    width = viewport["width"]
+    owner = make_user(f"boss-{width}@example.com", PASSWORD)
+    member = make_user(f"crew-{width}@example.com", PASSWORD)
+    team = create_team(owner=owner, name="Night Shift")
+    Membership.objects.create(workspace=team, user=member, role=Membership.Role.MEMBER)
+    member.current_workspace = team
+    member.save(update_fields=["current_workspace"])
+    give_totp(owner)
+
+    context = new_context(browser, viewport)
+    sign_in_context(context, live_server.url, owner)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/workspace/")
+    page.get_by_label("Require two-factor sign-in of every member").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("now needs two-factor sign-in")).to_be_visible()
+    expect(page.locator("tr", has_text=member.email)).to_contain_text("no two-factor")
+    page.locator("#two-factor").scroll_into_view_if_needed()
+    check(page, "team-requires", width)
+    context.close()
+
+    context = new_context(browser, viewport)
+    sign_in_context(context, live_server.url, member)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/compose/")
+    assert page.url == f"{live_server.url}/accounts/2fa/"
+    expect(page.get_by_text("Night Shift requires two-factor sign-in")).to_be_visible()
+    check(page, "member-sent-to-setup", width)
+    page.get_by_role("button", name="Switch to my personal workspace").click()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    context.close()
