@@ -1,4 +1,7 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context
+from allauth.mfa.adapter import DefaultMFAAdapter
+from django.conf import settings
 from django.shortcuts import render
 
 from .services import ensure_personal_workspace
@@ -29,3 +32,11 @@ class AccountAdapter(DefaultAccountAdapter):
                 status=403,
             )
         return super().respond_user_inactive(request, user)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def get_public_key_credential_rp_entity(self) -> dict[str, str]:
+        """The relying party passkeys are bound to: the configured domain in production (so
+        every host under it shares the passkeys), else the request's host name."""
+        rp_id = settings.BANANASITE_WEBAUTHN_RP_ID or context.request.get_host().partition(":")[0]
+        return {"id": rp_id, "name": settings.BANANASITE_WEBAUTHN_RP_NAME}

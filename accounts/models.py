@@ -133,6 +133,9 @@ class Workspace(models.Model):
     # anonymised, but the row stays because its wallet's ledger must (LedgerEntry.wallet is
     # PROTECT, the money rows are never deleted).
     closed_at = models.DateTimeField(null=True, blank=True)
+    # A team's owner can require two-factor sign-in of every member: a member without an
+    # authenticator is sent to set one up before reaching the team (accounts.middleware).
+    require_mfa = models.BooleanField(_("require two-factor sign-in"), default=False)
 
     objects = WorkspaceQuerySet.as_manager()
 

@@ -1,13 +1,17 @@
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from bananasite.errors import AppError
 from billing.services import open_wallet
@@ -22,6 +26,8 @@ from .models import (
     Workspace,
     hash_token,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _unique_slug(base: str) -> str:
@@ -289,6 +295,70 @@ def set_retention(*, actor: User, workspace: Workspace, days: int | None) -> Non
         )
     Workspace.objects.filter(pk=workspace.pk).update(retention_days=days)
     workspace.retention_days = days
+
+
+# --- Two-factor sign-in -----------------------------------------------------------------------
+
+# What counts as a second factor: an authenticator app or a passkey. Recovery codes alone do not
+# (allauth makes them only beside one of these, and they run out).
+SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+
+
+class SecondFactorRequired(AppError):
+    code = "mfa_required"
+    status = 403
+    title = "Two-factor sign-in required"
+
+
+def has_second_factor(*, user: User) -> bool:
+    """Does the person sign in with two factors (an authenticator app or a passkey)?"""
+    return is_mfa_enabled(user, SECOND_FACTORS)
+
+
+def staff_needs_second_factor(*, user: User) -> bool:
+    """Staff and moderators (moderators are staff) must have a second factor for the admin."""
+    return bool(user.is_staff or user.is_superuser) and not has_second_factor(user=user)
+
+
+def team_needs_second_factor(*, user: User, workspace: Workspace | None) -> bool:
+    """Is `user` kept out of `workspace` until they set up two-factor sign-in? Only a team
+    can require it; a personal workspace is always reachable."""
+    return (
+        workspace is not None
+        and workspace.kind == Workspace.Kind.TEAM
+        and workspace.require_mfa
+        and not has_second_factor(user=user)
+    )
+
+
+@transaction.atomic
+def set_mfa_requirement(*, actor: User, workspace: Workspace, required: bool) -> bool:
+    """Require (or stop requiring) two-factor sign-in of the team's members; owners only.
+    Returns whether anything changed. The owner must use it themselves before requiring it,
+    so they cannot lock themselves out of their own team."""
+    membership = membership_of(user=actor, workspace=workspace)
+    if membership is None or membership.role != Membership.Role.OWNER:
+        raise PermissionDeniedError(_("Only the team's owner can change this."))
+    if workspace.kind != Workspace.Kind.TEAM:
+        raise AppError(_("Only a team can require two-factor sign-in of its members."))
+    if required and not has_second_factor(user=actor):
+        raise SecondFactorRequired(
+            _("Set up two-factor sign-in for yourself first, then require it of your team.")
+        )
+    changed = (
+        Workspace.objects.filter(pk=workspace.pk)
+        .exclude(require_mfa=required)
+        .update(require_mfa=required)
+    )
+    workspace.require_mfa = required
+    if changed:
+        # The project keeps no audit table for team settings (moderation's AuditEntry is for
+        # moderators' actions); the log line records who changed it and when.
+        logger.info(
+            "two-factor requirement changed",
+            extra={"workspace": workspace.public_id, "actor": actor.pk, "required": required},
+        )
+    return bool(changed)
 
 
 # --- API tokens -------------------------------------------------------------------------------

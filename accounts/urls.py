@@ -14,6 +14,7 @@ urlpatterns = [
     path("members/remove", views.remove_member, name="remove_member"),
     path("members/transfer", views.transfer, name="transfer"),
     path("leave", views.leave, name="leave"),
+    path("two-factor", views.require_mfa, name="require_mfa"),
     path("tokens/new", views.create_token, name="create_token"),
     path("tokens/<str:token_id>/revoke", views.revoke_token, name="revoke_token"),
 ]

@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 
 from allauth.account.models import EmailAddress
 from allauth.core import ratelimit
+from allauth.mfa.models import Authenticator
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -10,6 +11,7 @@ from django.core.mail import send_mail
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bananasite.errors import AppError
@@ -41,6 +43,12 @@ def workspace_context(request, **extra):
     }
     if me.can_manage:
         context["tokens"] = ApiToken.objects.filter(workspace=workspace).select_related("user")
+        # Who would be stopped at the door if the team required two-factor sign-in.
+        context["with_second_factor"] = set(
+            Authenticator.objects.filter(
+                user__memberships__workspace=workspace, type__in=services.SECOND_FACTORS
+            ).values_list("user_id", flat=True)
+        )
     context.update(extra)
     return context
 
@@ -240,6 +248,34 @@ def leave(request):
     services.leave_workspace(user=request.user, workspace=workspace)
     messages.success(request, f"You left {workspace.name}.")
     return redirect("compositions:compose")
+
+
+@login_required
+@require_POST
+@back_on_error("accounts:workspace")
+def require_mfa(request):
+    """The owner's switch: require two-factor sign-in of every member of the team, or not."""
+    required = request.POST.get("require_mfa") == "on"
+    changed = services.set_mfa_requirement(
+        actor=request.user, workspace=request.workspace, required=required
+    )
+    if not changed:
+        messages.info(request, _("Nothing changed."))
+    elif required:
+        messages.success(
+            request,
+            _(
+                "Every member of %(team)s now needs two-factor sign-in; those without it are "
+                "asked to set it up before they reach the team. API tokens keep working."
+            )
+            % {"team": request.workspace.name},
+        )
+    else:
+        messages.success(
+            request,
+            _("%(team)s no longer requires two-factor sign-in.") % {"team": request.workspace.name},
+        )
+    return redirect("accounts:workspace")
 
 
 def _expiry(days: str):

@@ -12,7 +12,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.permissions import BasePermission
 
 from accounts.models import ApiToken, Membership, Workspace, hash_token
-from accounts.services import can_manage
+from accounts.services import SecondFactorRequired, can_manage, team_needs_second_factor
 from bananasite.errors import AppError
 
 
@@ -85,6 +85,13 @@ class WorkspaceSessionAuthentication(SessionAuthentication):
             if workspace is None:
                 raise exceptions.NotFound("No workspace with that slug is yours.")
             request._request.workspace = workspace
+        if team_needs_second_factor(user=user, workspace=request._request.workspace):
+            # The browser's pages send such a person to set it up; the API says so. Tokens
+            # (BearerTokenAuthentication) are never asked.
+            raise SecondFactorRequired(
+                "This team requires two-factor sign-in. Set it up at /accounts/2fa/ and try "
+                "again, or use an API token."
+            )
         return result
 
 

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "django_q",
     "rest_framework",
     "drf_spectacular",
@@ -120,6 +121,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.CurrentWorkspaceMiddleware",
+    # After the workspace is known: staff without two-factor are kept out of the admin, members
+    # of a team that requires it out of the team, until they set it up.
+    "accounts.middleware.TwoFactorRequiredMiddleware",
     "bananasite.middleware.AppErrorMiddleware",
 ]
 
@@ -137,6 +141,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
+                "accounts.context_processors.two_factor",
             ],
         },
     },
@@ -216,6 +221,23 @@ if _verification not in {"none", "optional", "mandatory"}:
 ACCOUNT_EMAIL_VERIFICATION = _verification
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
+
+# Two-factor sign-in (allauth.mfa): an authenticator app (TOTP) with recovery codes, and
+# passkeys / security keys (WebAuthn). Staff and moderators must have one to reach the admin; a
+# team's owner can require one of every member (accounts.middleware).
+MFA_ADAPTER = "accounts.adapter.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+# A passkey added as "passwordless" signs in on its own (it proves possession and the device's
+# PIN or biometrics); the login page offers it beside the password.
+MFA_PASSKEY_LOGIN_ENABLED = env_bool("BANANASITE_PASSKEY_LOGIN", True)
+MFA_TOTP_ISSUER = "bananasite"
+# WebAuthn binds a passkey to the relying party id, a domain: by default the host name of the
+# request (so http://localhost:8000 works in development: browsers count localhost as secure,
+# but 127.0.0.1 is not a valid id). In production set it to the registrable domain the site is
+# served under (e.g. bananasite.example), and serve the site over HTTPS: a passkey made under
+# one id never works under another, so choose it once.
+BANANASITE_WEBAUTHN_RP_ID = env_str("BANANASITE_WEBAUTHN_RP_ID")
+BANANASITE_WEBAUTHN_RP_NAME = env_str("BANANASITE_WEBAUTHN_RP_NAME", "bananasite")
 
 # --- Mail -----------------------------------------------------------------------------------
 

@@ -1,7 +1,12 @@
 """The site's URLs: each app's own, included by name (the site package imports no app)."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+
+# The admin signs in through the site's sign-in (allauth), never its own form: that one checks
+# only the password and would let staff skip their second factor. Signed in but not staff: 403.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("accounts/", include("allauth.urls")),

@@ -106,6 +106,9 @@ PAGES = [
     Page("account-email", "/accounts/email/", signed_in=True),
     Page("password-change", "/accounts/password/change/", signed_in=True),
     Page("delete-account", "/account/delete", signed_in=True),
+    Page("two-factor", "/accounts/2fa/", signed_in=True),
+    # Setting up asks for the password again first: this lands on that page.
+    Page("two-factor-setup", "/accounts/2fa/totp/activate/", signed_in=True),
     Page("sign-out", "/accounts/logout/", signed_in=True),
     Page("not-found-signed-in", "/c/cmp_nosuchthing/", signed_in=True, status=404),
 ]

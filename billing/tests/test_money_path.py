@@ -17,6 +17,7 @@ from compositions.providers.base import ProviderSafetyBlock
 from compositions.providers.local import LocalCompositor
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
+from conftest import give_totp
 
 pytestmark = pytest.mark.django_db
 
@@ -267,6 +268,7 @@ def test_grant_credits_command(owner, capsys):
 
 def test_admin_grants_credits_with_a_reason_and_cannot_edit_the_ledger(owner, client):
     staff = User.objects.create_superuser(email="admin@example.com", password="pw")
+    give_totp(staff)  # staff reach the admin only with two-factor sign-in
     client.force_login(staff)
     wallet = wallet_of(owner)
     url = reverse("admin:billing_wallet_credits", args=[wallet.pk])

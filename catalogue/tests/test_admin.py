@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from catalogue.models import CatalogueChange, ImageModel, ProviderModel
 from compositions.catalog import find_model, get_model
+from conftest import give_totp
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +22,7 @@ def staff(make_user):
     user = make_user("ops@example.com")
     user.is_staff = True
     user.save()
+    give_totp(user)  # staff reach the admin only with two-factor sign-in
     user.user_permissions.add(*Permission.objects.filter(content_type__app_label="catalogue"))
     return user
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from compositions.tasks import run_composition
 from compositions.tests.factories import compose
-from conftest import SAMPLES
+from conftest import SAMPLES, give_totp
 from moderation.models import Report
 from moderation.services import create_report
 
@@ -16,6 +16,7 @@ def make_moderator(make_user, email="mod@example.com"):
     user = make_user(email)
     call_command("grant_moderator", email, stdout=io.StringIO())
     user.refresh_from_db()
+    user.totp_secret = give_totp(user)  # moderators reach the queue only with two-factor
     return user
 
 

@@ -10,6 +10,7 @@ from api.tests.api_clients import token_client
 from billing.models import Wallet
 from compositions.models import Composition, Result, Upload
 from compositions.tests.factories import compose
+from conftest import give_totp
 from moderation import services
 from moderation.models import AuditEntry, BlockedHash, Report
 
@@ -321,6 +322,7 @@ def test_the_audit_log_is_read_only_in_the_admin_even_for_superusers(owner, mode
     from accounts.models import User
 
     boss = User.objects.create_superuser("boss@example.com", "a long boss password")
+    give_totp(boss)  # staff reach the admin only with two-factor sign-in
     client = Client()
     client.force_login(boss)
     url = reverse("admin:moderation_auditentry_change", args=[entry.pk])

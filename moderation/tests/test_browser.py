@@ -13,6 +13,7 @@ from compositions.tests.test_browser import (  # noqa: F401 (Playwright fixtures
     browser_context_args,
     shot,
 )
+from conftest import totp_code
 from moderation.models import AuditEntry, Report
 
 from .helpers import finished, make_moderator, report
@@ -39,10 +40,13 @@ def test_a_moderator_works_the_queue(page, live_server, make_user, settings, med
     held = compose(owner)
     assert held.status == "held"
 
+    # The admin signs in through the site's sign-in, with the moderator's second factor.
     page.goto(f"{live_server.url}/admin/")
-    page.locator("#id_username").fill(moderator.email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Email:").fill(moderator.email)
+    page.get_by_label("Password:").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_label("Code").fill(totp_code(moderator.totp_secret))
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("link", name="Moderation queue").click()
     rows = page.locator("tr.mq-row")
     expect(rows).to_have_count(3)

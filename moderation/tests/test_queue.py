@@ -9,6 +9,7 @@ from django.test import Client
 
 from compositions.models import Result
 from compositions.tests.factories import compose
+from conftest import give_totp
 from moderation.apps import MODERATOR_PERMISSIONS, MODERATORS_GROUP
 from moderation.models import AuditEntry, Report
 
@@ -55,6 +56,7 @@ def test_staff_without_the_role_and_members_cannot_open_the_queue(make_user, own
     staff = make_user("staff@example.com")
     staff.is_staff = True
     staff.save()
+    give_totp(staff)  # two-factor lets staff into the admin; the role is still missing
     client = Client()
     client.force_login(staff)
     assert client.get(QUEUE).status_code == 403
@@ -126,6 +128,7 @@ def test_moderator_media_serves_any_workspace_but_only_to_moderators(owner, mod_
     staff = make_user("staff@example.com")
     staff.is_staff = True
     staff.save()
+    give_totp(staff)  # two-factor lets staff into the admin; the role is still missing
     other = Client()
     other.force_login(staff)
     assert other.get(url).status_code == 403

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compositions.models import Composition
+from conftest import give_totp
 from moderation.models import ProviderRefusal
 from ops.overview import percentile, provider_days, queue_now
 
@@ -19,6 +20,7 @@ def staff(make_user):
     user = make_user("staff@example.com")
     user.is_staff = True
     user.save(update_fields=["is_staff"])
+    give_totp(user)  # staff reach the admin only with two-factor sign-in
     client = Client()
     client.force_login(user)
     return client
