@@ -124,7 +124,9 @@ def _prepare_region(region: RegionEdit, item: CompositionInput, *, remote: bool)
         flat = Image.new("RGB", picture.size, (255, 255, 255))
         flat.paste(picture, mask=picture.getchannel("A"))
         picture = flat
-    encoded = encode(picture, prefer_jpeg=remote, quality=REMOTE_QUALITY if remote else 92)
+    # JPEG as for every input (PNG where the local compositor keeps transparency): what the
+    # model sees need not be lossless, the original's pixels are pasted back from storage.
+    encoded = encode(picture, prefer_jpeg=True, quality=REMOTE_QUALITY if remote else 90)
     buf = io.BytesIO()
     mask.save(buf, "PNG")
     return InputImage(

@@ -131,16 +131,30 @@ def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
     return np.clip(inside / float(feather + 1), 0.0, 1.0).astype(np.float32)
 
 
-def match_colour(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """`generated` with each channel's mean and spread moved to the original's on `ring`,
-    where both should show the same thing."""
+def colour_correction(
+    generated: np.ndarray, original: np.ndarray, ring: np.ndarray
+) -> list[tuple[float, float, float]]:
+    """Per channel (gain, model mean, original mean) that move the model's colours on `ring`,
+    where both pictures should show the same thing, to the original's."""
     if ring.sum() < 16:
-        return generated
-    out = generated.astype(np.float32)
-    for c in range(min(3, out.shape[2])):
-        g, o = out[..., c][ring], original[..., c][ring].astype(np.float32)
+        return []
+    out = []
+    for c in range(min(3, generated.shape[2])):
+        g, o = generated[..., c][ring].astype(np.float32), original[..., c][ring].astype(np.float32)
         gain = float(np.clip((o.std() + 1.0) / (g.std() + 1.0), *GAIN_RANGE))
-        out[..., c] = (out[..., c] - g.mean()) * gain + o.mean()
+        out.append((gain, float(g.mean()), float(o.mean())))
+    return out
+
+
+def match_colour(generated: np.ndarray, original: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """`generated` with each channel's mean and spread moved to the original's on `ring`."""
+    return _corrected(generated, colour_correction(generated, original, ring))
+
+
+def _corrected(generated: np.ndarray, correction: list[tuple[float, float, float]]) -> np.ndarray:
+    out = generated.astype(np.float32)
+    for c, (gain, model_mean, original_mean) in enumerate(correction):
+        out[..., c] = (out[..., c] - model_mean) * gain + original_mean
     return np.clip(out, 0, 255)
 
 
@@ -173,7 +187,8 @@ def apply_region_edit(
     source: Image.Image, mask: np.ndarray, box: Box, generated: Image.Image, *, feather: int
 ) -> Image.Image:
     """The original with the model's answer for the crop `box` pasted in through the feathered
-    region; outside the region every pixel is the original's."""
+    region; outside the region every pixel is the original's. Only the region's own bounding
+    box is computed in floating point, so a small region of a big photo costs little."""
     mode = "RGBA" if source.mode == "RGBA" else "RGB"
     full = source.convert(mode) if source.mode != mode else source.copy()
     size = (box[2] - box[0], box[3] - box[1])
@@ -182,11 +197,16 @@ def apply_region_edit(
     model = _as_array(generated, mode, size)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
     ring = cv2.dilate(region.astype(np.uint8), kernel).astype(bool) & ~region
-    model = match_colour(model, original, ring)
+    correction = colour_correction(model, original, ring)
+    ys, xs = np.nonzero(region)
+    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    part = (slice(top, bottom), slice(left, right))
+    model_part = _corrected(model[part], correction)
     if mode == "RGBA":
-        model[..., 3] = original[..., 3]  # transparency is the picture's, not the model's
-    out = _blend(original, model, feather_alpha(region, feather))
-    full.paste(Image.fromarray(out, mode), box[:2])
+        model_part[..., 3] = original[part][..., 3]  # transparency is the picture's
+    alpha = feather_alpha(region, feather)[part]
+    out = _blend(original[part], model_part, alpha)
+    full.paste(Image.fromarray(out, mode), (box[0] + int(left), box[1] + int(top)))
     return full
 
 
@@ -226,9 +246,8 @@ def expand_mask(canvas: Canvas, size: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def expand_draft(source: Image.Image, canvas: Canvas) -> Image.Image:
-    """The picture on its new canvas, the new area a blurred mirror of the picture: a hint of
-    what continues there that the model repaints (and the local compositor's whole fill)."""
+def _mirrored(source: Image.Image, canvas: Canvas) -> np.ndarray:
+    """The picture on its canvas, the new area its mirror image."""
     arr = np.asarray(source.convert("RGB"))
     height, width = arr.shape[:2]
     pad = (
@@ -236,30 +255,49 @@ def expand_draft(source: Image.Image, canvas: Canvas) -> Image.Image:
         (canvas.left, canvas.width - width - canvas.left),
         (0, 0),
     )
-    mirrored = np.pad(arr, pad, mode="symmetric")
-    new_area = expand_mask(canvas, (width, height))
+    return np.pad(arr, pad, mode="symmetric")
+
+
+def _blurred(arr: np.ndarray, sigma: float) -> np.ndarray:
+    """A strong Gaussian blur, worked out on a smaller copy (a blur that wide keeps no detail
+    that the copy would lose), so a 16-megapixel canvas costs what a small one does."""
+    height, width = arr.shape[:2]
+    factor = max(1.0, sigma / 4.0)
+    small = cv2.resize(
+        arr,
+        (max(1, round(width / factor)), max(1, round(height / factor))),
+        interpolation=cv2.INTER_AREA,
+    )
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def expand_draft(source: Image.Image, canvas: Canvas) -> Image.Image:
+    """The picture on its new canvas, the new area a blurred mirror of the picture: a hint of
+    what continues there that the model repaints (and the local compositor's whole fill)."""
+    mirrored = _mirrored(source, canvas)
+    new_area = expand_mask(canvas, source.size)
     # Blur more the further from the picture: near the seam the hint stays close to it.
     sigma = max(2.0, 0.02 * max(canvas.width, canvas.height))
-    blurred = cv2.GaussianBlur(mirrored, (0, 0), sigma)
     away = cv2.distanceTransform(new_area.astype(np.uint8), cv2.DIST_L2, 5)
     weight = np.clip(away / (3 * sigma), 0.0, 1.0)
-    weight[~new_area] = 0.0
-    return Image.fromarray(_blend(mirrored, blurred, weight), "RGB")
+    return Image.fromarray(_blend(mirrored, _blurred(mirrored, sigma), weight), "RGB")
 
 
 def apply_expand(
     source: Image.Image, canvas: Canvas, generated: Image.Image, *, feather: int
 ) -> Image.Image:
     """The model's picture at the canvas's size, colour-matched to the original along its
-    border, eased into the mirrored hint near the seam, with the original pasted back unchanged."""
+    border, eased into the mirror of the original near the seam, with the original pasted back
+    unchanged."""
     size = source.size
     model = _as_array(generated, "RGB", (canvas.width, canvas.height))
-    draft = np.asarray(expand_draft(source, canvas))
+    mirrored = _mirrored(source, canvas)
     inside = ~expand_mask(canvas, size)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1, 2 * RING + 1))
     ring = inside & ~cv2.erode(inside.astype(np.uint8), kernel, borderValue=0).astype(bool)
-    model = match_colour(model, draft, ring)
-    out = _blend(draft, model, feather_alpha(~inside, feather))
+    model = _corrected(model, colour_correction(model, mirrored, ring))
+    out = _blend(mirrored, model, feather_alpha(~inside, feather))
     full = Image.fromarray(out, "RGB")
     if source.mode == "RGBA":
         full = full.convert("RGBA")

@@ -1,6 +1,7 @@
 """Region edits and expands: only the painted region (or the new area) comes from the model,
 through the service, the worker and the API, with bad masks refused and nothing charged."""
 
+import base64
 import io
 
 import numpy as np
@@ -350,3 +351,48 @@ def test_api_an_ordinary_composition_still_needs_two_inputs(api):
     )
     problem(response, 400, "too_few_images")
     assert Upload.objects.count() == 1
+
+
+def test_api_region_edit_through_a_fake_nano_banana_provider(api, settings):
+    from bananasite.model_catalog import build_models
+
+    from .fakes import FakeProvider, Reply, gemini_ok
+    from .fakes import png as solid_png
+
+    fake = FakeProvider()
+    try:
+        providers = {"gemini": {"api_key": "k", "base_url": fake.url, "max_attempts": 1}}
+        settings.BANANASITE_PROVIDERS = providers
+        settings.BANANASITE_MODELS = build_models(providers)
+        settings.BANANASITE_DEFAULT_MODEL = settings.BANANASITE_MODELS[0]["id"]
+        # The model answers with a different picture altogether, at another size.
+        fake.script(Reply(200, gemini_ok(solid_png((30, 60, 220), (1024, 1024)))))
+        source = api_upload(api, "rocket.jpg", sample_bytes("rocket.jpg"))
+        mask = api_upload(api, "mask.png", mask_bytes((640, 427), (300, 100, 420, 300)))
+        response = api.post(
+            "/api/v1/compositions",
+            {
+                "prompt": "a second rocket here",
+                "model": "nano-banana-2",
+                "edit": {"source": source, "mask": mask, "feather": 4},
+            },
+            format="json",
+        )
+        assert response.status_code == 202, response.content
+        assert run_composition(response.json()["id"]) == "succeeded"
+        result = Result.objects.get(composition__public_id=response.json()["id"])
+        out = pixels(stored(result.file))
+        original = pixels(stored(Upload.objects.get(public_id=source).file))
+        region = np.zeros((427, 640), bool)
+        region[100:300, 300:420] = True
+        assert (out[~region] == original[~region]).all()
+        inner = out[110:290, 310:410]
+        assert inner[..., 2].mean() > inner[..., 0].mean() + 40  # the model's blue
+        # One image went to the model: the crop, with context, at a ratio it can make.
+        [sent] = fake.requests
+        parts = sent["json"]["contents"][0]["parts"]
+        assert sum("inlineData" in p for p in parts) == 1
+        crop = Image.open(io.BytesIO(base64.b64decode(parts[1]["inlineData"]["data"])))
+        assert crop.width < 640 and crop.height <= 427
+    finally:
+        fake.close()
