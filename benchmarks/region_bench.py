@@ -85,10 +85,12 @@ def edit_steps(source: Image.Image, mask_bytes: bytes) -> dict:
         scale = min(1.0, LOCAL_EDGE / max(crop.size))
         size = (round(crop.width * scale), round(crop.height * scale))
         crop = crop.resize(size, Image.LANCZOS, reducing_gap=2.0)
-        region_img = Image.open(io.BytesIO(region)).resize(size, Image.NEAREST)
+        region_img = region.resize(size, Image.NEAREST)
         buf = io.BytesIO()
         region_img.save(buf, "PNG")
-        return InputImage(encode(crop, prefer_jpeg=False).data, "image/png", mask=buf.getvalue())
+        return InputImage(
+            encode(crop, prefer_jpeg=True, quality=90).data, "image/jpeg", mask=buf.getvalue()
+        )
 
     steps["prepare the crop"], image = best(prepare)
     width, height = output_size(ratio, "2K")
@@ -128,7 +130,7 @@ def expand_steps(source: Image.Image) -> dict:
     small = draft.resize((round(draft.width * scale), round(draft.height * scale)), Image.LANCZOS)
     request = ComposeRequest(
         prompt="extend",
-        images=[InputImage(encode(small, prefer_jpeg=False).data, "image/png")],
+        images=[InputImage(encode(small, prefer_jpeg=True, quality=90).data, "image/jpeg")],
         model="local",
         width=width,
         height=height,
@@ -168,7 +170,8 @@ def main() -> None:
     lines = [
         "# Region edits and expands of a 12 MP photo (local compositor)",
         "",
-        f"CPU: {os.cpu_count()} cores shared (load average {os.getloadavg()[0]:.0f}); Python {sys.version.split()[0]}. "
+        f"CPU: {os.cpu_count()} cores shared (load average {os.getloadavg()[0]:.0f}); "
+        f"Python {sys.version.split()[0]}. "
         f"Best of {RUNS} per step; the provider call of a real model (seconds to tens of seconds) "
         "replaces the local compositor's step.",
         "",

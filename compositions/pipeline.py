@@ -108,8 +108,7 @@ def _prepare_region(region: RegionEdit, item: CompositionInput, *, remote: bool)
     source = _open_stored(item.upload.file.name)
     mask: Image.Image
     if region.kind == RegionEdit.Kind.EDIT:
-        picture, mask_data = regions.region_input(source, _region_mask(region), _box(region))
-        mask = Image.open(io.BytesIO(mask_data))
+        picture, mask = regions.region_input(source, _region_mask(region), _box(region))
     else:
         canvas = _canvas(region)
         picture = regions.expand_draft(source, canvas)

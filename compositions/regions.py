@@ -173,14 +173,13 @@ def _blend(base: np.ndarray, top: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
-def region_input(source: Image.Image, mask: np.ndarray, box: Box) -> tuple[Image.Image, bytes]:
-    """What the model is sent: the crop, and the region within it as an L PNG (the local
+def region_input(
+    source: Image.Image, mask: np.ndarray, box: Box
+) -> tuple[Image.Image, Image.Image]:
+    """What the model is sent: the crop, and the region within it as an L image (the local
     compositor uses it; the models ignore masks)."""
-    crop = source.crop(box)
-    region = Image.fromarray(mask[box[1] : box[3], box[0] : box[2]].astype(np.uint8) * 255, "L")
-    buf = io.BytesIO()
-    region.save(buf, "PNG")
-    return crop, buf.getvalue()
+    region = mask[box[1] : box[3], box[0] : box[2]].astype(np.uint8) * 255
+    return source.crop(box), Image.fromarray(region, "L")
 
 
 def apply_region_edit(
