@@ -118,6 +118,7 @@ class RegionForm(forms.Form):
     prompt = forms.CharField(
         label=_("What should change there"),
         required=False,
+        help_text=_("Optional for an expand: the model continues the scene."),
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )

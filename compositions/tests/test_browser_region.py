@@ -273,6 +273,8 @@ def test_bad_masks_are_refused_with_a_message_and_nothing_made(
     )
     result = made.results.get()
     page.goto(f"{live_server.url}/c/{made.public_id}/region/{result.public_id}")
+    expect(page.locator("#painter-tools")).to_be_hidden()  # painting needs JavaScript
+    expect(page.get_by_label("Mask (PNG)")).to_be_visible()
     for size, fill, message in (
         ((10, 10), 255, "The mask is 10×10 pixels"),
         ((result.width, result.height), 255, "The mask covers the whole picture"),
