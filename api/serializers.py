@@ -9,6 +9,7 @@ from catalogue.models import THINKING_LEVELS
 from compositions.catalog import all_models, known_models
 from compositions.models import Composition, Role
 from compositions.options import DEFAULTS, MATCH_INPUT
+from compositions.regions import DEFAULT_FEATHER, MAX_FEATHER, MAX_MARGIN
 from compositions.serializers import ErrorOut
 from moderation.models import Report
 from references.models import Reference
@@ -285,13 +286,81 @@ class CompositionFields(StrictInput):
         self.fields["image_size"].choices = _size_choices()
 
 
+class EditIn(StrictInput):
+    """A region edit (an addition): only the mask's region of `source` changes."""
+
+    source = serializers.CharField(  # type: ignore[assignment]  # the contract's name
+        max_length=40, help_text="A result (`res_…`) or upload (`up_…`) id of this workspace."
+    )
+    mask = serializers.CharField(
+        max_length=40,
+        help_text="An upload id: a PNG of the source's size whose white (or, with "
+        "transparency, opaque) pixels mark the region to change.",
+    )
+    feather = serializers.IntegerField(
+        required=False,
+        default=DEFAULT_FEATHER,
+        min_value=0,
+        max_value=MAX_FEATHER,
+        help_text="Pixels over which the edit fades in, inside the region's edge.",
+    )
+
+
+class ExpandIn(StrictInput):
+    """An expand (an addition): a bigger picture around `source`, to a ratio or by a margin."""
+
+    source = serializers.CharField(  # type: ignore[assignment]  # the contract's name
+        max_length=40, help_text="A result (`res_…`) or upload (`up_…`) id of this workspace."
+    )
+    aspect_ratio = serializers.ChoiceField(choices=[], required=False)
+    margin = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_MARGIN,
+        help_text="Pixels to add on every side (instead of `aspect_ratio`).",
+    )
+    feather = serializers.IntegerField(
+        required=False, default=DEFAULT_FEATHER, min_value=0, max_value=MAX_FEATHER
+    )
+
+
 class CompositionIn(CompositionFields):
     """JSON: the images are `inputs`, each an upload id or a URL, in order."""
 
     # `many=True` makes a ListSerializer, which takes the lengths (the stubs do not know).
+    # At least two, except with `edit` or `expand` (the source is image 1): checked below.
     inputs = InputIn(  # type: ignore[call-arg]
-        many=True, required=False, min_length=2, max_length=14
+        many=True, required=False, max_length=14
     )
+    edit = EditIn(required=False)
+    expand = ExpandIn(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expand"].fields["aspect_ratio"].choices = _ratio_choices()
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs.get("edit") and attrs.get("expand"):
+            raise serializers.ValidationError(
+                {"expand": [serializers.ErrorDetail("Send `edit` or `expand`, not both.")]}
+            )
+        inputs = attrs.get("inputs")
+        if (
+            not (attrs.get("edit") or attrs.get("expand"))
+            and inputs is not None
+            and len(inputs) < 2
+        ):
+            raise serializers.ValidationError(
+                {
+                    "inputs": [
+                        serializers.ErrorDetail(
+                            "Ensure this field has at least 2 elements.", code="min_length"
+                        )
+                    ]
+                }
+            )
+        return attrs
 
 
 class CompositionFormIn(CompositionFields):

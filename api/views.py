@@ -73,7 +73,7 @@ class WorkspaceAPIView(APIView):
         return (
             Composition.objects.visible_to(self.workspace)
             .with_queue_position()
-            .select_related("parent", "workspace")
+            .select_related("parent", "workspace", "region")
             .prefetch_related("inputs__upload", "inputs__reference_version__reference", "results")
         )
 
@@ -233,6 +233,30 @@ def _options_and_images(
     return CompositionOptions.from_data(data, roles=roles), images
 
 
+def _workspace_upload(workspace: Workspace, public_id: str, field: str) -> Upload:
+    upload = Upload.objects.filter(public_id=public_id, workspace=workspace).first()
+    if upload is None:
+        raise ValidationFailed([(field, "not_found", "There is no such upload here.")])
+    return upload
+
+
+def _region_source(workspace: Workspace, public_id: str, field: str) -> Result | Upload:
+    """The image a region edit or expand changes: a result or an upload of this workspace."""
+    if public_id.startswith("res_"):
+        result = (
+            Result.objects.select_related("composition__workspace")
+            .filter(public_id=public_id, composition__workspace=workspace)
+            .first()
+        )
+        if result is not None:
+            return result
+    elif public_id.startswith("up_"):
+        upload = Upload.objects.filter(public_id=public_id, workspace=workspace).first()
+        if upload is not None:
+            return upload
+    raise ValidationFailed([(field, "not_found", "There is no such result or upload here.")])
+
+
 def _composition_input(request):
     """The request's fields, validated by the serializer for its body type."""
     data = _request_data(request)
@@ -317,6 +341,31 @@ class CompositionsView(WorkspaceAPIView):
             parent = self.compositions().filter(public_id=data["parent"]).first()
             if parent is None:
                 raise ValidationFailed([("parent", "not_found", "There is no such composition.")])
+        if data.get("edit"):
+            edit = data["edit"]
+            composition = services.create_region_edit(
+                source=_region_source(self.workspace, edit["source"], "edit.source"),
+                mask=_workspace_upload(self.workspace, edit["mask"], "edit.mask"),
+                user=request.user,
+                options=options,
+                feather=edit["feather"],
+                extra_images=images,
+                parent=parent,
+            )
+            return self.out(composition, status=202)
+        if data.get("expand"):
+            expand = data["expand"]
+            composition = services.create_expand(
+                source=_region_source(self.workspace, expand["source"], "expand.source"),
+                user=request.user,
+                options=options,
+                aspect_ratio=expand.get("aspect_ratio", ""),
+                margin=expand.get("margin", 0),
+                feather=expand["feather"],
+                extra_images=images,
+                parent=parent,
+            )
+            return self.out(composition, status=202)
         composition = services.create_composition(
             workspace=self.workspace,
             user=request.user,

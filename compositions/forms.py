@@ -1,8 +1,10 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .catalog import all_models, default_model, find_model
 from .models import Composition
 from .options import MATCH_INPUT
+from .regions import DEFAULT_FEATHER, MAX_FEATHER, MAX_MARGIN
 
 
 class MultipleImageInput(forms.ClearableFileInput):
@@ -103,3 +105,59 @@ def _model_label(model) -> str:
 def _ratio_key(ratio: str) -> float:
     w, h = ratio.split(":")
     return int(w) / int(h)
+
+
+class RegionForm(forms.Form):
+    """A region edit or an expand of one picture on a composition's page. The painter
+    (static/js/painter.js) uploads the region as a PNG and names it in `mask`; without
+    JavaScript, a mask file can be chosen instead (`mask_file`)."""
+
+    MODES = [("edit", _("Change a painted region")), ("expand", _("Expand the picture"))]
+
+    mode = forms.ChoiceField(label=_("What to do"), choices=MODES, widget=forms.RadioSelect)
+    prompt = forms.CharField(
+        label=_("What should change there"),
+        required=False,
+        help_text=_("Optional for an expand: the model continues the scene."),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    mask = forms.CharField(required=False, widget=forms.HiddenInput, max_length=40)
+    mask_file = forms.FileField(
+        label=_("Mask (PNG)"),
+        required=False,
+        help_text=_("A black picture of the same size with the region to change painted white."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
+    )
+    feather = forms.IntegerField(
+        label=_("Soft edge (pixels)"), min_value=0, max_value=MAX_FEATHER, initial=DEFAULT_FEATHER
+    )
+    aspect_ratio = forms.ChoiceField(label=_("New aspect ratio"), required=False)
+    margin = forms.IntegerField(
+        label=_("Or a margin on every side (pixels)"),
+        required=False,
+        min_value=1,
+        max_value=MAX_MARGIN,
+    )
+    image_size = forms.ChoiceField(label=_("Image size"))
+    extra = forms.MultipleChoiceField(
+        label=_("Also show the model"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, ratios=(), sizes=(), extra=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["aspect_ratio"].choices = [("", _("Keep (use a margin)"))] + [
+            (r, r) for r in ratios
+        ]
+        self.fields["image_size"].choices = [(s, s) for s in sizes]
+        self.fields["extra"].choices = list(extra)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == "edit" and not (data.get("prompt") or "").strip():
+            self.add_error("prompt", _("Say what should change in the region."))
+        if data.get("mode") == "expand" and bool(data.get("aspect_ratio")) == bool(
+            data.get("margin")
+        ):
+            self.add_error("aspect_ratio", _("Choose a new aspect ratio or a margin (not both)."))
+        return data

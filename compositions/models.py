@@ -200,6 +200,8 @@ class Composition(models.Model):
         NEW = "new", "New"
         VARIATION = "variation", "Variation"
         REFINEMENT = "refinement", "Refinement"
+        REGION_EDIT = "region_edit", "Region edit"
+        EXPAND = "expand", "Expand"
 
     ACTIVE = ("preparing", "generating", "storing")
     UNFINISHED = ("held", "queued", "preparing", "generating", "storing", "batched")
@@ -603,3 +605,40 @@ class Result(models.Model):
     @property
     def download_name(self) -> str:
         return f"bananasite-{self.composition.public_id}-{self.position}.{self.extension}"
+
+
+def region_path(instance, filename):
+    composition = instance.composition
+    return f"ws/{composition.workspace.public_id}/regions/{composition.public_id}/{filename}"
+
+
+class RegionEdit(models.Model):
+    """What a region edit or an expand changes in its image 1 (the source): the pipeline sends
+    the model a crop or a bigger canvas and pastes its answer back (`compositions.regions`)."""
+
+    class Kind(models.TextChoices):
+        EDIT = "edit", "Region edit"
+        EXPAND = "expand", "Expand"
+
+    composition = models.OneToOneField(Composition, on_delete=models.CASCADE, related_name="region")
+    kind = models.CharField(max_length=8, choices=Kind)
+    # The region at the source's size as a 1-bit PNG (edits only); a copy, so the upload it
+    # came from may be deleted or purged.
+    mask = models.FileField(upload_to=region_path, max_length=300, blank=True)
+    feather = models.PositiveSmallIntegerField(default=8)
+    # Edit: the crop sent to the model; expand: the canvas (width, height) and the source's
+    # place in it (left, top).
+    box = models.JSONField(default=list, blank=True)
+    canvas = models.JSONField(default=dict, blank=True)
+    margin = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="edit") | Q(kind="expand"), name="region_kind_valid"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.composition_id}"

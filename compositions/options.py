@@ -175,8 +175,8 @@ def _prompt_problem(prompt: str) -> Problem | None:
     return None
 
 
-def _count_problem(count: int, model: ModelSpec | None) -> Problem | None:
-    low = settings.BANANASITE_MIN_INPUT_IMAGES
+def _count_problem(count: int, model: ModelSpec | None, low: int | None = None) -> Problem | None:
+    low = settings.BANANASITE_MIN_INPUT_IMAGES if low is None else low
     high = min(settings.BANANASITE_MAX_INPUT_IMAGES, model.max_images if model else 99)
     if count < low:
         return (
@@ -293,9 +293,10 @@ def retention_problem(days: int | None, *, workspace_days: int | None) -> Proble
 
 
 def validate_options(
-    options: CompositionOptions, *, count: int
+    options: CompositionOptions, *, count: int, min_images: int | None = None
 ) -> tuple[ModelSpec | None, list[Problem]]:
-    """Check everything but the image bytes; return the model and a list of problems."""
+    """Check everything but the image bytes; return the model and a list of problems.
+    `min_images` overrides the site's least number of photos (a region edit takes one)."""
     errors: list[Problem] = []
     model = find_model(options.model)
     if model is None:
@@ -340,7 +341,7 @@ def validate_options(
     if not 1 <= options.num_images <= 4:
         errors.append(("num_images", "unsupported_option", "Ask for 1 to 4 images."))
     for problem in (
-        _count_problem(count, model),
+        _count_problem(count, model, min_images),
         _prompt_problem(clean_prompt(options.prompt, preset=options.preset, count=count)),
     ):
         if problem:

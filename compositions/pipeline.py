@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
@@ -19,14 +20,15 @@ from PIL import Image
 from bananasite.files import delete_files, extension_for
 from bananasite.logs import carried
 
-from . import routing
+from . import regions, routing
 from .catalog import ModelSpec, Route, available_routes, output_size
-from .images import make_thumbnail, normalise_mode, perceptual_hash, prepare_image
-from .models import Composition, Result
+from .images import encode, make_thumbnail, normalise_mode, perceptual_hash, prepare_image
+from .models import Composition, CompositionInput, RegionEdit, Result
 from .provenance import with_provenance
 from .providers import ComposeRequest, InputImage, ProviderError, get_provider
 from .providers.base import (
     ComposeResult,
+    OutputImage,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -58,14 +60,114 @@ def _prepare_one(name: str, role: str, *, remote: bool) -> InputImage:
 
 
 def prepare_inputs(composition: Composition, *, remote: bool = False) -> list[InputImage]:
-    """Decode and size the inputs in parallel threads (Pillow releases the GIL while decoding)."""
+    """Decode and size the inputs in parallel threads (Pillow releases the GIL while decoding).
+    A region edit's image 1 is the crop around its region, an expand's the bigger canvas."""
     inputs = list(composition.inputs.select_related("upload").order_by("position"))
+    region = region_of(composition)
+
+    def prepare(item: CompositionInput) -> InputImage:
+        if region is not None and item.position == inputs[0].position:
+            return _prepare_region(region, item, remote=remote)
+        return _prepare_one(str(item.upload.file.name), item.role, remote=remote)
+
     with ThreadPoolExecutor(max_workers=min(4, len(inputs))) as pool:
-        futures = [
-            pool.submit(carried(_prepare_one), str(i.upload.file.name), i.role, remote=remote)
-            for i in inputs
-        ]
+        futures = [pool.submit(carried(prepare), item) for item in inputs]
         return [future.result() for future in futures]
+
+
+# --- Region edits and expands (the maths is in `regions`) ----------------------------------------
+
+
+def region_of(composition: Composition) -> RegionEdit | None:
+    """The composition's region edit or expand, if it is one (read once per object)."""
+    if not hasattr(composition, "_region_cache"):
+        composition._region_cache = RegionEdit.objects.filter(composition=composition).first()  # type: ignore[attr-defined]
+    return composition._region_cache  # type: ignore[attr-defined]
+
+
+def _open_stored(name: str | None) -> Image.Image:
+    with default_storage.open(str(name), "rb") as fh:
+        img = Image.open(io.BytesIO(fh.read()))
+        img.load()
+    return normalise_mode(img)
+
+
+def _box(region: RegionEdit) -> regions.Box:
+    left, top, right, bottom = (int(v) for v in region.box)
+    return (left, top, right, bottom)
+
+
+def _region_mask(region: RegionEdit) -> np.ndarray:
+    with region.mask.open("rb") as fh:
+        return regions.read_mask(fh.read())
+
+
+def _canvas(region: RegionEdit) -> regions.Canvas:
+    return regions.Canvas(**{k: int(v) for k, v in region.canvas.items()})
+
+
+def _prepare_region(region: RegionEdit, item: CompositionInput, *, remote: bool) -> InputImage:
+    source = _open_stored(item.upload.file.name)
+    mask: Image.Image
+    if region.kind == RegionEdit.Kind.EDIT:
+        picture, mask = regions.region_input(source, _region_mask(region), _box(region))
+    else:
+        canvas = _canvas(region)
+        picture = regions.expand_draft(source, canvas)
+        mask = Image.fromarray(regions.expand_mask(canvas, source.size).astype(np.uint8) * 255)
+    edge = REMOTE_EDGE if remote else LOCAL_EDGE
+    scale = min(1.0, edge / max(picture.size))
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    if picture.size != size:
+        picture = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        mask = mask.resize(size, Image.Resampling.NEAREST)
+    if remote and picture.mode == "RGBA":
+        flat = Image.new("RGB", picture.size, (255, 255, 255))
+        flat.paste(picture, mask=picture.getchannel("A"))
+        picture = flat
+    # JPEG as for every input (PNG where the local compositor keeps transparency): what the
+    # model sees need not be lossless, the original's pixels are pasted back from storage.
+    encoded = encode(picture, prefer_jpeg=True, quality=REMOTE_QUALITY if remote else 90)
+    buf = io.BytesIO()
+    mask.save(buf, "PNG")
+    return InputImage(
+        data=encoded.data, mime_type=encoded.content_type, role=item.role, mask=buf.getvalue()
+    )
+
+
+# What the model is told besides the person's words: it sees a crop or a canvas, never a mask.
+REGION_PROMPTS = {
+    RegionEdit.Kind.EDIT: "{prompt}\n\nMake this change only; keep everything else in image 1 "
+    "exactly as it is, with the same framing, size, light and colours.",
+    RegionEdit.Kind.EXPAND: "Image 1 is a picture on a bigger canvas: its blurred, mirrored "
+    "border is only a placeholder. Repaint that border as a natural continuation of the scene, "
+    "keeping the centre exactly as it is. {prompt}",
+}
+
+
+def blend_region(composition: Composition, outputs: list[OutputImage]) -> list[OutputImage]:
+    """Each of the model's answers pasted into the original (a lossless PNG): only the region
+    (or the new area) comes from the model."""
+    region = region_of(composition)
+    if region is None:
+        return outputs
+    first = composition.inputs.select_related("upload").order_by("position").first()
+    if first is None:
+        raise ProviderError("The picture to edit is no longer here.")
+    source = _open_stored(first.upload.file.name)
+    mask = _region_mask(region) if region.kind == RegionEdit.Kind.EDIT else None
+    blended = []
+    for output in outputs:
+        generated = Image.open(io.BytesIO(output.data))
+        generated.load()
+        if mask is not None:
+            final = regions.apply_region_edit(
+                source, mask, _box(region), generated, feather=region.feather
+            )
+        else:
+            final = regions.apply_expand(source, _canvas(region), generated, feather=region.feather)
+        blended.append(OutputImage(regions.encode_png(final), "image/png"))
+    return blended
 
 
 # --- Provider ------------------------------------------------------------------------------------
@@ -82,8 +184,12 @@ def compose_request(
     """Everything the provider needs: the output's pixel size, and the attempt's deadline
     (a time.monotonic() instant) that every call, retry and backoff must end by."""
     width, height = output_size(composition.aspect_ratio, composition.image_size)
+    region = region_of(composition)
+    prompt = composition.prompt
+    if region is not None:
+        prompt = REGION_PROMPTS[RegionEdit.Kind(region.kind)].format(prompt=prompt).strip()
     return ComposeRequest(
-        prompt=composition.prompt,
+        prompt=prompt,
         images=images,
         model=route.provider_model,
         aspect_ratio=composition.aspect_ratio,
@@ -97,6 +203,7 @@ def compose_request(
         grounding=bool(composition.model_options.get("grounding")),
         thinking_level=composition.model_options.get("thinking_level", ""),
         deadline=deadline,
+        region=region.kind if region is not None else "",
     )
 
 
@@ -185,8 +292,9 @@ def store_results(composition: Composition, generated: Generated) -> list[Result
     """Write result files and thumbnails; the rows are created when the composition succeeds.
     On any error the files written so far are removed."""
     results: list[Result] = []
+    outputs = blend_region(composition, generated.result.images)
     try:
-        for position, output in enumerate(generated.result.images, start=1):
+        for position, output in enumerate(outputs, start=1):
             # Marked as AI-generated (IPTC, in XMP), spliced in without re-encoding a pixel.
             data = with_provenance(
                 output.data, output.mime_type, model=composition.model, provider=generated.provider

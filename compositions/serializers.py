@@ -7,7 +7,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Composition, Upload
+from .models import Composition, RegionEdit, Upload
 from .options import lifecycle_warnings
 
 
@@ -96,6 +96,25 @@ class CreditsOut(serializers.Serializer):
     refunded = serializers.IntegerField()
 
 
+class CanvasOut(serializers.Serializer):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    left = serializers.IntegerField(help_text="Where the source sits in the new picture.")
+    top = serializers.IntegerField()
+
+
+class RegionOut(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=RegionEdit.Kind.choices)
+    feather = serializers.IntegerField()
+    box = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="An edit's crop sent to the model: left, top, right, bottom.",
+    )
+    canvas = CanvasOut(required=False, help_text="An expand's new picture.")
+    margin = serializers.IntegerField(required=False, allow_null=True)
+
+
 class CompositionOut(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     progress = serializers.SerializerMethodField()
@@ -117,6 +136,8 @@ class CompositionOut(serializers.ModelSerializer):
     # When the retention purge deletes it (its own `retention_days` or the workspace's);
     # null: kept until deleted.
     expires_at = serializers.SerializerMethodField()
+    # An addition: what a region edit or expand changes (null for other compositions).
+    region = serializers.SerializerMethodField()
 
     class Meta:
         model = Composition
@@ -136,6 +157,7 @@ class CompositionOut(serializers.ModelSerializer):
             "image_size",
             "num_images",
             "model_options",
+            "region",
             "inputs",
             "results",
             "text",
@@ -157,6 +179,20 @@ class CompositionOut(serializers.ModelSerializer):
         if obj.model not in seen:
             seen[obj.model] = lifecycle_warnings(obj.model)
         return seen[obj.model]
+
+    @extend_schema_field(RegionOut(allow_null=True))
+    def get_region(self, obj):
+        try:
+            region = obj.region
+        except RegionEdit.DoesNotExist:
+            return None
+        out = {"kind": region.kind, "feather": region.feather}
+        if region.kind == RegionEdit.Kind.EDIT:
+            out["box"] = region.box
+        else:
+            out["canvas"] = region.canvas
+            out["margin"] = region.margin or None
+        return out
 
     @extend_schema_field(ProgressOut)
     def get_progress(self, obj):

@@ -4,9 +4,11 @@ estimates and deletion. Its way through the queue is `lifecycle`, the worker's s
 `pipeline`."""
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import ProtectedError, Q
@@ -30,10 +32,10 @@ from billing.services import (
 from moderation.policy import Verdict, blocked_hashes, hash_verdict, hold_reasons
 from references.models import Reference, ReferenceVersion
 
-from .catalog import ModelSpec, available_routes
+from .catalog import ModelSpec, available_routes, find_model
 from .images import ImageRejected, SanitizedUpload, check_request_pixels, sanitize_upload
 from .lifecycle import cancel_composition, enqueue_composition
-from .models import Composition, CompositionInput, Result, Upload
+from .models import Composition, CompositionInput, RegionEdit, Result, Upload
 from .options import (
     MATCH_INPUT,
     CompositionOptions,
@@ -47,8 +49,30 @@ from .options import (
 )
 from .presets import PEOPLE_PRESETS, default_roles
 from .prompt_lint import lint as lint_prompt
+from .regions import (
+    DEFAULT_FEATHER,
+    MAX_FEATHER,
+    RegionRejected,
+    check_mask,
+    crop_box,
+    expand_canvas,
+    mask_png,
+    read_mask,
+)
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlannedRegion:
+    """A region edit or expand worked out at submit (`regions`), stored with its composition."""
+
+    kind: str
+    feather: int
+    mask_png: bytes = b""
+    box: tuple[int, ...] = ()
+    canvas: dict = dc_field(default_factory=dict)
+    margin: int = 0
 
 
 class ProviderDown(AppError):
@@ -247,13 +271,15 @@ def create_composition(
     images: list[Upload | NewImage | NamedReference],
     parent: Composition | None = None,
     origin: str = Composition.Origin.NEW,
+    region: PlannedRegion | None = None,
 ) -> Composition:
     """Validate, store the photos and create a queued composition; all of it or nothing.
 
     `images` are in order ("image 1" first): uploads already stored (an earlier result, a
     variation's inputs, an API upload), new files, which are validated and stored here, or
     saved references (`NamedReference`), which become their current images; each composition
-    input records the reference version it came from.
+    input records the reference version it came from. A `region` (an edit or an expand of
+    image 1) is stored with it; it needs one image only.
     """
     options = options.with_model()
     expanded, expanded_roles, reference_versions = _expand_references(
@@ -267,6 +293,7 @@ def create_composition(
         reference_versions=reference_versions,
         parent=parent,
         origin=origin,
+        region=region,
     )
 
 
@@ -279,10 +306,11 @@ def _create_composition(
     reference_versions: list[ReferenceVersion | None],
     parent: Composition | None,
     origin: str,
+    region: PlannedRegion | None,
 ) -> Composition:
     new_images = [i for i in images if isinstance(i, NewImage)]
     count = len(images)
-    model, errors = validate_options(options, count=count)
+    model, errors = validate_options(options, count=count, min_images=1 if region else None)
     too_long = retention_problem(options.retention_days, workspace_days=workspace.retention_days)
     if too_long:
         errors.append(too_long)
@@ -332,6 +360,15 @@ def _create_composition(
             else item
             for item in images
         ]
+        region_row = None
+        if region is not None:
+            region_row = RegionEdit(
+                kind=region.kind,
+                feather=region.feather,
+                box=list(region.box),
+                canvas=region.canvas,
+                margin=region.margin,
+            )
         aspect_ratio = options.aspect_ratio
         if aspect_ratio == MATCH_INPUT:
             aspect_ratio = nearest_ratio(uploads[0].width, uploads[0].height, model.aspect_ratios)
@@ -408,6 +445,14 @@ def _create_composition(
                     zip(uploads, roles, reference_versions, strict=True), start=1
                 )
             )
+            if region_row is not None:
+                region_row.composition = composition
+                if region and region.mask_png:
+                    # Its name needs the composition; a failure after this removes it with
+                    # the other files written here.
+                    region_row.mask.save("mask.png", ContentFile(region.mask_png), save=False)
+                    saved.append(region_row.mask.name)
+                region_row.save()
             if not held:  # a held composition waits for a moderator's approval
                 enqueue_composition(composition)
     except BaseException:
@@ -464,6 +509,182 @@ def create_refinement(
         raise
 
 
+# --- Region edits and expands -------------------------------------------------------------------
+
+EXPAND_PROMPT = "Extend the scene naturally into the new area."
+
+
+def _region_parent(source: Result | Upload) -> Composition | None:
+    """The composition the edited image belongs to: a result's, or the latest one of the
+    workspace that used the upload as an input."""
+    if isinstance(source, Result):
+        return source.composition
+    return (
+        Composition.objects.filter(workspace_id=source.workspace_id, inputs__upload=source)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _region_problem(exc: RegionRejected, field_name: str) -> ValidationFailed:
+    return ValidationFailed([(field_name, exc.code, exc.message)])
+
+
+def _create_from_source(
+    *,
+    source: Result | Upload,
+    user: User | None,
+    options: CompositionOptions,
+    extra_images: list[Upload | NewImage],
+    parent: Composition | None,
+    origin: str,
+    region: PlannedRegion,
+) -> Composition:
+    """A composition whose image 1 is `source` (a result is copied into an upload first)."""
+    if isinstance(source, Result):
+        upload = upload_from_result(result=source, user=user)
+        workspace = source.composition.workspace
+    else:
+        upload, workspace = source, source.workspace
+    try:
+        return create_composition(
+            workspace=workspace,
+            user=user,
+            options=options,
+            images=[upload, *extra_images],
+            parent=parent if parent is not None else _region_parent(source),
+            origin=origin,
+            region=region,
+        )
+    except BaseException:
+        if upload.pk is None:  # the copy of a result: its files were written above
+            delete_files([upload.file.name, upload.thumbnail.name])
+        raise
+
+
+def _check_source(source: Result | Upload) -> None:
+    if isinstance(source, Upload) and source.status == Upload.Status.REJECTED:
+        raise ValidationFailed(
+            [("source", "image_rejected", "This image was rejected by a moderator.")]
+        )
+
+
+def create_region_edit(
+    *,
+    source: Result | Upload,
+    mask: Upload,
+    user: User | None,
+    options: CompositionOptions,
+    feather: int = DEFAULT_FEATHER,
+    extra_images: list[Upload | NewImage] | None = None,
+    parent: Composition | None = None,
+) -> Composition:
+    """Change only the painted region of `source`: the model is sent a crop around it and its
+    answer is pasted back through the feathered mask (`regions`), when the composition runs."""
+    _check_source(source)
+    if not 0 <= feather <= MAX_FEATHER:
+        raise ValidationFailed(
+            [("feather", "invalid_request", f"Feather 0 to {MAX_FEATHER} pixels.")]
+        )
+    with mask.file.open("rb") as fh:
+        try:
+            region = read_mask(fh.read())
+        except (OSError, ValueError):
+            raise ValidationFailed(
+                [("mask", "image_corrupt", "The mask could not be read.")]
+            ) from None
+    try:
+        check_mask(region, (source.width, source.height))
+    except RegionRejected as exc:
+        raise _region_problem(exc, "mask") from None
+    options = options.with_model()
+    model = find_model(options.model)
+    box, ratio = crop_box(region, model.aspect_ratios if model else (options.aspect_ratio,))
+    planned = PlannedRegion(
+        kind=RegionEdit.Kind.EDIT, feather=feather, mask_png=mask_png(region), box=box
+    )
+    return _create_from_source(
+        source=source,
+        user=user,
+        options=replace(options, aspect_ratio=ratio),
+        extra_images=list(extra_images or []),
+        parent=parent,
+        origin=Composition.Origin.REGION_EDIT,
+        region=planned,
+    )
+
+
+def create_expand(
+    *,
+    source: Result | Upload,
+    user: User | None,
+    options: CompositionOptions,
+    aspect_ratio: str = "",
+    margin: int = 0,
+    feather: int = DEFAULT_FEATHER,
+    extra_images: list[Upload | NewImage] | None = None,
+    parent: Composition | None = None,
+) -> Composition:
+    """A bigger picture around `source`, to a new aspect ratio or by a margin on every side:
+    the model fills the new area, and the original pixels are pasted back unchanged."""
+    _check_source(source)
+    if bool(aspect_ratio) == bool(margin):
+        raise ValidationFailed(
+            [("expand", "expand_invalid", "Choose either a new aspect ratio or a margin.")]
+        )
+    if not 0 <= feather <= MAX_FEATHER:
+        raise ValidationFailed(
+            [("feather", "invalid_request", f"Feather 0 to {MAX_FEATHER} pixels.")]
+        )
+    options = options.with_model()
+    model = find_model(options.model)
+    ratios = model.aspect_ratios if model else ()
+    if aspect_ratio and model and aspect_ratio not in ratios:
+        raise ValidationFailed(
+            [("aspect_ratio", "unsupported_option", f"{model.name} cannot make that aspect ratio.")]
+        )
+    try:
+        canvas, ratio = expand_canvas(
+            (source.width, source.height), aspect_ratio=aspect_ratio, margin=margin
+        )
+    except RegionRejected as exc:
+        raise _region_problem(exc, "expand") from None
+    pixels = canvas.width * canvas.height
+    if pixels > settings.BANANASITE_MAX_IMAGE_PIXELS:
+        raise ValidationFailed(
+            [
+                (
+                    "expand",
+                    "image_too_large_pixels",
+                    f"The expanded picture would be {canvas.width}×{canvas.height} pixels; "
+                    f"the limit is {settings.BANANASITE_MAX_IMAGE_PIXELS / 1e6:,.0f} megapixels.",
+                )
+            ]
+        )
+    if not ratio:
+        ratio = nearest_ratio(canvas.width, canvas.height, ratios or (options.aspect_ratio,))
+    planned = PlannedRegion(
+        kind=RegionEdit.Kind.EXPAND,
+        feather=feather,
+        canvas={
+            "width": canvas.width,
+            "height": canvas.height,
+            "left": canvas.left,
+            "top": canvas.top,
+        },
+        margin=margin,
+    )
+    return _create_from_source(
+        source=source,
+        user=user,
+        options=replace(options, aspect_ratio=ratio, prompt=options.prompt or EXPAND_PROMPT),
+        extra_images=list(extra_images or []),
+        parent=parent,
+        origin=Composition.Origin.EXPAND,
+        region=planned,
+    )
+
+
 def create_variation(
     *,
     source: Composition,
@@ -496,6 +717,26 @@ def create_variation(
         reference_versions=[i.reference_version for i in inputs],
         parent=source,
         origin=Composition.Origin.VARIATION,
+        region=_region_again(source),
+    )
+
+
+def _region_again(source: Composition) -> PlannedRegion | None:
+    """A variation of a region edit or expand edits the same region of the same picture."""
+    region = RegionEdit.objects.filter(composition=source).first()
+    if region is None:
+        return None
+    mask_png = b""
+    if region.mask:
+        with region.mask.open("rb") as fh:
+            mask_png = fh.read()
+    return PlannedRegion(
+        kind=region.kind,
+        feather=region.feather,
+        mask_png=mask_png,
+        box=tuple(int(v) for v in region.box),
+        canvas=dict(region.canvas),
+        margin=region.margin,
     )
 
 
@@ -507,6 +748,9 @@ def delete_composition(*, composition: Composition) -> None:
         results = list(composition.results.all())
         upload_ids = list(composition.inputs.values_list("upload_id", flat=True))
         names = [n for r in results for n in (r.file.name, r.thumbnail.name)]
+        region = RegionEdit.objects.filter(composition=composition).first()
+        if region is not None and region.mask:
+            names.append(region.mask.name)
         composition.delete()
         # A saved reference's images stay with the library.
         orphans = Upload.objects.filter(

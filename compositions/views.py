@@ -10,6 +10,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,8 +22,8 @@ from moderation.models import Report
 from references.models import Reference, current_images
 
 from . import insight, services, usage_lines
-from .catalog import all_models, get_model
-from .forms import ComposeForm
+from .catalog import all_models, default_model, get_model
+from .forms import ComposeForm, RegionForm
 from .lifecycle import cancel_composition
 from .models import Composition, Result, Role, Upload
 from .options import CompositionOptions, NamedReference, NewImage, lifecycle_warnings
@@ -35,6 +36,7 @@ from .presets import (
     default_roles,
     example_path,
 )
+from .regions import DEFAULT_FEATHER
 
 HISTORY_PAGE_SIZE = 12
 
@@ -483,6 +485,138 @@ def variations(request, public_id):
     source = get_object_or_404(_compositions(request), public_id=public_id)
     request.error_redirect = source.get_absolute_url()  # a refusal is said on the source's page
     return redirect(services.create_variation(source=source, user=request.user))
+
+
+def _region_source(composition: Composition, source_id: str) -> tuple[Result | Upload, str]:
+    """The picture of this composition to edit (a result or an input) and its URL; 404 else."""
+    if source_id.startswith("res_"):
+        result = get_object_or_404(composition.results.all(), public_id=source_id)
+        result.composition = composition
+        return result, _result_url(result, "image")
+    item = get_object_or_404(
+        composition.inputs.select_related("upload"), upload__public_id=source_id
+    )
+    return item.upload, _upload_url(item.upload, "image")
+
+
+def _form_field(form, exc: AppError) -> str | None:
+    name = (exc.field or "").split(".")[-1]
+    # A mask's problem is said above the form: the painter replaces the mask's own fields.
+    name = {"expand": "aspect_ratio", "images": "extra", "mask": ""}.get(name, name)
+    return name if name in form.fields else None
+
+
+def _submit_region(request, composition: Composition, source, data: dict) -> Composition:
+    """The region edit or expand the form asks for; a mask uploaded for it and not used is
+    removed again when it is refused."""
+    options = CompositionOptions(
+        prompt=data.get("prompt") or "",
+        model=composition.model,
+        style=composition.style,
+        image_size=data["image_size"],
+        num_images=1,
+    )
+    extra = [
+        i.upload
+        for i in composition.inputs.select_related("upload")
+        if i.upload.public_id in set(data.get("extra") or [])
+    ]
+    if data["mode"] == "expand":
+        return services.create_expand(
+            source=source,
+            user=request.user,
+            options=options,
+            aspect_ratio=data.get("aspect_ratio") or "",
+            margin=data.get("margin") or 0,
+            feather=data["feather"],
+            extra_images=list(extra),
+            parent=composition,
+        )
+    if data.get("mask"):
+        mask = Upload.objects.filter(public_id=data["mask"], workspace=request.workspace).first()
+        if mask is None:
+            raise ValidationFailed([("mask", "not_found", gettext("Paint the region again."))])
+    elif data.get("mask_file"):
+        f = data["mask_file"]
+        mask = services.create_upload(
+            workspace=request.workspace,
+            user=request.user,
+            image=NewImage(name=f.name, fileobj=f, size=f.size),
+        )
+    else:
+        raise ValidationFailed(
+            [("mask", "mask_empty", gettext("Paint the region to change on the picture first."))]
+        )
+    try:
+        made = services.create_region_edit(
+            source=source,
+            mask=mask,
+            user=request.user,
+            options=options,
+            feather=data["feather"],
+            extra_images=list(extra),
+            parent=composition,
+        )
+    except AppError:
+        if not mask.uses.exists():
+            services.delete_upload(upload=mask)
+        raise
+    return made
+
+
+@login_required
+def region(request, public_id, source_id):
+    """Paint a region of a result or an input and say what should change there, or expand the
+    picture to a new aspect ratio or by a margin: a new composition, whose parent is this one."""
+    composition = get_object_or_404(_compositions(request), public_id=public_id)
+    source, source_url = _region_source(composition, source_id)
+    model = get_model(composition.model) or default_model()
+    others = [
+        (i.upload.public_id, gettext("Image %(n)s") % {"n": i.position})
+        for i in composition.inputs.select_related("upload")
+        if i.upload.public_id != source_id
+    ]
+    form = RegionForm(
+        request.POST or None,
+        request.FILES or None,
+        ratios=model.aspect_ratios,
+        sizes=model.image_sizes,
+        extra=others,
+        initial={
+            "mode": "expand" if request.GET.get("mode") == "expand" else "edit",
+            "image_size": composition.image_size,
+            "feather": DEFAULT_FEATHER,
+        },
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                made = _submit_region(request, composition, source, form.cleaned_data)
+            except AppError as exc:
+                form.add_error(_form_field(form, exc), exc.message)
+            else:
+                return redirect(made)
+    context = {
+        "composition": composition,
+        "source": source,
+        "source_url": source_url,
+        "is_result": isinstance(source, Result),
+        "form": form,
+        "cost": _action_costs(composition)["use_cost"],
+        "upload_url": reverse("compositions:compose_upload"),
+        "painter_text": {
+            "shapes": gettext("Shapes painted: %s. Undo with Ctrl+Z."),
+            "undone": gettext("Undone."),
+            "cleared": gettext("Cleared."),
+            "paint_first": gettext("Paint the region to change on the picture first."),
+            "sending": gettext("Sending the region…"),
+            "send_failed": gettext("The region could not be sent; please try again."),
+            "starting": gettext("Starting…"),
+        },
+    }
+    return render(request, "compositions/region.html", context, status=status)
 
 
 def _history_filters(request) -> tuple[dict, list[str]]:

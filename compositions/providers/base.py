@@ -11,6 +11,10 @@ class InputImage:
     data: bytes
     mime_type: str
     role: str = "other"
+    # A region edit's or expand's image 1 carries the area to fill as an L PNG of its size
+    # (white: fill). The models ignore masks, so only the local compositor reads it; bananasite
+    # pastes every provider's answer back through the mask itself (`compositions.regions`).
+    mask: bytes = b""
 
 
 # Keyword-only, so the required output size can sit beside the options it follows from.
@@ -35,6 +39,9 @@ class ComposeRequest:
     # Google Search grounding, and a thinking level ("" leaves the model's default).
     grounding: bool = False
     thinking_level: str = ""
+    # "edit" (image 1 is a crop around a region to change) or "expand" (image 1 is a bigger
+    # canvas whose new area is to be filled); "" for an ordinary composition.
+    region: str = ""
     # A time.monotonic() instant by which the whole exchange (every call, retry and backoff
     # sleep) must end; None: only the client's own budget applies.
     deadline: float | None = None

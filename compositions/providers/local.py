@@ -30,7 +30,14 @@ from .base import (
     Provider,
     ProviderBadRequest,
 )
-from .local_ops import ToneStrength, grabcut_mask, logo_spot, soft_full_mask, transfer_colour
+from .local_ops import (
+    ToneStrength,
+    fill_region,
+    grabcut_mask,
+    logo_spot,
+    soft_full_mask,
+    transfer_colour,
+)
 
 WORK_EDGE = 512  # resolution at which masks are computed; they are scaled up afterwards
 Size = tuple[int, int]
@@ -505,9 +512,47 @@ class LocalCompositor(Provider):
             return side_by_side(images, size, rng)
         return scattered_collage(images, size, rng)
 
+    def compose_region(
+        self, request: ComposeRequest, progress: ProgressCallback | None = None
+    ) -> ComposeResult:
+        """A region edit (image 1 is the crop, its mask the region) or an expand (image 1 is the
+        canvas with a blurred mirror in its new area, which is the fill). bananasite pastes the
+        answer back into the original, so only the region or the new area matters here."""
+        first = request.images[0]
+        img = Image.open(io.BytesIO(first.data))
+        img.load()
+        size = (request.width, request.height)
+        if request.region == "edit" and first.mask:
+            mask = Image.open(io.BytesIO(first.mask))
+            mask.load()
+            picture, done = fill_region(img, mask, request.prompt)
+        else:
+            picture, done = img.convert("RGB"), "filled the new area with a blurred mirror"
+        outputs = []
+        for index in range(request.num_images):
+            out = (
+                picture.resize(size, Image.Resampling.LANCZOS) if picture.size != size else picture
+            )
+            buf = io.BytesIO()
+            out.convert("RGB").save(buf, "PNG", compress_level=1)
+            outputs.append(OutputImage(buf.getvalue(), "image/png"))
+            if progress:
+                progress((index + 1) / request.num_images)
+        digest = hashlib.sha256(first.data + request.prompt.encode()).hexdigest()
+        return ComposeResult(
+            images=outputs,
+            text=f"Local compositor (no AI model): {done}. "
+            "Configure a Nano Banana provider for generative results.",
+            usage={"output_images": len(outputs)},
+            cost_usd=0.0,
+            request_id=f"local-{digest[:16]}",
+        )
+
     def compose(
         self, request: ComposeRequest, progress: ProgressCallback | None = None
     ) -> ComposeResult:
+        if request.region:
+            return self.compose_region(request, progress)
         if len(request.images) < 2:
             raise ProviderBadRequest("The local compositor needs at least two images.")
         images = []
