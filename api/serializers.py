@@ -178,6 +178,16 @@ class InputIn(StrictInput):
     upload = serializers.CharField(required=False, max_length=40)
     url = serializers.URLField(required=False, max_length=2048)
     role = serializers.ChoiceField(choices=Role.choices, required=False)
+    markup_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=14,
+        help_text="This input is a marked-up copy (arrows, boxes, notes in red) of the input at "
+        "that position (1-based). The model is told so; the marks are not drawn in the result. "
+        "It must name another input that is not itself a mark-up (`markup_invalid`, "
+        "`markup_chained`).",
+    )
 
     def validate(self, attrs):
         if bool(attrs.get("upload")) == bool(attrs.get("url")):

@@ -6,7 +6,7 @@ estimates and deletion. Its way through the queue is `lifecycle`, the worker's s
 import logging
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User, Workspace
@@ -28,7 +28,7 @@ from moderation.policy import Verdict, blocked_hashes, hash_verdict, hold_reason
 from .catalog import ModelSpec, available_routes
 from .images import ImageRejected, SanitizedUpload, check_request_pixels, sanitize_upload
 from .lifecycle import cancel_composition, enqueue_composition
-from .models import Composition, CompositionInput, Result, Upload
+from .models import CHECKED_ROLES, Composition, CompositionInput, Result, Upload
 from .options import (
     MATCH_INPUT,
     CompositionOptions,
@@ -39,8 +39,14 @@ from .options import (
     validate_options,
 )
 from .presets import PEOPLE_PRESETS, default_roles
+from .reference_check import find_reference
 
 logger = logging.getLogger(__name__)
+
+
+class FreeRetryRefused(AppError):
+    status = 409
+    title = "No free retry"
 
 
 class ProviderDown(AppError):
@@ -139,11 +145,13 @@ def create_composition(
     images: list[Upload | NewImage],
     parent: Composition | None = None,
     origin: str = Composition.Origin.NEW,
+    free_retry_of: Composition | None = None,
 ) -> Composition:
     """Validate, store the photos and create a queued composition; all of it or nothing.
 
     `images` are in order ("image 1" first): uploads already stored (an earlier result, a
     variation's inputs, an API upload) or new files, which are validated and stored here.
+    A free retry (`free_retry_of`) holds nothing; its capture is waived when it succeeds.
     """
     options = options.with_model()
     new_images = [i for i in images if isinstance(i, NewImage)]
@@ -164,7 +172,7 @@ def create_composition(
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
         raise NotAllowed(message, code=code, field=field_name)
-    credits = _price(model, options)
+    credits = 0 if free_retry_of else _price(model, options)
     if credits > wallet.balance:  # cheap early answer; the reserve below is the real check
         raise insufficient(credits, wallet.balance)
     # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
@@ -239,6 +247,7 @@ def create_composition(
                 num_images=options.num_images,
                 parent=parent,
                 origin=origin,
+                free_retry_of=free_retry_of,
                 status=Composition.Status.HELD if held else Composition.Status.QUEUED,
                 held_reason=" ".join(held)[:300],
                 consent=options.consent,
@@ -255,8 +264,15 @@ def create_composition(
                 images=options.num_images,
                 user=user,
             )
+            markup_of = [*options.markup_of, *[None] * (count - len(options.markup_of))]
             CompositionInput.objects.bulk_create(
-                CompositionInput(composition=composition, upload=upload, position=i, role=role)
+                CompositionInput(
+                    composition=composition,
+                    upload=upload,
+                    position=i,
+                    role=role,
+                    markup_of=markup_of[i - 1],
+                )
                 for i, (upload, role) in enumerate(zip(uploads, roles, strict=True), start=1)
             )
             if not held:  # a held composition waits for a moderator's approval
@@ -331,6 +347,7 @@ def create_variation(
         num_images=num_images,
         style=style,
         roles=[i.role for i in inputs],
+        markup_of=[i.markup_of for i in inputs],
     )
     # (Not `source.inputs(manager=...)`: a prefetched `inputs` would answer for it.)
     if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
@@ -345,6 +362,80 @@ def create_variation(
         parent=source,
         origin=Composition.Origin.VARIATION,
     )
+
+
+def create_free_retry(*, source: Composition, user: User | None) -> Composition:
+    """The one retry at no charge that a composition gets when its reference check did not
+    find a product or logo in a result: the same inputs and options, a new picture."""
+    if not source.missed_references or source.status != Composition.Status.SUCCEEDED:
+        raise FreeRetryRefused(
+            "A free retry is offered only when the check did not find a product or logo in "
+            "the result.",
+            code="free_retry_not_offered",
+        )
+    if source.origin == Composition.Origin.RETRY:
+        raise FreeRetryRefused(
+            "This composition is a free retry already; it has none of its own.",
+            code="free_retry_not_offered",
+        )
+    used = FreeRetryRefused(
+        "This composition's free retry has been used.", code="free_retry_used"
+    )
+    if Composition.objects.filter(free_retry_of=source).exists():
+        raise used
+    inputs = list(source.inputs.select_related("upload"))
+    if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
+        raise InvalidState(
+            "A photo of this composition was removed by a moderator; it cannot be retried."
+        )
+    options = CompositionOptions.of(
+        source, roles=[i.role for i in inputs], markup_of=[i.markup_of for i in inputs]
+    )
+    try:
+        return create_composition(
+            workspace=source.workspace,
+            user=user,
+            options=options,
+            images=[i.upload for i in inputs],
+            parent=source,
+            origin=Composition.Origin.RETRY,
+            free_retry_of=source,
+        )
+    except IntegrityError:
+        # Two requests at once: the one-to-one let only the first through.
+        raise used from None
+
+
+def check_references(*, composition: Composition) -> dict:
+    """Look for each input whose role must appear (product, logo) in each result, and record
+    what was found on the composition. Deterministic, so running it twice changes nothing."""
+    inputs = list(
+        composition.inputs.filter(role__in=CHECKED_ROLES, markup_of__isnull=True)
+        .select_related("upload")
+        .order_by("position")
+    )
+    scenes = []
+    for result in composition.results.order_by("position"):
+        with result.file.open("rb") as fh:
+            scenes.append((result, fh.read()))
+    references = []
+    for item in inputs:
+        with item.upload.file.open("rb") as fh:
+            reference = fh.read()
+        for result, scene in scenes:
+            match = find_reference(reference, scene)
+            references.append(
+                {
+                    "input": item.position,
+                    "role": item.role,
+                    "result": result.public_id,
+                    "found": match.found,
+                    "inliers": match.inliers,
+                }
+            )
+    checks = {"status": "done", "references": references}
+    composition.record_checks(checks)
+    return checks
 
 
 def delete_composition(*, composition: Composition) -> None:

@@ -25,6 +25,7 @@ urlpatterns = [
     path("c/<str:public_id>/cancel", views.cancel, name="cancel"),
     path("c/<str:public_id>/delete", views.delete, name="delete"),
     path("c/<str:public_id>/variations", views.variations, name="variations"),
+    path("c/<str:public_id>/retry", views.free_retry, name="free_retry"),
     re_path(
         r"^r/(?P<public_id>res_\w+)/(?P<variant>image|thumb|download)$",
         views.result_file,

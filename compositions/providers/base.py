@@ -11,6 +11,9 @@ class InputImage:
     data: bytes
     mime_type: str
     role: str = "other"
+    # A marked-up copy of the image at this position (1-based): arrows, boxes and notes drawn
+    # in the composer. The prompt says so; providers that cannot read marks leave it out.
+    markup_of: int | None = None
 
 
 # Keyword-only, so the required output size can sit beside the options it follows from.
