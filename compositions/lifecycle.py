@@ -233,9 +233,7 @@ def start_reference_check(composition: Composition) -> None:
     """After success, in the background: check that the inputs whose role must appear
     (product, logo) do (`tasks.check_references`). The composition has succeeded already;
     the check only adds its findings."""
-    checked = composition.inputs.filter(
-        role__in=CHECKED_ROLES, markup_of__isnull=True
-    ).exists()
+    checked = composition.inputs.filter(role__in=CHECKED_ROLES, markup_of__isnull=True).exists()
     if not checked:
         return
     composition.record_checks({"status": "pending", "references": []})

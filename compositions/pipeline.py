@@ -46,9 +46,7 @@ GAVE_UP = "The image service took too long to answer, so we stopped; nothing was
 # --- Prepare -------------------------------------------------------------------------------------
 
 
-def _prepare_one(
-    name: str, role: str, *, remote: bool, markup_of: int | None = None
-) -> InputImage:
+def _prepare_one(name: str, role: str, *, remote: bool, markup_of: int | None = None) -> InputImage:
     with default_storage.open(name, "rb") as fh:
         source = io.BytesIO(fh.read())
     if remote:

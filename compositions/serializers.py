@@ -126,7 +126,8 @@ class CompositionOut(serializers.ModelSerializer):
     # An addition: the reference check after success (are the product and logo in the
     # result?), and the free retry it may offer.
     checks = serializers.SerializerMethodField()
-    free_retry_of = serializers.CharField(source="free_retry_of.public_id", default=None, allow_null=True
+    free_retry_of = serializers.CharField(
+        source="free_retry_of.public_id", default=None, allow_null=True
     )
 
     class Meta:
@@ -197,9 +198,11 @@ class CompositionOut(serializers.ModelSerializer):
         retry = None
         offered = False
         if obj.missed_references:  # only then can there be a retry: no query per row otherwise
-            retry = Composition.objects.filter(free_retry_of=obj).values_list(
-                "public_id", flat=True
-            ).first()
+            retry = (
+                Composition.objects.filter(free_retry_of=obj)
+                .values_list("public_id", flat=True)
+                .first()
+            )
             offered = retry is None and obj.offers_free_retry()
         return {
             "status": obj.checks.get("status", "none"),

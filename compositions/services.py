@@ -378,9 +378,7 @@ def create_free_retry(*, source: Composition, user: User | None) -> Composition:
             "This composition is a free retry already; it has none of its own.",
             code="free_retry_not_offered",
         )
-    used = FreeRetryRefused(
-        "This composition's free retry has been used.", code="free_retry_used"
-    )
+    used = FreeRetryRefused("This composition's free retry has been used.", code="free_retry_used")
     if Composition.objects.filter(free_retry_of=source).exists():
         raise used
     inputs = list(source.inputs.select_related("upload"))

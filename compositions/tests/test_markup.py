@@ -20,7 +20,7 @@ from compositions.services import create_composition, create_upload
 from compositions.tasks import run_composition
 from conftest import SAMPLES
 
-from .fakes import FakeProvider, Reply, gemini_ok, png
+from .fakes import Reply, gemini_ok, png
 from .test_providers_end_to_end import configure
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +83,7 @@ def test_markup_sends_both_images_and_explains_the_marks(owner, settings, fakes)
     sent = [base64.b64decode(p["inlineData"]["data"]) for p in parts if "inlineData" in p]
     assert len(sent) == 2  # the clean original and the marked-up copy
     clean, marks = (Image.open(io.BytesIO(data)).convert("RGB") for data in sent)
+
     # (JPEG-encoded on the way, so "red" rather than the exact colour)
     def red(pixel):
         return pixel[0] - pixel[1] > 100
@@ -106,8 +107,11 @@ def test_the_local_compositor_leaves_the_marked_up_copy_out(owner):
         workspace=owner.current_workspace,
         user=owner,
         options=CompositionOptions(
-            prompt="The logo from image 2 on the cup", model="local", image_size="512",
-            preset="logo_placement", markup_of=[None, None, 1],
+            prompt="The logo from image 2 on the cup",
+            model="local",
+            image_size="512",
+            preset="logo_placement",
+            markup_of=[None, None, 1],
         ),
         images=[coffee, logo, marks],
     )
@@ -127,9 +131,7 @@ def test_the_local_compositor_leaves_the_marked_up_copy_out(owner):
     ],
 )
 def test_bad_markup_links_are_refused_and_nothing_is_kept(owner, markup_of, code):
-    uploads = [
-        upload(owner, f"{n}.png", (SAMPLES / "coffee.png").read_bytes()) for n in range(3)
-    ]
+    uploads = [upload(owner, f"{n}.png", (SAMPLES / "coffee.png").read_bytes()) for n in range(3)]
     with pytest.raises(ValidationFailed) as caught:
         create_composition(
             workspace=owner.current_workspace,
