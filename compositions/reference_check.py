@@ -39,7 +39,7 @@ class Match:
 
 def _grey(data: bytes, *, edge: int, use_alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The image as 8-bit grey at most `edge` pixels long, and a mask of its opaque pixels."""
-    image = Image.open(io.BytesIO(data))
+    image: Image.Image = Image.open(io.BytesIO(data))
     image.draft("RGB", (edge, edge))  # JPEG: decode at a reduced scale, much faster
     image.load()
     image.thumbnail((edge, edge), Image.Resampling.LANCZOS)
@@ -63,7 +63,9 @@ def _grey(data: bytes, *, edge: int, use_alpha: bool) -> tuple[np.ndarray, np.nd
 
 def _plausible(homography: np.ndarray, width: int, height: int) -> bool:
     """The reference's corners, mapped, make a convex, unmirrored, not-collapsed shape."""
-    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]]).reshape(-1, 1, 2)
+    corners = np.array(
+        [[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32
+    ).reshape(-1, 1, 2)
     mapped = cv2.perspectiveTransform(corners, homography).reshape(-1, 2)
     if not np.isfinite(mapped).all():
         return False
@@ -79,7 +81,7 @@ def find_reference(reference: bytes, scene: bytes) -> Match:
     """Whether `reference` (image bytes) appears in `scene` (image bytes)."""
     ref, ref_mask = _grey(reference, edge=REFERENCE_EDGE, use_alpha=True)
     img, _ = _grey(scene, edge=SCENE_EDGE, use_alpha=False)
-    sift = cv2.SIFT_create()
+    sift = cv2.SIFT_create()  # type: ignore[attr-defined]
     ref_points, ref_desc = sift.detectAndCompute(ref, ref_mask)
     img_points, img_desc = sift.detectAndCompute(img, None)
     if ref_desc is None or img_desc is None or len(ref_points) < 4 or len(img_points) < 4:
@@ -88,8 +90,8 @@ def find_reference(reference: bytes, scene: bytes) -> Match:
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
     if len(good) < 4:
         return Match(found=False, inliers=0, matches=len(good))
-    source = np.float32([ref_points[m.queryIdx].pt for m in good]).reshape(-1, 1, 2)
-    target = np.float32([img_points[m.trainIdx].pt for m in good]).reshape(-1, 1, 2)
+    source = np.array([ref_points[m.queryIdx].pt for m in good], np.float32).reshape(-1, 1, 2)
+    target = np.array([img_points[m.trainIdx].pt for m in good], np.float32).reshape(-1, 1, 2)
     homography, inlier_mask = cv2.findHomography(source, target, cv2.RANSAC, 5.0)
     if homography is None or inlier_mask is None:
         return Match(found=False, inliers=0, matches=len(good))
