@@ -246,6 +246,7 @@ def compose(request):
             "upload": reverse("compositions:compose_upload"),
             "from_result": reverse("compositions:compose_upload_from_result"),
             "delete": reverse("compositions:compose_upload_delete", args=["up_ID"]),
+            "upload_image": reverse("compositions:upload_file", args=["up_ID", "image"]),
         },
     }
     context = {
