@@ -8,8 +8,8 @@ is only the decision rule and the image preparation.
 What it can see: the reference's own texture, printed or pasted at another size, position,
 in-plane rotation or mild perspective, under moderate lighting and colour changes.
 What it cannot see (see README "Reference check"): a reference the model redrew in another
-style (illustration, heavy relighting), one much smaller than about 40 pixels across in the
-result, a plain reference with little texture (a flat single-colour logo), a mirrored copy,
+style (illustration, heavy relighting), one smaller than about 100 pixels across in the
+reduced result, a plain reference with little texture (a flat single-colour logo), a mirrored copy,
 and the reference's transparent parts (only its opaque pixels are described).
 """
 

@@ -487,12 +487,15 @@
       }
     }
     missing.forEach((k) => warnings.push(`The prompt names image ${k}, but there ${count === 1 ? "is" : "are"} ${count} photo${count === 1 ? "" : "s"}.`));
-    const roles = effectiveRoles();
+    // A marked-up copy is explained to the model by the server: it needs no mention, and it
+    // is not another object to keep faithful.
+    const markups = new Set(items.map((item, i) => (item.markupOf ? i + 1 + offset : 0)).filter(Boolean));
+    const roles = effectiveRoles().map((role, i) => (markups.has(i + 1) ? "markup" : role));
     if (text.trim() && count && !ALL_REF.test(text)) {
       const lower = text.toLowerCase();
       roles.forEach((role, i) => {
         const position = i + 1;
-        if (mentioned.has(position)) return;
+        if (mentioned.has(position) || role === "markup") return;
         if (role !== "other" && new RegExp(`\\b${role}s?\\b`).test(lower)) return;
         warnings.push(`Image ${position} (${roleLabel(role)}) is not mentioned in the prompt: say what to do with it, or remove it.`);
       });
