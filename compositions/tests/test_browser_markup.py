@@ -121,3 +121,47 @@ def test_draw_a_markup_and_compose(page, live_server, size):
     assert not red[
         int(0.75 * red.shape[0]) : int(0.88 * red.shape[0]), int(0.1 * red.shape[1])
     ].any()
+
+
+def test_a_missed_logo_is_shown_and_retried_free(page, live_server, size, settings):
+    from billing.models import LedgerEntry, Wallet
+    from compositions.models import Composition
+    from compositions.tasks import run_composition
+
+    from .fakes import FakeProvider, Reply, gemini_ok
+    from .test_providers_end_to_end import configure
+    from .test_reference_check import encoded, logo_composition, logo_on_coffee
+
+    server = FakeProvider()
+    try:
+        configure(settings, {"gemini": server}, "gemini")
+        email = f"retry-{size}@example.com"
+        sign_up(page, live_server, email)
+        owner = user_of(email)
+        server.script(Reply(200, gemini_ok(encoded(Image.open(SAMPLES / "chelsea.png")))))
+        first = logo_composition(owner)
+        first.refresh_from_db()
+        if not first.is_finished:
+            run_composition(first.public_id)
+        first.refresh_from_db()
+        assert first.checks["status"] == "done"
+        before = Wallet.objects.get(workspace=owner.current_workspace).balance
+        page.goto(f"{live_server.url}{first.get_absolute_url()}")
+        check = page.locator("#reference-check")
+        expect()(check).to_contain_text("Logo from image 2: not found in result 1.")
+        no_sideways_scroll(page)
+        shot(page, f"reference-check-{size}-missed")
+        server.script(Reply(200, gemini_ok(logo_on_coffee())))
+        check.get_by_role("button", name="Retry free of charge").click()
+        page.wait_for_url(re.compile(r"/c/cmp_"))
+        retry = Composition.objects.get(free_retry_of=first)
+        assert page.url.endswith(retry.get_absolute_url())
+        page.reload()
+        expect()(page.locator("#reference-check")).to_contain_text("found in result 1.")
+        shot(page, f"reference-check-{size}-retry")
+        assert retry.status == "succeeded"
+        assert Wallet.objects.get(workspace=owner.current_workspace).balance == before
+        capture = LedgerEntry.objects.get(composition_ref=retry.public_id, kind="capture")
+        assert capture.amount == 0 and "free retry of " + first.public_id in capture.reason
+    finally:
+        server.close()
