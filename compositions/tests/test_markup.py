@@ -181,3 +181,29 @@ def test_the_api_takes_markup_of_and_shows_it(api, owner):
     body["inputs"][1]["markup_of"] = "one"
     assert api.post("/api/v1/compositions", body, format="json").status_code == 400
     assert Composition.objects.count() == 1
+
+
+def test_the_composer_form_links_a_markup_and_refuses_a_bad_link(owner, owner_client):
+    coffee = upload(owner, "coffee.png", (SAMPLES / "coffee.png").read_bytes())
+    marks = upload(owner, "marks.png", marked_up("coffee.png"))
+    form = {
+        "uploads": [coffee.public_id, marks.public_id],
+        "roles": ["", ""],
+        "markup_of": ["", "2"],  # itself
+        "prompt": "A plant where the box is in image 1",
+        "preset": "none",
+        "style": "natural",
+        "model": "local",
+        "aspect_ratio": "1:1",
+        "image_size": "512",
+        "num_images": "1",
+    }
+    refused = owner_client.post("/compose/", form)
+    assert refused.status_code == 400
+    assert "not another image of this composition" in refused.content.decode()
+    assert not Composition.objects.exists()
+    form["markup_of"] = ["", "1"]
+    made = owner_client.post("/compose/", form)
+    assert made.status_code == 302
+    composition = Composition.objects.get()
+    assert list(composition.inputs.values_list("markup_of", flat=True)) == [None, 1]
