@@ -191,6 +191,16 @@ class InputIn(StrictInput):
         "with its own role unless `role` is given; the composition's inputs record the version.",
     )
     role = serializers.ChoiceField(choices=Role.choices, required=False)
+    markup_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=14,
+        help_text="This input is a marked-up copy (arrows, boxes, notes in red) of the input at "
+        "that position (1-based). The model is told so; the marks are not drawn in the result. "
+        "It must name another input that is not itself a mark-up (`markup_invalid`, "
+        "`markup_chained`).",
+    )
 
     def validate(self, attrs):
         if sum(bool(attrs.get(name)) for name in ("upload", "url", "reference")) != 1:

@@ -23,6 +23,11 @@ urlpatterns = [
         api.VariationsView.as_view(),
         name="variations",
     ),
+    path(
+        "compositions/<str:composition_id>/retry",
+        api.FreeRetryView.as_view(),
+        name="free-retry",
+    ),
     path("estimate", api.EstimateView.as_view(), name="estimate"),
     re_path(
         r"^results/(?P<result_id>[^/]+)/(?P<variant>file|thumbnail)$",

@@ -73,7 +73,7 @@ class WorkspaceAPIView(APIView):
         return (
             Composition.objects.visible_to(self.workspace)
             .with_queue_position()
-            .select_related("parent", "workspace", "region")
+            .select_related("parent", "workspace", "region", "free_retry_of")
             .prefetch_related("inputs__upload", "inputs__reference_version__reference", "results")
         )
 
@@ -227,10 +227,11 @@ def _options_and_images(
         for index, item in enumerate(inputs, start=1)
     ]
     roles: list[str] = [item.get("role", "") for item in inputs]
+    markup_of: list[int | None] = [item.get("markup_of") for item in inputs]
     for f in data.get("images") or []:
         images.append(NewImage(name=f.name, fileobj=f, size=f.size))
     roles += list(data.get("roles") or [])
-    return CompositionOptions.from_data(data, roles=roles), images
+    return CompositionOptions.from_data(data, roles=roles, markup_of=markup_of), images
 
 
 def _workspace_upload(workspace: Workspace, public_id: str, field: str) -> Upload:
@@ -429,6 +430,23 @@ def _input_count(workspace: Workspace, data: dict) -> int:
     images = current_images(references)
     sizes = {r.public_id: len(images[r.pk]) for r in references}
     return sum(sizes.get(i.get("reference"), 1) for i in inputs) + len(data.get("images") or [])
+
+
+class FreeRetryView(WorkspaceAPIView):
+    required_scopes = {"POST": "compositions:write"}
+
+    @extend_schema(
+        request=None,
+        responses={202: CompositionOut, **WRITE_ERRORS},
+        description="The one retry at no charge of a composition whose reference check did not "
+        "find a product or logo in a result (`checks.free_retry.offered`). 409 "
+        "`free_retry_not_offered` or `free_retry_used` otherwise.",
+    )
+    @idempotent
+    def post(self, request, composition_id):
+        source = get_object_or_404(self.compositions(), public_id=composition_id)
+        composition = services.create_free_retry(source=source, user=request.user)
+        return self.out(composition, status=202)
 
 
 class EstimateView(WorkspaceAPIView):

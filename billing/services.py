@@ -276,8 +276,12 @@ def settle_credits(
     search_hold: int = 0,
     searches: int = 0,
     credits_per_search: int = 0,
+    waiver_reason: str = "",
 ) -> Settlement:
     """On success: charge what was delivered and give back the rest of the hold.
+
+    With a `waiver_reason` (a free retry), the capture is waived: it is still written, for the
+    images delivered, at zero credits and with that reason, so the ledger says why.
 
     The price per image was fixed when the hold was taken (a price change in between does not
     reach a running composition), so it is the image part of the hold (`held - search_hold`)
@@ -290,6 +294,8 @@ def settle_credits(
     per_image = image_hold // requested_images if requested_images > 0 else 0
     search_charge = min(search_hold, searches * credits_per_search)
     charge = min(image_hold, per_image * delivered_images) + search_charge
+    if waiver_reason:
+        charge = 0
     wallet_id = Wallet.objects.values_list("pk", flat=True).get(workspace_id=workspace_id)
     # The hold covers the charge, so this can never take the balance below zero.
     Wallet.objects.filter(pk=wallet_id).update(balance=F("balance") + held - charge)
@@ -307,6 +313,8 @@ def settle_credits(
         charged = search_charge // credits_per_search if credits_per_search else searches
         capped = f" ({charged} charged: capped at the hold)" if charged < searches else ""
         reason += f", {searches} search{'es' if searches != 1 else ''}{capped}"
+    if waiver_reason:
+        reason = f"{reason}; not charged: {waiver_reason}"
     _composition_entry(
         wallet_id=wallet_id,
         composition_ref=composition_ref,
@@ -314,7 +322,7 @@ def settle_credits(
         kind=Kind.CAPTURE,
         amount=-charge,
         images=delivered_images,
-        reason=reason,
+        reason=reason[:300],
     )
     return Settlement(charged=charge, refunded=held - charge)
 

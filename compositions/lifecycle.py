@@ -25,7 +25,7 @@ from billing.services import (
 )
 from webhooks.services import emit
 
-from .models import Composition, Result
+from .models import CHECKED_ROLES, Composition, Result
 from .serializers import CompositionOut
 
 # The counter of compositions the sweep gave back to the queue after their lease ran out.
@@ -221,10 +221,36 @@ def succeed_composition(
                 requested_images=composition.num_images,
                 delivered_images=len(new),
                 user_id=composition.created_by_id,
+                waiver_reason=_waiver_reason(composition),
                 **_search_charge(composition, usage),
             )
         _finished(composition, settlement, "composition.succeeded")
+        start_reference_check(composition)
     return True
+
+
+def _waiver_reason(composition: Composition) -> str:
+    """Why a composition is not charged although it delivered: it is a free retry."""
+    if composition.origin != Composition.Origin.RETRY:
+        return ""
+    retried = composition.free_retry_of.public_id if composition.free_retry_of else "another"
+    return f"free retry of {retried}, whose reference check missed a product or logo"
+
+
+def start_reference_check(composition: Composition) -> None:
+    """After success, in the background: check that the inputs whose role must appear
+    (product, logo) do (`tasks.check_references`). The composition has succeeded already;
+    the check only adds its findings."""
+    checked = composition.inputs.filter(role__in=CHECKED_ROLES, markup_of__isnull=True).exists()
+    if not checked:
+        return
+    composition.record_checks({"status": "pending", "references": []})
+    enqueue_on_commit(
+        "compositions.tasks.check_references",
+        composition.public_id,
+        group="checks",
+        task_name=f"check {composition.public_id}",
+    )
 
 
 def fail_composition(

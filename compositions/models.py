@@ -37,6 +37,10 @@ class Role(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# Inputs in these roles must appear in the result: the reference check looks for them.
+CHECKED_ROLES = (Role.PRODUCT, Role.LOGO)
+
+
 class VisibleManager(models.Manager):
     """Rows a moderator has not removed. The default manager, so every history, page, API
     listing and related lookup (`composition.results`) leaves removed content out at once;
@@ -202,6 +206,8 @@ class Composition(models.Model):
         REFINEMENT = "refinement", "Refinement"
         REGION_EDIT = "region_edit", "Region edit"
         EXPAND = "expand", "Expand"
+        # The free retry offered when the reference check missed a product or logo.
+        RETRY = "retry", "Free retry"
 
     ACTIVE = ("preparing", "generating", "storing")
     UNFINISHED = ("held", "queued", "preparing", "generating", "storing", "batched")
@@ -274,6 +280,16 @@ class Composition(models.Model):
     # A shorter life asked for at submit (the API's `retention_days`); the workspace's
     # retention applies as well, whichever ends first (`expires_at`).
     keep_until = models.DateTimeField(null=True, blank=True)
+    # The reference check after success (`compositions.reference_check`, run by
+    # `tasks.check_references`): {"status": "pending" | "done", "references": [{"input": 2,
+    # "role": "logo", "result": "res_…", "found": false, "inliers": 3}, …]}; empty when no
+    # input has a role that must appear (product, logo).
+    checks = models.JSONField(default=dict, blank=True)
+    # This composition is the one free retry of another whose check missed a reference; the
+    # one-to-one keeps it to one, even for two clicks at once.
+    free_retry_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="free_retry"
+    )
 
     # The way through the pipeline, for the ETA, the metrics and the load benchmark:
     # created → enqueued → started (claimed) → provider started/finished → stored → finished.
@@ -349,6 +365,32 @@ class Composition(models.Model):
             )
         )
         return ahead.count() + 1
+
+    @property
+    def missed_references(self) -> list[dict[str, Any]]:
+        """The checked references (product, logo) not found in a result."""
+        if self.checks.get("status") != "done":
+            return []
+        return [check for check in self.checks.get("references", []) if not check["found"]]
+
+    def offers_free_retry(self) -> bool:
+        """A succeeded composition whose check missed a reference gets one retry at no charge;
+        a free retry gets none of its own."""
+        return (
+            self.status == self.Status.SUCCEEDED
+            and self.origin != self.Origin.RETRY
+            and bool(self.missed_references)
+            and not type(self).objects.filter(free_retry_of=self).exists()
+        )
+
+    def record_checks(self, checks: dict[str, Any]) -> bool:
+        """Store the reference check's findings while the composition is still succeeded."""
+        self.checks = checks
+        return bool(
+            type(self)
+            .objects.filter(pk=self.pk, status=self.Status.SUCCEEDED)
+            .update(checks=checks)
+        )
 
     def record_settlement(self, *, charged: int, refunded: int) -> None:
         """What the settled composition cost and gave back (the ledger has the rows)."""
@@ -547,6 +589,9 @@ class CompositionInput(models.Model):
         on_delete=models.SET_NULL,
         related_name="uses",
     )
+    # This input is a marked-up copy of the input at that position (arrows, boxes and notes
+    # drawn in the composer); the model is told so in a sentence the server adds.
+    markup_of = models.PositiveSmallIntegerField(null=True, blank=True)
 
     all_objects = models.Manager()
     objects = VisibleInputManager()  # inputs a moderator removed are left out everywhere

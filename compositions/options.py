@@ -47,6 +47,9 @@ class CompositionOptions:
     image_size: str = "1K"
     num_images: int = 1
     roles: list[str] = field(default_factory=list)
+    # Per input, in order: the position (1-based) of the input it is a marked-up copy of, or
+    # None. Validated in `validate_options` (in range, not itself, not a mark-up of a mark-up).
+    markup_of: list[int | None] = field(default_factory=list)
     # The statement "I have the right to use these photos and the consent of the people in
     # them". The browser requires it for people presets (`require_consent`); an API call
     # without it is held for a moderator instead, so existing clients keep working.
@@ -77,6 +80,7 @@ class CompositionOptions:
         data: Mapping[str, Any],
         *,
         roles: list[str] | None = None,
+        markup_of: list[int | None] | None = None,
         require_consent: bool = False,
     ) -> "CompositionOptions":
         """Options from validated request data; what it leaves out takes the defaults."""
@@ -98,7 +102,12 @@ class CompositionOptions:
             )
             if data.get(name) not in (None, "")
         }
-        options = cls(**given, roles=list(roles or []), require_consent=require_consent)
+        options = cls(
+            **given,
+            roles=list(roles or []),
+            markup_of=list(markup_of or []),
+            require_consent=require_consent,
+        )
         return options.with_model()
 
     @classmethod
@@ -292,6 +301,34 @@ def retention_problem(days: int | None, *, workspace_days: int | None) -> Proble
     return None
 
 
+def markup_problems(markup_of: list[int | None], *, count: int) -> list[Problem]:
+    """A mark-up names another input of the same composition, and never another mark-up."""
+    if len(markup_of) > count:
+        return [("inputs", "markup_invalid", "There are more mark-up links than images.")]
+    for position, target in enumerate(markup_of, start=1):
+        if target is None:
+            continue
+        if not 1 <= target <= count or target == position:
+            return [
+                (
+                    "inputs",
+                    "markup_invalid",
+                    f"Image {position} is marked as a mark-up of image {target}, which is not "
+                    f"another image of this composition (1 to {count}).",
+                )
+            ]
+        if target <= len(markup_of) and markup_of[target - 1] is not None:
+            return [
+                (
+                    "inputs",
+                    "markup_chained",
+                    f"Image {position} marks up image {target}, which is itself a mark-up; "
+                    "mark up the original photo instead.",
+                )
+            ]
+    return []
+
+
 def validate_options(
     options: CompositionOptions, *, count: int, min_images: int | None = None
 ) -> tuple[ModelSpec | None, list[Problem]]:
@@ -346,6 +383,7 @@ def validate_options(
     ):
         if problem:
             errors.append(problem)
+    errors += markup_problems(options.markup_of, count=count)
     for role in options.roles:
         if role and role not in Role.values:
             errors.append(("roles", "unsupported_option", f"“{role}” is not a role."))

@@ -49,14 +49,16 @@ GAVE_UP = "The image service took too long to answer, so we stopped; nothing was
 # --- Prepare -------------------------------------------------------------------------------------
 
 
-def _prepare_one(name: str, role: str, *, remote: bool) -> InputImage:
+def _prepare_one(name: str, role: str, *, remote: bool, markup_of: int | None = None) -> InputImage:
     with default_storage.open(name, "rb") as fh:
         source = io.BytesIO(fh.read())
     if remote:
         prepared = prepare_image(source, edge=REMOTE_EDGE, quality=REMOTE_QUALITY)
     else:  # the local compositor uses transparency (logos), so it keeps it
         prepared = prepare_image(source, edge=LOCAL_EDGE, quality=90, keep_alpha=True)
-    return InputImage(data=prepared.data, mime_type=prepared.content_type, role=role)
+    return InputImage(
+        data=prepared.data, mime_type=prepared.content_type, role=role, markup_of=markup_of
+    )
 
 
 def prepare_inputs(composition: Composition, *, remote: bool = False) -> list[InputImage]:
@@ -68,7 +70,9 @@ def prepare_inputs(composition: Composition, *, remote: bool = False) -> list[In
     def prepare(item: CompositionInput) -> InputImage:
         if region is not None and item.position == inputs[0].position:
             return _prepare_region(region, item, remote=remote)
-        return _prepare_one(str(item.upload.file.name), item.role, remote=remote)
+        return _prepare_one(
+            str(item.upload.file.name), item.role, remote=remote, markup_of=item.markup_of
+        )
 
     with ThreadPoolExecutor(max_workers=min(4, len(inputs))) as pool:
         futures = [pool.submit(carried(prepare), item) for item in inputs]
@@ -178,6 +182,23 @@ def seed_for(composition: Composition) -> int:
     return int.from_bytes(hashlib.sha256(composition.public_id.encode()).digest()[:4], "big")
 
 
+MARKUP_SENTENCE = (
+    "Image {copy} is a copy of image {original} with red marks (arrows, boxes and notes) that "
+    "show where things go; follow the marks, and do not draw them or copy image {copy} itself."
+)
+
+
+def prompt_with_markup(prompt: str, images: list[InputImage]) -> str:
+    """The prompt, with a sentence per marked-up input telling the model what the marks are
+    (the models read arrows and notes well when told; untold, they tend to copy them)."""
+    sentences = [
+        MARKUP_SENTENCE.format(copy=position, original=image.markup_of)
+        for position, image in enumerate(images, start=1)
+        if image.markup_of
+    ]
+    return " ".join([prompt, *sentences]) if sentences else prompt
+
+
 def compose_request(
     composition: Composition, route: Route, images: list[InputImage], *, deadline: float
 ) -> ComposeRequest:
@@ -189,7 +210,7 @@ def compose_request(
     if region is not None:
         prompt = REGION_PROMPTS[RegionEdit.Kind(region.kind)].format(prompt=prompt).strip()
     return ComposeRequest(
-        prompt=prompt,
+        prompt=prompt_with_markup(prompt, images),
         images=images,
         model=route.provider_model,
         aspect_ratio=composition.aspect_ratio,

@@ -71,6 +71,30 @@ class InputOut(serializers.Serializer):
         version = item.reference_version
         return version.number if version else None
 
+    # An addition: the position of the input this one is a marked-up copy of.
+    markup_of = serializers.IntegerField(allow_null=True)
+
+
+class ReferenceCheckOut(serializers.Serializer):
+    input = serializers.IntegerField(help_text="The position of the product or logo input.")
+    role = serializers.CharField()
+    result = serializers.CharField(help_text="The result it was looked for in.")
+    found = serializers.BooleanField()
+    inliers = serializers.IntegerField(help_text="Matched features that agree on one placement.")
+
+
+class FreeRetryOut(serializers.Serializer):
+    offered = serializers.BooleanField()
+    composition = serializers.CharField(
+        allow_null=True, help_text="The free retry, once made (POST …/retry)."
+    )
+
+
+class ChecksOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["none", "pending", "done", "failed"])
+    references = ReferenceCheckOut(many=True)
+    free_retry = FreeRetryOut()
+
 
 class ProgressOut(serializers.Serializer):
     stage = serializers.CharField()
@@ -138,6 +162,12 @@ class CompositionOut(serializers.ModelSerializer):
     expires_at = serializers.SerializerMethodField()
     # An addition: what a region edit or expand changes (null for other compositions).
     region = serializers.SerializerMethodField()
+    # An addition: the reference check after success (are the product and logo in the
+    # result?), and the free retry it may offer.
+    checks = serializers.SerializerMethodField()
+    free_retry_of = serializers.CharField(
+        source="free_retry_of.public_id", default=None, allow_null=True
+    )
 
     class Meta:
         model = Composition
@@ -166,6 +196,8 @@ class CompositionOut(serializers.ModelSerializer):
             "parent",
             "queue_position",
             "consent",
+            "checks",
+            "free_retry_of",
             "created_at",
             "started_at",
             "finished_at",
@@ -220,6 +252,23 @@ class CompositionOut(serializers.ModelSerializer):
     def get_expires_at(self, obj):
         expires = obj.expires_at()
         return serializers.DateTimeField().to_representation(expires) if expires else None
+
+    @extend_schema_field(ChecksOut)
+    def get_checks(self, obj):
+        retry = None
+        offered = False
+        if obj.missed_references:  # only then can there be a retry: no query per row otherwise
+            retry = (
+                Composition.objects.filter(free_retry_of=obj)
+                .values_list("public_id", flat=True)
+                .first()
+            )
+            offered = retry is None and obj.offers_free_retry()
+        return {
+            "status": obj.checks.get("status", "none"),
+            "references": obj.checks.get("references", []),
+            "free_retry": {"offered": offered, "composition": retry},
+        }
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_queue_position(self, obj):

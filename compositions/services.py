@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,7 +35,7 @@ from references.models import Reference, ReferenceVersion
 from .catalog import ModelSpec, available_routes, find_model
 from .images import ImageRejected, SanitizedUpload, check_request_pixels, sanitize_upload
 from .lifecycle import cancel_composition, enqueue_composition
-from .models import Composition, CompositionInput, RegionEdit, Result, Upload
+from .models import CHECKED_ROLES, Composition, CompositionInput, RegionEdit, Result, Upload
 from .options import (
     MATCH_INPUT,
     CompositionOptions,
@@ -49,6 +49,7 @@ from .options import (
 )
 from .presets import PEOPLE_PRESETS, default_roles
 from .prompt_lint import lint as lint_prompt
+from .reference_check import find_reference
 from .regions import (
     DEFAULT_FEATHER,
     MAX_FEATHER,
@@ -73,6 +74,11 @@ class PlannedRegion:
     box: tuple[int, ...] = ()
     canvas: dict = dc_field(default_factory=dict)
     margin: int = 0
+
+
+class FreeRetryRefused(AppError):
+    status = 409
+    title = "No free retry"
 
 
 class ProviderDown(AppError):
@@ -272,6 +278,7 @@ def create_composition(
     parent: Composition | None = None,
     origin: str = Composition.Origin.NEW,
     region: PlannedRegion | None = None,
+    free_retry_of: Composition | None = None,
 ) -> Composition:
     """Validate, store the photos and create a queued composition; all of it or nothing.
 
@@ -280,11 +287,24 @@ def create_composition(
     saved references (`NamedReference`), which become their current images; each composition
     input records the reference version it came from. A `region` (an edit or an expand of
     image 1) is stored with it; it needs one image only.
+    A free retry (`free_retry_of`) holds nothing; its capture is waived when it succeeds.
     """
     options = options.with_model()
     expanded, expanded_roles, reference_versions = _expand_references(
         workspace=workspace, images=images, roles=options.roles
     )
+    if len(expanded) != len(images) and any(t is not None for t in options.markup_of):
+        # Mark-up links name positions as sent; a reference of several images moves them.
+        raise ValidationFailed(
+            [
+                (
+                    "inputs",
+                    "markup_invalid",
+                    "Mark-up links cannot be combined with a saved reference of several images; "
+                    "name the reference's images one by one.",
+                )
+            ]
+        )
     return _create_composition(
         workspace=workspace,
         user=user,
@@ -294,6 +314,7 @@ def create_composition(
         parent=parent,
         origin=origin,
         region=region,
+        free_retry_of=free_retry_of,
     )
 
 
@@ -307,6 +328,7 @@ def _create_composition(
     parent: Composition | None,
     origin: str,
     region: PlannedRegion | None,
+    free_retry_of: Composition | None = None,
 ) -> Composition:
     new_images = [i for i in images if isinstance(i, NewImage)]
     count = len(images)
@@ -329,7 +351,7 @@ def _create_composition(
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
         raise NotAllowed(message, code=code, field=field_name)
-    credits = price_composition(model, options)
+    credits = 0 if free_retry_of else price_composition(model, options)
     if credits > wallet.balance:  # cheap early answer; the reserve below is the real check
         raise insufficient(credits, wallet.balance)
     # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
@@ -414,6 +436,7 @@ def _create_composition(
                 num_images=options.num_images,
                 parent=parent,
                 origin=origin,
+                free_retry_of=free_retry_of,
                 status=Composition.Status.HELD if held else Composition.Status.QUEUED,
                 held_reason=" ".join(held)[:300],
                 consent=options.consent,
@@ -433,6 +456,7 @@ def _create_composition(
                 images=options.num_images,
                 user=user,
             )
+            markup_of = [*options.markup_of, *[None] * (count - len(options.markup_of))]
             CompositionInput.objects.bulk_create(
                 CompositionInput(
                     composition=composition,
@@ -440,6 +464,7 @@ def _create_composition(
                     position=i,
                     role=role,
                     reference_version=version,
+                    markup_of=markup_of[i - 1],
                 )
                 for i, (upload, role, version) in enumerate(
                     zip(uploads, roles, reference_versions, strict=True), start=1
@@ -701,6 +726,7 @@ def create_variation(
         num_images=num_images,
         style=style,
         roles=[i.role for i in inputs],
+        markup_of=[i.markup_of for i in inputs],
     )
     # (Not `source.inputs(manager=...)`: a prefetched `inputs` would answer for it.)
     if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
@@ -738,6 +764,78 @@ def _region_again(source: Composition) -> PlannedRegion | None:
         canvas=dict(region.canvas),
         margin=region.margin,
     )
+
+
+def create_free_retry(*, source: Composition, user: User | None) -> Composition:
+    """The one retry at no charge that a composition gets when its reference check did not
+    find a product or logo in a result: the same inputs and options, a new picture."""
+    if not source.missed_references or source.status != Composition.Status.SUCCEEDED:
+        raise FreeRetryRefused(
+            "A free retry is offered only when the check did not find a product or logo in "
+            "the result.",
+            code="free_retry_not_offered",
+        )
+    if source.origin == Composition.Origin.RETRY:
+        raise FreeRetryRefused(
+            "This composition is a free retry already; it has none of its own.",
+            code="free_retry_not_offered",
+        )
+    used = FreeRetryRefused("This composition's free retry has been used.", code="free_retry_used")
+    if Composition.objects.filter(free_retry_of=source).exists():
+        raise used
+    inputs = list(source.inputs.select_related("upload"))
+    if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
+        raise InvalidState(
+            "A photo of this composition was removed by a moderator; it cannot be retried."
+        )
+    options = CompositionOptions.of(
+        source, roles=[i.role for i in inputs], markup_of=[i.markup_of for i in inputs]
+    )
+    try:
+        return create_composition(
+            workspace=source.workspace,
+            user=user,
+            options=options,
+            images=[i.upload for i in inputs],
+            parent=source,
+            origin=Composition.Origin.RETRY,
+            free_retry_of=source,
+        )
+    except IntegrityError:
+        # Two requests at once: the one-to-one let only the first through.
+        raise used from None
+
+
+def check_references(*, composition: Composition) -> dict:
+    """Look for each input whose role must appear (product, logo) in each result, and record
+    what was found on the composition. Deterministic, so running it twice changes nothing."""
+    inputs = list(
+        composition.inputs.filter(role__in=CHECKED_ROLES, markup_of__isnull=True)
+        .select_related("upload")
+        .order_by("position")
+    )
+    scenes = []
+    for result in composition.results.order_by("position"):
+        with result.file.open("rb") as fh:
+            scenes.append((result, fh.read()))
+    references = []
+    for item in inputs:
+        with item.upload.file.open("rb") as fh:
+            reference = fh.read()
+        for result, scene in scenes:
+            match = find_reference(reference, scene)
+            references.append(
+                {
+                    "input": item.position,
+                    "role": item.role,
+                    "result": result.public_id,
+                    "found": match.found,
+                    "inliers": match.inliers,
+                }
+            )
+    checks = {"status": "done", "references": references}
+    composition.record_checks(checks)
+    return checks
 
 
 def delete_composition(*, composition: Composition) -> None:

@@ -38,6 +38,7 @@ from .providers.base import (
     ProviderSafetyBlock,
     ProviderUnavailable,
 )
+from .services import check_references as check_composition_references
 from .services import delete_upload
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,29 @@ def run_composition(public_id: str) -> str:
     # The claimed composition may be another of the workspace's: every log line names it.
     with composition_context(composition.public_id):
         return _run_claimed(composition)
+
+
+def check_references(public_id: str) -> str:
+    """The reference check of a succeeded composition (`services.check_references`); a second
+    delivery finds it done and returns."""
+    composition = Composition.objects.filter(
+        public_id=public_id, status=Composition.Status.SUCCEEDED
+    ).first()
+    if composition is None:
+        return "nothing to do"
+    if composition.checks.get("status") == "done":
+        return "checked already"
+    with composition_context(public_id):
+        try:
+            checks = check_composition_references(composition=composition)
+        except Exception:
+            # A result or input that cannot be read (deleted meanwhile): say the check could
+            # not run rather than leave it pending for ever.
+            logger.exception("The reference check of %s failed", public_id)
+            composition.record_checks({"status": "failed", "references": []})
+            return "failed"
+    missed = sum(1 for check in checks["references"] if not check["found"])
+    return f"{missed} missed" if missed else "all found"
 
 
 def _run_claimed(composition: Composition) -> str:

@@ -26,6 +26,7 @@ urlpatterns = [
     path("c/<str:public_id>/delete", views.delete, name="delete"),
     path("c/<str:public_id>/variations", views.variations, name="variations"),
     path("c/<str:public_id>/region/<str:source_id>", views.region, name="region"),
+    path("c/<str:public_id>/retry", views.free_retry, name="free_retry"),
     re_path(
         r"^r/(?P<public_id>res_\w+)/(?P<variant>image|thumb|download)$",
         views.result_file,

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -95,6 +96,12 @@ def _upload_json(upload: Upload) -> dict:
         "height": upload.height,
         "held": upload.status == Upload.Status.HELD,
     }
+
+
+def _positions(values: list[str]) -> list[int | None]:
+    """The composer's `markup_of` fields: the position of the photo each one marks up, or
+    None (an empty field, or anything that is not a position)."""
+    return [int(v) if v.isdigit() and 0 < int(v) <= 99 else None for v in values]
 
 
 def _chosen_uploads(request, roles: list[str]) -> tuple[list[tuple[Upload, str, str]], list[str]]:
@@ -208,7 +215,12 @@ def compose(request):
             )
         if form.is_valid():
             data = form.cleaned_data
-            options = CompositionOptions.from_data(data, roles=roles, require_consent=True)
+            options = CompositionOptions.from_data(
+                data,
+                roles=roles,
+                markup_of=_positions(request.POST.getlist("markup_of")),
+                require_consent=True,
+            )
             new_images = [
                 NewImage(name=f.name, fileobj=f, size=f.size)
                 for f in request.FILES.getlist("images")
@@ -265,6 +277,8 @@ def compose(request):
             {**_upload_json(u), "role": role, "reference": ref} for u, role, ref in chosen_pairs
         ],
         "library": _library_for_js(request.workspace),
+        # The mark-up links sent, by position (the composer turns them back into its items).
+        "chosen_markup": _positions(request.POST.getlist("markup_of")),
         "balance": wallet.balance,
         "daily_left": max(0, quotas.daily_limit - quotas.daily_used),
         "daily_limit": quotas.daily_limit,
@@ -281,6 +295,7 @@ def compose(request):
             "upload": reverse("compositions:compose_upload"),
             "from_result": reverse("compositions:compose_upload_from_result"),
             "delete": reverse("compositions:compose_upload_delete", args=["up_ID"]),
+            "upload_image": reverse("compositions:upload_file", args=["up_ID", "image"]),
         },
     }
     context = {
@@ -402,12 +417,37 @@ def detail(request, public_id):
         "removals": insight.removals([composition.pk]).get(composition.pk, []),
         **_action_costs(composition),
         "warnings": lifecycle_warnings(composition.model),
+        "reference_checks": _reference_lines(composition, inputs, results),
+        "free_retry": (
+            Composition.objects.filter(free_retry_of=composition).first()
+            if composition.missed_references
+            else None
+        ),
         "route_candidates": sorted(
             (composition.route_reason or {}).get("candidates", {}).items(),
             key=lambda item: item[1].get("score", 0),
         ),
     }
     return render(request, "compositions/detail.html", context)
+
+
+def _reference_lines(composition: Composition, inputs, results) -> list[dict]:
+    """The reference check's findings as sentences ("Logo from image 2: found in result 1")."""
+    roles = {item.position: item.get_role_display() for item in inputs}
+    positions = {result.public_id: result.position for result in results}
+    lines = []
+    for check in composition.checks.get("references", []):
+        values = {
+            "role": roles.get(check["input"], check["role"]),
+            "input": check["input"],
+            "result": positions.get(check["result"], "?"),
+        }
+        if check["found"]:
+            text = _("%(role)s from image %(input)s: found in result %(result)s.") % values
+        else:
+            text = _("%(role)s from image %(input)s: not found in result %(result)s.") % values
+        lines.append({"found": check["found"], "text": text})
+    return lines
 
 
 def _action_costs(composition: Composition) -> dict:
@@ -477,6 +517,16 @@ def delete(request, public_id):
     services.delete_composition(composition=composition)
     messages.success(request, "Deleted the composition and its images.")
     return redirect("compositions:history")
+
+
+@login_required
+@require_POST
+def free_retry(request, public_id):
+    source = get_object_or_404(_compositions(request), public_id=public_id)
+    request.error_redirect = source.get_absolute_url()  # a refusal is said on the source's page
+    composition = services.create_free_retry(source=source, user=request.user)
+    messages.success(request, _("Retrying at no charge."))
+    return redirect(composition)
 
 
 @login_required

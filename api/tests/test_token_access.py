@@ -32,6 +32,7 @@ SCOPES = [
     ("DELETE", "/api/v1/compositions/cmp_x", "compositions:write"),
     ("POST", "/api/v1/compositions/cmp_x/cancel", "compositions:write"),
     ("POST", "/api/v1/compositions/cmp_x/variations", "compositions:write"),
+    ("POST", "/api/v1/compositions/cmp_x/retry", "compositions:write"),
     ("POST", "/api/v1/estimate", "compositions:read"),
     ("GET", "/api/v1/results/res_x/file", "compositions:read"),
     ("GET", "/api/v1/results/res_x/thumbnail", "compositions:read"),

@@ -15,6 +15,9 @@ class InputImage:
     # (white: fill). The models ignore masks, so only the local compositor reads it; bananasite
     # pastes every provider's answer back through the mask itself (`compositions.regions`).
     mask: bytes = b""
+    # A marked-up copy of the image at this position (1-based): arrows, boxes and notes drawn
+    # in the composer. The prompt says so; providers that cannot read marks leave it out.
+    markup_of: int | None = None
 
 
 # Keyword-only, so the required output size can sit beside the options it follows from.

@@ -15,7 +15,7 @@ import io
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -553,6 +553,11 @@ class LocalCompositor(Provider):
     ) -> ComposeResult:
         if request.region:
             return self.compose_region(request, progress)
+        clean = [image for image in request.images if image.markup_of is None]
+        if len(clean) >= 2:
+            # It cannot read marks: it composes the clean photos (with one clean photo left,
+            # the marked-up copy stands in as the second).
+            request = replace(request, images=clean)
         if len(request.images) < 2:
             raise ProviderBadRequest("The local compositor needs at least two images.")
         images = []

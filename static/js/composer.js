@@ -47,7 +47,7 @@
   // --- Storage ---------------------------------------------------------------------------
   function save() {
     const data = {
-      items: items.filter((i) => i.id).map((i) => ({ id: i.id, name: i.name, thumb: i.thumb, role: i.role, bytes: i.bytes, reference: i.reference || "" })),
+      items: items.filter((i) => i.id).map((i) => ({ id: i.id, name: i.name, thumb: i.thumb, role: i.role, bytes: i.bytes, reference: i.reference || "", markupOfId: markupTarget(i) ? markupTarget(i).id : null })),
       prompt: prompt.value,
       preset: presetSelect.value,
       options: Object.fromEntries(OPTION_NAMES.map((n) => [n, form.elements[n].value])),
@@ -63,6 +63,12 @@
     if (state.submitted) {
       // The server refused the submission and sent back what was chosen.
       items = state.chosen.map((u) => ({ ...u, key: nextKey++, status: "done", progress: 100 }));
+      // The mark-up links sent, by position (the source, if any, is position 1).
+      const links = (state.chosen_markup || []).slice(offset);
+      items.forEach((item, index) => {
+        const target = links[index] ? items[links[index] - 1 - offset] : null;
+        if (target && target !== item) item.markupOf = target.key;
+      });
       try {
         const stored = JSON.parse(sessionStorage.getItem(storageKey) || "null");
         if (stored) { presetValues = stored.presetValues || {}; lastScaffold = stored.lastScaffold || ""; }
@@ -74,6 +80,10 @@
     // Kept until the composition's page confirms it was made (detail.js clears it there).
     if (!stored) return;
     items = (stored.items || []).map((u) => ({ ...u, key: nextKey++, status: "done", progress: 100 }));
+    items.forEach((item) => {
+      const target = item.markupOfId ? items.find((other) => other.id === item.markupOfId) : null;
+      item.markupOf = target ? target.key : null;
+    });
     prompt.value = stored.prompt || "";
     if (presets[stored.preset]) presetSelect.value = stored.preset;
     Object.entries(stored.options || {}).forEach(([name, value]) => {
@@ -162,6 +172,8 @@
 
   function removeItem(index) {
     const [item] = items.splice(index, 1);
+    // A marked-up copy means nothing without its photo: it goes too.
+    items.filter((other) => other.markupOf === item.key).forEach((other) => removeItem(items.indexOf(other)));
     if (item.xhr) item.xhr.abort();
     if (item.localUrl) URL.revokeObjectURL(item.localUrl);
     if (item.id && !item.reference) {
@@ -171,6 +183,165 @@
     }
     render();
   }
+
+  function markupTarget(item) {
+    return item.markupOf ? items.find((other) => other.key === item.markupOf) || null : null;
+  }
+
+  // --- Mark-up: arrows, boxes and notes drawn on a copy of a photo -----------------------
+  // Pointer Events, so a mouse, a pen and a finger all draw; the dialog opens from a button
+  // and closes with Escape or Cancel, and focus goes back to the button.
+  const markup = (function () {
+    const dialog = document.getElementById("markup-dialog");
+    const canvas = document.getElementById("markup-canvas");
+    const ctx = canvas.getContext("2d");
+    const textInput = document.getElementById("markup-text");
+    const status = document.getElementById("markup-status");
+    const MAX_EDGE = 2048;
+    const RED = "#e6141a";
+    let photo = null;
+    let source = null;
+    let opener = null;
+    let shapes = [];
+    let drawing = null;
+
+    function tool() { return dialog.querySelector('input[name="markup-tool"]:checked').value; }
+    function scale() { return Math.max(canvas.width, canvas.height) / 1000; }
+    function point(event) {
+      const box = canvas.getBoundingClientRect();
+      return { x: ((event.clientX - box.left) / box.width) * canvas.width, y: ((event.clientY - box.top) / box.height) * canvas.height };
+    }
+
+    function drawShape(shape) {
+      const line = Math.max(3, 6 * scale());
+      ctx.strokeStyle = RED;
+      ctx.fillStyle = RED;
+      ctx.lineWidth = line;
+      ctx.lineCap = "round";
+      ctx.lineJoin = "round";
+      if (shape.kind === "box") {
+        ctx.strokeRect(shape.x1, shape.y1, shape.x2 - shape.x1, shape.y2 - shape.y1);
+      } else if (shape.kind === "arrow") {
+        const angle = Math.atan2(shape.y2 - shape.y1, shape.x2 - shape.x1);
+        const head = line * 4;
+        ctx.beginPath();
+        ctx.moveTo(shape.x1, shape.y1);
+        ctx.lineTo(shape.x2, shape.y2);
+        ctx.stroke();
+        ctx.beginPath();
+        ctx.moveTo(shape.x2, shape.y2);
+        ctx.lineTo(shape.x2 - head * Math.cos(angle - 0.45), shape.y2 - head * Math.sin(angle - 0.45));
+        ctx.lineTo(shape.x2 - head * Math.cos(angle + 0.45), shape.y2 - head * Math.sin(angle + 0.45));
+        ctx.closePath();
+        ctx.fill();
+      } else if (shape.kind === "text") {
+        const size = Math.round(28 * scale());
+        ctx.font = `bold ${size}px system-ui, sans-serif`;
+        ctx.textBaseline = "middle";
+        // A white halo keeps the note readable on any photo.
+        ctx.lineWidth = Math.max(3, size / 5);
+        ctx.strokeStyle = "#fff";
+        ctx.strokeText(shape.text, shape.x1, shape.y1);
+        ctx.fillText(shape.text, shape.x1, shape.y1);
+      }
+    }
+
+    function paint() {
+      if (!photo) return;
+      ctx.drawImage(photo, 0, 0, canvas.width, canvas.height);
+      shapes.forEach(drawShape);
+      if (drawing) drawShape(drawing);
+      document.getElementById("markup-undo").disabled = !shapes.length;
+      document.getElementById("markup-clear").disabled = !shapes.length;
+      document.getElementById("markup-save").disabled = !shapes.length;
+    }
+
+    canvas.addEventListener("pointerdown", (event) => {
+      if (!photo || event.button > 0) return;
+      event.preventDefault();
+      const at = point(event);
+      if (tool() === "text") {
+        const text = textInput.value.trim();
+        if (!text) { status.textContent = "Type the note first, then tap where it goes."; textInput.focus(); return; }
+        shapes.push({ kind: "text", text, x1: at.x, y1: at.y });
+        status.textContent = `Note “${text}” added.`;
+        paint();
+        return;
+      }
+      canvas.setPointerCapture(event.pointerId);
+      drawing = { kind: tool(), x1: at.x, y1: at.y, x2: at.x, y2: at.y };
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!drawing) return;
+      const at = point(event);
+      drawing.x2 = at.x;
+      drawing.y2 = at.y;
+      paint();
+    });
+    function endStroke() {
+      if (!drawing) return;
+      const big = Math.hypot(drawing.x2 - drawing.x1, drawing.y2 - drawing.y1) > 8 * scale();
+      if (big) { shapes.push(drawing); status.textContent = `${drawing.kind === "box" ? "Box" : "Arrow"} added.`; }
+      drawing = null;
+      paint();
+    }
+    canvas.addEventListener("pointerup", endStroke);
+    canvas.addEventListener("pointercancel", () => { drawing = null; paint(); });
+
+    function undo() { shapes.pop(); status.textContent = "Last mark removed."; paint(); }
+    document.getElementById("markup-undo").addEventListener("click", undo);
+    document.getElementById("markup-clear").addEventListener("click", () => { shapes = []; status.textContent = "All marks removed."; paint(); });
+    dialog.addEventListener("keydown", (event) => {
+      if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z" && event.target !== textInput) { event.preventDefault(); undo(); }
+    });
+    document.getElementById("markup-cancel").addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => {
+      photo = null;
+      drawing = null;
+      if (opener && document.body.contains(opener)) opener.focus();
+    });
+
+    document.getElementById("markup-save").addEventListener("click", () => {
+      if (!shapes.length || !source) return;
+      const original = source;
+      // toDataURL rather than toBlob: Chromium runs toBlob's encoding in idle time, which a
+      // busy or hidden page may not give it for a long while.
+      const encoded = atob(canvas.toDataURL("image/png").split(",")[1]);
+      const bytes = new Uint8Array(encoded.length);
+      for (let i = 0; i < encoded.length; i++) bytes[i] = encoded.charCodeAt(i);
+      const base = original.name.replace(/\.[^.]+$/, "");
+      const file = new File([bytes], `${base} (marked up).png`, { type: "image/png" });
+      const item = { key: nextKey++, file, name: file.name, role: "", status: "uploading", progress: 0, localUrl: URL.createObjectURL(file), markupOf: original.key };
+      items.push(item);
+      dialog.close();
+      send(item);
+      render();
+      moveStatus.textContent = `Added a marked-up copy of ${original.name} as image ${items.length + offset}.`;
+    });
+
+    function open(item, button) {
+      source = item;
+      opener = button;
+      shapes = [];
+      drawing = null;
+      status.textContent = "Loading the photo…";
+      document.getElementById("markup-which").textContent = `image ${items.indexOf(item) + 1 + offset}`;
+      const image = new Image();
+      image.onload = () => {
+        const ratio = Math.min(1, MAX_EDGE / Math.max(image.naturalWidth, image.naturalHeight));
+        canvas.width = Math.round(image.naturalWidth * ratio);
+        canvas.height = Math.round(image.naturalHeight * ratio);
+        photo = image;
+        status.textContent = "Drag to draw; choose Note, type it, then tap where it goes.";
+        paint();
+      };
+      image.onerror = () => { status.textContent = "The photo could not be loaded for mark-up."; };
+      image.src = item.id ? state.urls.upload_image.replace("up_ID", item.id) : item.localUrl;
+      dialog.showModal();
+      paint();
+    }
+    return { open };
+  })();
 
   // --- Rendering -------------------------------------------------------------------------
   function total() { return items.length + offset; }
@@ -214,6 +385,17 @@
       error.textContent = item.error || "";
       node.querySelector('input[name="uploads"]').value = item.id || "";
       node.querySelector('input[name="references"]').value = item.reference || "";
+      const target = markupTarget(item);
+      const targetPosition = target ? items.indexOf(target) + 1 + offset : null;
+      node.querySelector('input[name="markup_of"]').value = targetPosition ? String(targetPosition) : "";
+      const markupNote = node.querySelector(".preview-markup");
+      markupNote.hidden = !target;
+      if (target) markupNote.textContent = `Mark-up of image ${targetPosition}`;
+      node.querySelector(".preview-role").hidden = Boolean(target);
+      const markupButton = node.querySelector('[data-action="markup"]');
+      markupButton.hidden = Boolean(target) || item.status === "failed";
+      markupButton.disabled = !(item.id || item.localUrl);
+      markupButton.setAttribute("aria-label", `Mark up image ${position} (${item.name}): draw arrows, boxes and notes on a copy`);
       const select = node.querySelector("select");
       select.value = item.role || "";
       select.setAttribute("aria-label", `Role of image ${position}`);
@@ -306,12 +488,15 @@
       }
     }
     missing.forEach((k) => warnings.push(`The prompt names image ${k}, but there ${count === 1 ? "is" : "are"} ${count} photo${count === 1 ? "" : "s"}.`));
-    const roles = effectiveRoles();
+    // A marked-up copy is explained to the model by the server: it needs no mention, and it
+    // is not another object to keep faithful.
+    const markups = new Set(items.map((item, i) => (item.markupOf ? i + 1 + offset : 0)).filter(Boolean));
+    const roles = effectiveRoles().map((role, i) => (markups.has(i + 1) ? "markup" : role));
     if (text.trim() && count && !ALL_REF.test(text)) {
       const lower = text.toLowerCase();
       roles.forEach((role, i) => {
         const position = i + 1;
-        if (mentioned.has(position)) return;
+        if (mentioned.has(position) || role === "markup") return;
         if (role !== "other" && new RegExp(`\\b${role}s?\\b`).test(lower)) return;
         warnings.push(`Image ${position} (${roleLabel(role)}) is not mentioned in the prompt: say what to do with it, or remove it.`);
       });
@@ -487,6 +672,7 @@
       const li = list.querySelectorAll("li")[next];
       (li ? li.querySelector('[data-action="remove"]') : input).focus();
     }
+    if (button.dataset.action === "markup") markup.open(item, button);
     if (button.dataset.action === "retry") {
       if (item.file) send(item);
       else if (item.result) { items.splice(index, 1); addResult(item.result, index); }
