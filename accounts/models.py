@@ -135,7 +135,11 @@ class Workspace(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     # A team's owner can require two-factor sign-in of every member: a member without an
     # authenticator is sent to set one up before reaching the team (accounts.middleware).
-    require_mfa = models.BooleanField(_("require two-factor sign-in"), default=False)
+    # A database default too: rows written by code that predates the column (an older
+    # migration's state, another process mid-deploy) get False, not a NOT NULL error.
+    require_mfa = models.BooleanField(
+        _("require two-factor sign-in"), default=False, db_default=False
+    )
 
     objects = WorkspaceQuerySet.as_manager()
 

@@ -566,7 +566,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from this site, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"InputRoleEnum": "compositions.models.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "InputRoleEnum": "compositions.models.Role",
+        # Two choice sets named `kind`: a saved reference's and a region edit's.
+        "ReferenceKindEnum": "references.models.Reference.Kind",
+        "RegionKindEnum": "compositions.models.RegionEdit.Kind",
+    },
 }
 
 # --- Fetching URLs given by users (image inputs, webhooks) -----------------------------------

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='workspace',
             name='require_mfa',
-            field=models.BooleanField(default=False, verbose_name='require two-factor sign-in'),
+            field=models.BooleanField(default=False, db_default=False, verbose_name='require two-factor sign-in'),
         ),
     ]
