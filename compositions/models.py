@@ -538,6 +538,10 @@ class Result(models.Model):
     bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
     phash = models.CharField(max_length=16, blank=True)
+    # Its Content Credentials as read back right after signing (compositions.credentials):
+    # {"signed": true, "state", "issuer", "ingredients", ...}, or {"signed": false, "error"} when
+    # signing failed; {} for results stored before results were signed.
+    credentials = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
 
