@@ -30,6 +30,7 @@ urlpatterns = [
         name="result-file",
     ),
     path("reports", api.ReportsView.as_view(), name="reports"),
+    path("verify", api.VerifyView.as_view(), name="verify"),
     path("usage", api.UsageView.as_view(), name="usage"),
     path("webhooks", api.WebhooksView.as_view(), name="webhooks"),
     path("webhooks/<str:webhook_id>", api.WebhookDetailView.as_view(), name="webhook"),

@@ -24,7 +24,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
+from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
 
+from bananasite.errors import ValidationFailed
+
+from . import images  # noqa: F401  (registers the HEIF opener with Pillow)
 from .provenance import DIGITAL_SOURCE_TYPE
 
 logger = logging.getLogger(__name__)
@@ -419,3 +424,77 @@ def read_credentials(data: bytes, mime_type: str = "") -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def supported_types() -> frozenset[str]:
     return frozenset(c2pa.Reader.get_supported_mime_types())
+
+
+def _validation(summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "state": summary.get("state", NONE),
+        "trusted": bool(summary.get("trusted")),
+        "problems": list(summary.get("problems") or []),
+    }
+
+
+def _manifest(summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "issuer": summary.get("issuer", ""),
+        "claim_generator": summary.get("claim_generator", ""),
+        "title": summary.get("title", ""),
+        "actions": summary.get("actions") or [],
+        "ingredients": summary.get("ingredients") or [],
+    }
+
+
+def result_credentials(stored: dict[str, Any]) -> dict[str, Any]:
+    """A result's credentials (as read back when it was signed) for the page and the API."""
+    if not stored.get("signed"):
+        return {"signed": False, **_manifest({}), "validation": _validation({})}
+    return {"signed": True, **_manifest(stored), "validation": _validation(stored)}
+
+
+def verification(summary: dict[str, Any]) -> dict[str, Any]:
+    """What a reader found in any image, for the verify page and endpoint."""
+    has_manifest = summary.get("state", NONE) != NONE and "issuer" in summary
+    return {
+        "validation": _validation(summary),
+        "manifest": _manifest(summary) if has_manifest else None,
+    }
+
+
+# Pillow's name for a format → the media type c2pa reads it as.
+MEDIA_TYPES = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "HEIF": "image/heic",
+    "AVIF": "image/avif",
+    "TIFF": "image/tiff",
+    "GIF": "image/gif",
+}
+
+
+def verify_image(fileobj: Any, *, label: str, size: int | None) -> dict[str, Any]:
+    """Read the credentials of an image someone sent to be checked: valid, tampered or none.
+
+    Only the header is parsed to learn the format (no pixel is decoded); c2pa reads the rest."""
+    limit = settings.BANANASITE_MAX_UPLOAD_BYTES
+    too_large = _("“%(name)s” is larger than the %(limit)d MB limit.") % {
+        "name": label,
+        "limit": limit // 1048576,
+    }
+    if size is not None and size > limit:
+        raise ValidationFailed([("image", "image_too_large", too_large)])
+    data = fileobj.read(limit + 1)
+    if len(data) > limit:
+        raise ValidationFailed([("image", "image_too_large", too_large)])
+    unsupported = _("“%(name)s” is not an image whose credentials can be read.") % {"name": label}
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            media_type = MEDIA_TYPES.get(img.format or "", "")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        media_type = ""
+    if media_type not in supported_types():
+        raise ValidationFailed([("image", "unsupported_image_type", unsupported)])
+    try:
+        return verification(read_credentials(data, media_type))
+    except c2pa.C2paError.NotSupported:
+        raise ValidationFailed([("image", "unsupported_image_type", unsupported)]) from None

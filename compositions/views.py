@@ -8,6 +8,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -19,6 +20,7 @@ from moderation.models import Report
 
 from . import insight, services, usage_lines
 from .catalog import all_models, get_model
+from .credentials import result_credentials, verify_image
 from .forms import ComposeForm
 from .lifecycle import cancel_composition
 from .models import Composition, Result, Role, Upload
@@ -346,6 +348,7 @@ def detail(request, public_id):
         "global_position": insight.global_queue_position(composition),
         "inputs": inputs,
         "results": results,
+        "credentials": [(r, result_credentials(r.credentials)) for r in results],
         "children": children,
         "lineage": lineage,
         "compare": compare,
@@ -359,6 +362,24 @@ def detail(request, public_id):
         ),
     }
     return render(request, "compositions/detail.html", context)
+
+
+@login_required
+def verify(request):
+    """Anyone signed in can check an image's Content Credentials; nothing is stored."""
+    found, error, name = None, "", ""
+    if request.method == "POST":
+        image = request.FILES.get("image")
+        if image is None:
+            error = _("Choose an image to check.")
+        else:
+            name = image.name
+            try:
+                found = verify_image(image, label=image.name, size=image.size)
+            except ValidationFailed as exc:
+                error = exc.message
+    context = {"found": found, "error": error, "name": name}
+    return render(request, "compositions/verify.html", context, status=400 if error else 200)
 
 
 def _action_costs(composition: Composition) -> dict:
