@@ -34,7 +34,7 @@ def verify(client, data: bytes, name="picture.png"):
 
 
 def test_the_result_object_carries_its_credentials(owner, signed):
-    composition, result, _ = signed
+    composition, _, _ = signed
     body = token_client(owner).get(f"/api/v1/compositions/{composition.public_id}").json()
     (out,) = body["results"]
     credentials = out["credentials"]

@@ -27,7 +27,7 @@ def check(client, data: bytes, name="picture.png"):
 
 
 def test_the_composition_page_shows_each_results_credentials(owner_client, signed):
-    composition, result, _ = signed
+    composition, _, _ = signed
     page = owner_client.get(composition.get_absolute_url()).content.decode()
     section = page[page.index('id="credentials"') :]
     assert "Content Credentials" in section and 'class="badge ok">Valid' in section
