@@ -55,7 +55,6 @@ def _isolated_storage(settings, tmp_path, c2pa_dev_dir):
     }
     settings.BANANASITE_TASKS_SYNC = True
     settings.BANANASITE_C2PA_DEV_DIR = c2pa_dev_dir
-    settings.BANANASITE_C2PA_THUMBNAILS = False  # a fifth of a second a result; few tests look
     # Real hashing costs a third of a second per user; tests do not need that strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES["staticfiles"] = {

@@ -469,9 +469,11 @@ if BANANASITE_C2PA_TRUST_ANCHORS and not Path(BANANASITE_C2PA_TRUST_ANCHORS).is_
     raise ImproperlyConfigured(
         f"BANANASITE_C2PA_TRUST_ANCHORS: {BANANASITE_C2PA_TRUST_ANCHORS!r} is not a readable file."
     )
-# Thumbnails of the result and its inputs inside the manifest (what verifiers show); they cost
-# about 0.2-0.5 s a result.
-BANANASITE_C2PA_THUMBNAILS = env_bool("BANANASITE_C2PA_THUMBNAILS", True)
+# Thumbnails of the result and of every input inside each result's manifest (verifiers show
+# them). Off by default: on this (shared, loaded) machine they took a 12 MP result from 0.2-1 s to
+# 2.4-3 s and added 400-500 KB to every result (benchmarks/c2pa_sign.py); the hashes
+# identify the inputs without them.
+BANANASITE_C2PA_THUMBNAILS = env_bool("BANANASITE_C2PA_THUMBNAILS", False)
 
 # --- Providers --------------------------------------------------------------------------------
 # A provider is configured when its key is set; base URLs default to the real hosts and exist so
