@@ -84,6 +84,16 @@ def test_verify_reports_a_tampered_result_as_tampered(owner, signed):
     assert body["manifest"]["issuer"] == "bananasite development"  # what it claimed
 
 
+def test_verify_reports_an_edited_manifest_as_tampered(owner, signed):
+    """Someone rewrites what the manifest says (a PNG whose chunk CRC no longer matches, too:
+    still reported as tampered, not refused as "not an image")."""
+    _, _, data = signed
+    assert data.count(b"c2pa.created") == 1
+    body = verify(token_client(owner), data.replace(b"c2pa.created", b"c2pa.cropped")).json()
+    assert body["validation"]["state"] == "tampered"
+    assert body["validation"]["problems"]
+
+
 def test_verify_an_image_without_credentials_is_none(owner):
     body = verify(token_client(owner), image_bytes()).json()
     assert body == {
