@@ -291,6 +291,7 @@ def store_results(composition: Composition, generated: Generated) -> list[Result
                 content_type=output.mime_type,
                 bytes=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
+                source_sha256=hashlib.sha256(output.data).hexdigest(),
                 phash=perceptual_hash(img),
                 credentials=summary,
             )
