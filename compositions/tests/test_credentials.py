@@ -19,6 +19,8 @@ from compositions.provenance import DIGITAL_SOURCE_TYPE
 from compositions.services import create_refinement, create_variation
 from compositions.tasks import run_composition
 from conftest import sample_bytes
+from moderation.services import remove_content
+from moderation.tests.helpers import make_moderator
 
 from .factories import compose
 from .fakes import FakeProvider, Reply, gemini_ok, png
@@ -247,3 +249,17 @@ def test_the_development_certificate_command_is_idempotent_and_renews(settings, 
     leaf = credentials.x509.load_pem_x509_certificates(chain)[0]
     usage = leaf.extensions.get_extension_for_class(credentials.x509.KeyUsage).value
     assert usage.digital_signature and not usage.key_cert_sign
+
+
+def test_the_same_picture_signed_twice_differs_in_bytes_but_not_in_source(
+    owner, make_user, monkeypatch
+):
+    """Signing makes every stored file unique; identical pictures are still found (not charged
+    twice, see test_identical_results; removed together by a moderator) by the provider's bytes."""
+    monkeypatch.setattr("compositions.pipeline.seed_for", lambda composition: 7)
+    first, second = (run(compose(owner)).results.get() for _ in range(2))
+    assert first.sha256 != second.sha256
+    assert first.source_sha256 == second.source_sha256
+    moderator = make_moderator(make_user)
+    removed = remove_content(target=first, actor=moderator, reason="Not allowed")
+    assert {first.public_id, second.public_id} <= set(removed)
