@@ -247,14 +247,6 @@ def sign_result(
     the parent ingredient, and the action is `c2pa.opened` on it, since `c2pa.created` would
     claim the picture began here; otherwise `c2pa.created`."""
     key = signing_key()
-    signer = c2pa.Signer.from_info(
-        c2pa.C2paSignerInfo(
-            alg=key.alg,
-            sign_cert=key.chain,
-            private_key=key.key,
-            ta_url=settings.BANANASITE_C2PA_TSA_URL or None,
-        )
-    )
     parent = has_manifest(data, mime_type)
     action: dict[str, Any] = {
         "action": "c2pa.opened" if parent else "c2pa.created",
@@ -270,10 +262,19 @@ def sign_result(
         "format": mime_type,
         "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [action]}}],
     }
-    try:
-        return _sign(
-            data, mime_type, manifest, signer, ingredients, parent=parent, provider=provider
+    try:  # a key that does not match its certificate fails here, not at start-up
+        signer = c2pa.Signer.from_info(
+            c2pa.C2paSignerInfo(
+                alg=key.alg,
+                sign_cert=key.chain,
+                private_key=key.key,
+                ta_url=settings.BANANASITE_C2PA_TSA_URL or None,
+            )
         )
+        with signer:
+            return _sign(
+                data, mime_type, manifest, signer, ingredients, parent=parent, provider=provider
+            )
     except c2pa.C2paError as exc:
         raise SigningFailed(f"C2PA signing failed: {exc}") from exc
 

@@ -263,3 +263,14 @@ def test_the_same_picture_signed_twice_differs_in_bytes_but_not_in_source(
     moderator = make_moderator(make_user)
     removed = remove_content(target=first, actor=moderator, reason="Not allowed")
     assert {first.public_id, second.public_id} <= set(removed)
+
+
+def test_a_key_that_does_not_match_its_certificate_is_a_signing_failure(settings, tmp_path):
+    for name in ("a", "b"):
+        credentials.make_development_certificate(tmp_path / name)
+    settings.BANANASITE_C2PA_CERT_CHAIN = str(tmp_path / "a" / credentials.DEV_CHAIN)
+    settings.BANANASITE_C2PA_PRIVATE_KEY = str(tmp_path / "b" / credentials.DEV_KEY)
+    with pytest.raises(credentials.SigningFailed, match="signature does not match"):
+        credentials.sign_result(
+            png(), "image/png", title="t", model="m", provider="p", ingredients=[]
+        )
