@@ -39,6 +39,7 @@ from .options import (
     validate_options,
 )
 from .presets import PEOPLE_PRESETS, default_roles
+from .prompt_lint import lint as lint_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def _sanitize_all(
     return sanitized, errors
 
 
-def _price(model: ModelSpec, options: CompositionOptions) -> int:
+def price_composition(model: ModelSpec, options: CompositionOptions) -> int:
+    """The credits a composition with these options holds at submit (the one price rule: the
+    composer's estimate, the buttons' costs and the hold all come from here)."""
     per_image = model.credits_per_image
     if options.priority == Composition.Priority.BATCH:
         # The batch tier's price, catalogue data: each image's credits times the model's
@@ -164,7 +167,7 @@ def create_composition(
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
         raise NotAllowed(message, code=code, field=field_name)
-    credits = _price(model, options)
+    credits = price_composition(model, options)
     if credits > wallet.balance:  # cheap early answer; the reserve below is the real check
         raise insufficient(credits, wallet.balance)
     # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
@@ -394,15 +397,32 @@ def delete_upload(*, upload: Upload) -> None:
 
 
 def estimate_composition(
-    *, workspace: Workspace, user: User | None, options: CompositionOptions, count: int
+    *,
+    workspace: Workspace,
+    user: User | None,
+    options: CompositionOptions,
+    count: int,
+    roles: list[str] | None = None,
 ) -> dict:
-    """What a composition would cost and whether it would be accepted; creates nothing."""
+    """What a composition would cost, whether it would be accepted, and what the prompt
+    linter says of its prompt (warnings never refuse); creates nothing."""
     reasons = []
+    warnings: list[dict] = []
     model, errors = validate_options(options.with_model(), count=count)
     reasons += [{"code": code, "message": message} for _f, code, message in errors]
     credits = 0
     if model:
-        credits = _price(model, options)
+        credits = price_composition(model, options)
+        warnings = [
+            {"code": warning.code, "message": warning.message}
+            for warning in lint_prompt(
+                prompt=options.prompt,
+                roles=roles or [],
+                preset=options.preset,
+                model_id=model.id,
+                count=count,
+            )
+        ]
         wallet = open_wallet(workspace=workspace)
         reasons += [
             {"code": code, "message": message}
@@ -415,4 +435,4 @@ def estimate_composition(
             check_quotas(wallet=wallet, user=user, images=options.num_images)
         except QuotaExceeded as exc:
             reasons.append({"code": exc.code, "message": exc.message})
-    return {"credits": credits, "allowed": not reasons, "reasons": reasons}
+    return {"credits": credits, "allowed": not reasons, "reasons": reasons, "warnings": warnings}
