@@ -116,6 +116,6 @@ def test_the_same_picture_with_other_model_options_is_charged(owner, fixed_seed)
     # that thinks harder would have.
     Composition.objects.filter(pk=first.pk).update(model_options={"thinking_level": "high"})
     other = run(compose(owner))
-    assert other.results.get().sha256 == first.results.get().sha256
+    assert other.results.get().source_sha256 == first.results.get().source_sha256
     assert other.credits_charged == other.credits_reserved > 0
     assert "not charged" not in other.text
