@@ -19,6 +19,7 @@ migrate: venv
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
+	$(PY) manage.py make_dev_certificate
 	$(PY) manage.py seed_demo
 
 run: demo

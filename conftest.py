@@ -30,8 +30,18 @@ def browser_type_launch_args():
     }
 
 
+@pytest.fixture(scope="session")
+def c2pa_dev_dir(tmp_path_factory):
+    """A development C2PA certificate for the session, so results are signed as in `make run`."""
+    from compositions.credentials import make_development_certificate  # needs Django set up
+
+    directory = tmp_path_factory.mktemp("c2pa")
+    make_development_certificate(directory)
+    return directory
+
+
 @pytest.fixture(autouse=True)
-def _isolated_storage(settings, tmp_path):
+def _isolated_storage(settings, tmp_path, c2pa_dev_dir):
     """Each test gets its own media directory, and tasks run inline unless a test says not."""
     media = tmp_path / "media"
     media.mkdir()
@@ -44,6 +54,7 @@ def _isolated_storage(settings, tmp_path):
         },
     }
     settings.BANANASITE_TASKS_SYNC = True
+    settings.BANANASITE_C2PA_DEV_DIR = c2pa_dev_dir
     # Real hashing costs a third of a second per user; tests do not need that strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES["staticfiles"] = {

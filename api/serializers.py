@@ -404,6 +404,10 @@ class UploadIn(StrictInput):
         return attrs
 
 
+class VerifyIn(StrictInput):
+    image = serializers.FileField(help_text="The image whose Content Credentials to check.")
+
+
 class ReportIn(StrictInput):
     target_type = serializers.ChoiceField(choices=Report.TargetType.choices)
     target_id = serializers.CharField(max_length=40)

@@ -37,6 +37,7 @@ urlpatterns = [
     path("reports", api.ReportsView.as_view(), name="reports"),
     path("references", api.ReferencesView.as_view(), name="references"),
     path("references/<str:reference_id>", api.ReferenceDetailView.as_view(), name="reference"),
+    path("verify", api.VerifyView.as_view(), name="verify"),
     path("usage", api.UsageView.as_view(), name="usage"),
     path("webhooks", api.WebhooksView.as_view(), name="webhooks"),
     path("webhooks/<str:webhook_id>", api.WebhookDetailView.as_view(), name="webhook"),

@@ -27,10 +27,11 @@ from billing.services import open_wallet, quotas_for
 from billing.usage import member_totals, usage_by_day
 from compositions import services
 from compositions.catalog import all_models, default_model
+from compositions.credentials import verify_image
 from compositions.lifecycle import cancel_composition
 from compositions.models import Composition, Result, Upload
 from compositions.options import CompositionOptions, NamedReference, NewImage
-from compositions.serializers import CompositionOut, UploadOut
+from compositions.serializers import CompositionOut, UploadOut, VerificationOut
 from moderation.services import create_report
 from references.models import Reference, current_images
 from references.services import ROLE_FOR_KIND, create_reference, delete_reference, end_of_day
@@ -54,6 +55,7 @@ from .serializers import (
     UploadIn,
     UsageOut,
     VariationIn,
+    VerifyIn,
     WebhookCreatedOut,
     WebhookIn,
     WebhookOut,
@@ -495,6 +497,23 @@ class ResultFileView(WorkspaceAPIView):
         if variant == "thumbnail":
             return serve_private_file(result.thumbnail, content_type="image/webp")
         return serve_private_file(result.file, content_type=result.content_type)
+
+
+class VerifyView(WorkspaceAPIView):
+    """Check any image's Content Credentials: valid, tampered or none. Nothing is stored."""
+
+    parser_classes = [MultiPartParser]
+    required_scopes = {"POST": ANY_SCOPE}
+
+    @extend_schema(
+        request={"multipart/form-data": VerifyIn}, responses={200: VerificationOut, **WRITE_ERRORS}
+    )
+    def post(self, request):
+        data = VerifyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        image = data.validated_data["image"]
+        found = verify_image(image, label=image.name, size=image.size)
+        return Response(VerificationOut(found).data)
 
 
 class ReportsView(WorkspaceAPIView):

@@ -467,6 +467,40 @@ if not DEBUG:
 BANANASITE_LOG_JSON = env_bool("BANANASITE_LOG_JSON", False)
 LOGGING = logging_config(json=BANANASITE_LOG_JSON, level=env_str("LOG_LEVEL", "INFO").upper())
 
+# --- Content Credentials (C2PA) -----------------------------------------------------------
+# Every stored result is signed with a C2PA manifest. In production: the operator's certificate
+# chain (PEM, the signing certificate first, then its intermediates) and its private key (PEM),
+# from a CA whose roots verifiers trust. Unset, the development certificate that
+# `manage.py make_dev_certificate` writes (`make run` does) under BANANASITE_C2PA_DEV_DIR signs
+# instead: valid, but untrusted by verifiers such as contentcredentials.org.
+BANANASITE_C2PA_CERT_CHAIN = env_str("BANANASITE_C2PA_CERT_CHAIN")
+BANANASITE_C2PA_PRIVATE_KEY = env_str("BANANASITE_C2PA_PRIVATE_KEY")
+if bool(BANANASITE_C2PA_CERT_CHAIN) != bool(BANANASITE_C2PA_PRIVATE_KEY):
+    raise ImproperlyConfigured(
+        "Set both BANANASITE_C2PA_CERT_CHAIN and BANANASITE_C2PA_PRIVATE_KEY, or neither."
+    )
+for _name in ("BANANASITE_C2PA_CERT_CHAIN", "BANANASITE_C2PA_PRIVATE_KEY"):
+    if globals()[_name] and not Path(globals()[_name]).is_file():
+        raise ImproperlyConfigured(f"{_name}: {globals()[_name]!r} is not a readable file.")
+BANANASITE_C2PA_DEV_DIR = Path(
+    env_str("BANANASITE_C2PA_DEV_DIR", str(BASE_DIR / "var" / "c2pa"))
+).resolve()
+# A time-stamp authority (RFC 3161) countersigns each signature, so it stays valid after the
+# certificate expires. Empty: none, and signing needs no network.
+BANANASITE_C2PA_TSA_URL = env_str("BANANASITE_C2PA_TSA_URL")
+# Extra trust anchors (a PEM bundle of root certificates, e.g. the C2PA trust list) for reading
+# credentials: a signer under one of them is reported as trusted.
+BANANASITE_C2PA_TRUST_ANCHORS = env_str("BANANASITE_C2PA_TRUST_ANCHORS")
+if BANANASITE_C2PA_TRUST_ANCHORS and not Path(BANANASITE_C2PA_TRUST_ANCHORS).is_file():
+    raise ImproperlyConfigured(
+        f"BANANASITE_C2PA_TRUST_ANCHORS: {BANANASITE_C2PA_TRUST_ANCHORS!r} is not a readable file."
+    )
+# Thumbnails of the result and of every input inside each result's manifest (verifiers show
+# them). Off by default: on this (shared, loaded) machine they took a 12 MP result from 0.2-1 s to
+# 2.4-3 s and added 400-500 KB to every result (benchmarks/c2pa_sign.py); the hashes
+# identify the inputs without them.
+BANANASITE_C2PA_THUMBNAILS = env_bool("BANANASITE_C2PA_THUMBNAILS", False)
+
 # --- Providers --------------------------------------------------------------------------------
 # A provider is configured when its key is set; base URLs default to the real hosts and exist so
 # that tests can point the real clients at local fakes.

@@ -1,4 +1,5 @@
-"""Start-up checks: the operator's default model must be one the catalogue serves here."""
+"""Start-up checks: the operator's default model must be one the catalogue serves here; results
+must have a certificate to be signed with, and production a trusted one."""
 
 from typing import Any
 
@@ -7,6 +8,7 @@ from django.core.checks import Warning, register
 from django.db import DatabaseError
 
 from .catalog import find_model, get_model
+from .credentials import SigningUnavailable, signing_key
 
 
 @register()
@@ -27,3 +29,24 @@ def default_model_is_served(app_configs: Any = None, **kwargs: Any) -> list[Warn
             id="bananasite.W101",
         )
     ]
+
+
+@register()
+def results_can_be_signed(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    try:
+        key = signing_key()
+    except SigningUnavailable as exc:
+        return [
+            Warning(
+                f"Results will be stored without Content Credentials. {exc}", id="bananasite.W102"
+            )
+        ]
+    if key.development and not settings.DEBUG:
+        return [
+            Warning(
+                "Results are signed with the development C2PA certificate, which verifiers do not"
+                " trust; set BANANASITE_C2PA_CERT_CHAIN and BANANASITE_C2PA_PRIVATE_KEY.",
+                id="bananasite.W103",
+            )
+        ]
+    return []

@@ -130,15 +130,17 @@ def _release(composition: Composition, outcome: str) -> Settlement:
 def earlier_copies(composition: Composition, results: list[Result]) -> dict[str, str]:
     """Which of these results repeat, byte for byte, an image that an earlier composition of
     the workspace made from the same inputs (the same photos in the same order, the same prompt
-    and options) and that the workspace still has: sha256 → that composition's public id."""
-    digests = {result.sha256 for result in results}
+    and options) and that the workspace still has: source_sha256 → that composition's public id.
+
+    Compared as the provider returned them: the stored bytes are signed, differently each time."""
+    digests = {result.source_sha256 for result in results if result.source_sha256}
     inputs = list(composition.inputs.order_by("position").values_list("upload__sha256", flat=True))
     copies: dict[str, str] = {}
     earlier = (
         Composition.objects.filter(
             workspace_id=composition.workspace_id,
             status=Composition.Status.SUCCEEDED,
-            results__sha256__in=digests,
+            results__source_sha256__in=digests,
             prompt=composition.prompt,
             preset=composition.preset,
             style=composition.style,
@@ -158,7 +160,8 @@ def earlier_copies(composition: Composition, results: list[Result]) -> dict[str,
         theirs = candidate.inputs.order_by("position").values_list("upload__sha256", flat=True)
         if list(theirs) != inputs:
             continue
-        for digest in candidate.results.filter(sha256__in=digests).values_list("sha256", flat=True):
+        found = candidate.results.filter(source_sha256__in=digests)
+        for digest in found.values_list("source_sha256", flat=True):
             copies.setdefault(digest, candidate.public_id)
         if len(copies) == len(digests):
             break
@@ -196,7 +199,7 @@ def succeed_composition(
     copies = earlier_copies(composition, results)
     with transaction.atomic():
         lock_wallet(workspace_id=composition.workspace_id)
-        new = [result for result in results if result.sha256 not in copies]
+        new = [result for result in results if result.source_sha256 not in copies]
         if copies:
             names = ", ".join(sorted(set(copies.values())))
             which = f"{len(results) - len(new)} of {len(results)} images" if new else "Identical"

@@ -20,10 +20,10 @@ from PIL import Image
 from bananasite.files import delete_files, extension_for
 from bananasite.logs import carried
 
-from . import regions, routing
+from . import credentials, regions, routing
 from .catalog import ModelSpec, Route, available_routes, output_size
 from .images import encode, make_thumbnail, normalise_mode, perceptual_hash, prepare_image
-from .models import Composition, CompositionInput, RegionEdit, Result
+from .models import Composition, CompositionInput, RegionEdit, Result, Upload
 from .provenance import with_provenance
 from .providers import ComposeRequest, InputImage, ProviderError, get_provider
 from .providers.base import (
@@ -309,16 +309,108 @@ def generate(
 # --- Store ---------------------------------------------------------------------------------------
 
 
+def ingredients_for(composition: Composition) -> list[credentials.Ingredient]:
+    """What the result was made from, for its manifest: every input as stored (an earlier
+    result used as an input keeps its own credentials), and a variation's parent's results."""
+    found: list[credentials.Ingredient] = []
+    for item in composition.inputs.select_related("upload").order_by("position"):
+        upload = item.upload
+        with upload.file.open("rb") as fh:
+            data = fh.read()
+        from_result = upload.source == Upload.Source.RESULT
+        found.append(
+            credentials.Ingredient(
+                title=f"Image {item.position}: {upload.original_name or upload.public_id}",
+                data=data,
+                mime_type=upload.content_type,
+                description=(
+                    "An earlier result, refined here." if from_result else "A photo given as input."
+                ),
+            )
+        )
+    parent = composition.parent
+    if parent is not None and composition.origin == Composition.Origin.VARIATION:
+        for result in parent.results.all():
+            with result.file.open("rb") as fh:
+                data = fh.read()
+            found.append(
+                credentials.Ingredient(
+                    title=f"Earlier result {result.download_name}",
+                    data=data,
+                    mime_type=result.content_type,
+                    relationship="componentOf",
+                    description="A result of the composition this one is a variation of.",
+                )
+            )
+    return found
+
+
+def credentialed(
+    composition: Composition,
+    data: bytes,
+    mime_type: str,
+    *,
+    position: int,
+    provider: str,
+    ingredients: list[credentials.Ingredient],
+) -> tuple[bytes, dict]:
+    """The result's bytes to store, signed, and what its credentials say.
+
+    Order matters: the IPTC packet goes in before signing (the signature's hash covers it), and
+    nothing touches the bytes after. Bytes the provider signed already get no packet at all, as
+    any change would break the provider's manifest; theirs becomes our parent ingredient.
+
+    A signing failure (a missing or expired certificate) must not cost the person a picture the
+    provider made and they paid for: it is logged as an error and the result is stored unsigned,
+    flagged `signed: false` for the page, the API and the operator."""
+    model = composition.provider_model or composition.model
+    if credentials.has_manifest(data, mime_type):
+        base = data
+    else:  # Marked as AI-generated (IPTC, in XMP), spliced in without re-encoding a pixel.
+        base = with_provenance(data, mime_type, model=model, provider=provider)
+    started = time.monotonic()
+    try:
+        signed = credentials.sign_result(
+            base,
+            mime_type,
+            title=f"bananasite-{composition.public_id}-{position}.{extension_for(mime_type)}",
+            model=model,
+            provider=provider,
+            ingredients=ingredients,
+        )
+        summary = credentials.read_credentials(signed, mime_type)
+    except credentials.SigningFailed as exc:
+        logger.error(
+            "Composition %s: result %s stored without Content Credentials: %s",
+            composition,
+            position,
+            exc,
+        )
+        return base, {"signed": False, "error": str(exc)}
+    logger.info(
+        "Composition %s: result %s signed in %.3f s",
+        composition,
+        position,
+        time.monotonic() - started,
+    )
+    return signed, {"signed": True, **summary}
+
+
 def store_results(composition: Composition, generated: Generated) -> list[Result]:
-    """Write result files and thumbnails; the rows are created when the composition succeeds.
-    On any error the files written so far are removed."""
+    """Write result files (signed) and thumbnails; the rows are created when the composition
+    succeeds. On any error the files written so far are removed."""
     results: list[Result] = []
     outputs = blend_region(composition, generated.result.images)
     try:
+        ingredients = ingredients_for(composition)
         for position, output in enumerate(outputs, start=1):
-            # Marked as AI-generated (IPTC, in XMP), spliced in without re-encoding a pixel.
-            data = with_provenance(
-                output.data, output.mime_type, model=composition.model, provider=generated.provider
+            data, summary = credentialed(
+                composition,
+                output.data,
+                output.mime_type,
+                position=position,
+                provider=generated.provider,
+                ingredients=ingredients,
             )
             img: Image.Image = Image.open(io.BytesIO(data))
             img.load()
@@ -331,7 +423,9 @@ def store_results(composition: Composition, generated: Generated) -> list[Result
                 content_type=output.mime_type,
                 bytes=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
+                source_sha256=hashlib.sha256(output.data).hexdigest(),
                 phash=perceptual_hash(img),
+                credentials=summary,
             )
             # The provider's pixels are stored as received: re-encoding would only lose quality.
             extension = extension_for(output.mime_type)

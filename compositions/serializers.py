@@ -7,6 +7,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .credentials import result_credentials
 from .models import Composition, RegionEdit, Upload
 from .options import lifecycle_warnings
 
@@ -29,6 +30,68 @@ class UploadOut(serializers.ModelSerializer):
         ]
 
 
+class ValidationOut(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["valid", "tampered", "none"],
+        help_text="valid: the manifest and the bytes it signs are intact; tampered: either was"
+        " changed (or the manifest cannot be read); none: no Content Credentials.",
+    )
+    trusted = serializers.BooleanField(
+        help_text="Whether the signer chains to a trusted root. False for the development"
+        " certificate: valid, but not vouched for by anyone verifiers trust."
+    )
+    problems = serializers.ListField(
+        child=serializers.CharField(), help_text="C2PA validation failure codes, trust aside."
+    )
+
+
+class ActionOut(serializers.Serializer):
+    action = serializers.CharField()
+    digital_source_type = serializers.CharField()
+    model = serializers.CharField()
+    provider = serializers.CharField()
+
+
+class IngredientManifestOut(serializers.Serializer):
+    issuer = serializers.CharField()
+    claim_generator = serializers.CharField()
+    state = serializers.ChoiceField(choices=["valid", "tampered"])
+
+
+class IngredientOut(serializers.Serializer):
+    title = serializers.CharField()
+    relationship = serializers.CharField(help_text="parentOf, inputTo or componentOf.")
+    format = serializers.CharField()
+    sha256 = serializers.CharField(help_text="The ingredient's SHA-256 (hex), when recorded.")
+    description = serializers.CharField()
+    manifest = IngredientManifestOut(
+        allow_null=True, help_text="The ingredient's own Content Credentials, if it had any."
+    )
+
+
+class ManifestOut(serializers.Serializer):
+    issuer = serializers.CharField()
+    claim_generator = serializers.CharField()
+    title = serializers.CharField()
+    actions = ActionOut(many=True)
+    ingredients = IngredientOut(many=True)
+
+
+class CredentialsOut(serializers.Serializer):
+    signed = serializers.BooleanField()
+    issuer = serializers.CharField()
+    claim_generator = serializers.CharField()
+    title = serializers.CharField()
+    actions = ActionOut(many=True)
+    ingredients = IngredientOut(many=True)
+    validation = ValidationOut(help_text="As read back with c2pa when the result was signed.")
+
+
+class VerificationOut(serializers.Serializer):
+    validation = ValidationOut()
+    manifest = ManifestOut(allow_null=True)
+
+
 class ResultOut(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     url = serializers.SerializerMethodField()
@@ -37,6 +100,7 @@ class ResultOut(serializers.Serializer):
     height = serializers.IntegerField()
     content_type = serializers.CharField()
     bytes = serializers.IntegerField()
+    credentials = serializers.SerializerMethodField()
 
     def _url(self, result, variant):
         path = reverse("api:result-file", args=[result.public_id, variant])
@@ -50,6 +114,10 @@ class ResultOut(serializers.Serializer):
     @extend_schema_field(serializers.URLField())
     def get_thumbnail_url(self, result) -> str:
         return self._url(result, "thumbnail")
+
+    @extend_schema_field(CredentialsOut)
+    def get_credentials(self, result) -> dict:
+        return CredentialsOut(result_credentials(result.credentials)).data
 
 
 class InputOut(serializers.Serializer):

@@ -19,6 +19,7 @@ urlpatterns = [
         name="compose_upload_delete",
     ),
     path("history/", views.history, name="history"),
+    path("verify/", views.verify, name="verify"),
     path("billing/usage/compositions.csv", views.usage_csv, name="usage_csv"),
     path("c/<str:public_id>/", views.detail, name="detail"),
     path("c/<str:public_id>/progress", views.progress, name="progress"),

@@ -24,6 +24,7 @@ from references.models import Reference, current_images
 
 from . import insight, services, usage_lines
 from .catalog import all_models, default_model, get_model
+from .credentials import result_credentials, verify_image
 from .forms import ComposeForm, RegionForm
 from .lifecycle import cancel_composition
 from .models import Composition, Result, Role, Upload
@@ -410,6 +411,7 @@ def detail(request, public_id):
         "global_position": insight.global_queue_position(composition),
         "inputs": inputs,
         "results": results,
+        "credentials": [(r, result_credentials(r.credentials)) for r in results],
         "children": children,
         "lineage": lineage,
         "compare": compare,
@@ -448,6 +450,24 @@ def _reference_lines(composition: Composition, inputs, results) -> list[dict]:
             text = _("%(role)s from image %(input)s: not found in result %(result)s.") % values
         lines.append({"found": check["found"], "text": text})
     return lines
+
+
+@login_required
+def verify(request):
+    """Anyone signed in can check an image's Content Credentials; nothing is stored."""
+    found, error, name = None, "", ""
+    if request.method == "POST":
+        image = request.FILES.get("image")
+        if image is None:
+            error = _("Choose an image to check.")
+        else:
+            name = image.name
+            try:
+                found = verify_image(image, label=image.name, size=image.size)
+            except ValidationFailed as exc:
+                error = exc.message
+    context = {"found": found, "error": error, "name": name}
+    return render(request, "compositions/verify.html", context, status=400 if error else 200)
 
 
 def _action_costs(composition: Composition) -> dict:

@@ -135,7 +135,14 @@ def remove_content(*, target: Result | Upload, actor: User, reason: str) -> list
             *Result.objects.filter(sha256=target.sha256),
             *Upload.objects.filter(sha256=target.sha256),
         ]
-        items = [target, *(c for c in copies if c != target)]  # same model and pk: the target
+        if isinstance(target, Result) and target.source_sha256:
+            # The same picture made again is not byte-identical once signed (each signature
+            # differs), so results are also matched on the provider's bytes.
+            copies += Result.objects.filter(source_sha256=target.source_sha256)
+        items = [target]
+        for copy in copies:  # same model and pk: the same row (the target, or matched twice)
+            if copy not in items:
+                items.append(copy)
         names, removed = [], []
         for item in items:
             gone = _take_down(item, now=now)

@@ -41,6 +41,7 @@ SCOPES = [
     ("GET", "/api/v1/results/res_x/file", "compositions:read"),
     ("GET", "/api/v1/results/res_x/thumbnail", "compositions:read"),
     ("POST", "/api/v1/reports", "reports:write"),
+    ("POST", "/api/v1/verify", ANY_SCOPE),
     ("GET", "/api/v1/usage", "usage:read"),
     ("GET", "/api/v1/webhooks", "webhooks:write"),
     ("POST", "/api/v1/webhooks", "webhooks:write"),

@@ -82,6 +82,7 @@ PAGES = [
     Page("not-found", "/no-such-page/", signed_in=False, status=404),
     Page("compose", "/compose/", signed_in=True),
     Page("history", "/history/", signed_in=True),
+    Page("verify", "/verify/", signed_in=True),
     Page("composition", lambda site: site.composition.get_absolute_url(), signed_in=True),
     Page(
         "report-form",

@@ -48,7 +48,7 @@ def test_an_identical_result_is_not_charged_and_says_so(owner, fixed_seed):
     assert held > 0 and balance(owner) == before - held  # held while it runs
     again = run(again)
     assert again.status == "succeeded"
-    assert again.results.get().sha256 == first.results.get().sha256
+    assert again.results.get().source_sha256 == first.results.get().source_sha256
     assert (again.credits_charged, again.credits_refunded) == (0, held)
     assert balance(owner) == before  # the wallet is as it was
     assert entries(again) == [
@@ -62,7 +62,7 @@ def test_a_real_variation_differs_and_is_charged(owner):
     first = run(compose(owner))
     before = balance(owner)
     variation = run(create_variation(source=first, user=owner))
-    assert variation.results.get().sha256 != first.results.get().sha256
+    assert variation.results.get().source_sha256 != first.results.get().source_sha256
     assert variation.credits_charged == variation.credits_reserved > 0
     assert balance(owner) == before - variation.credits_charged
     assert [kind for kind, *_ in entries(variation)] == ["reserve", "release", "capture"]
@@ -73,8 +73,8 @@ def test_only_the_repeated_images_of_a_composition_are_free(owner, fixed_seed):
     first = run(compose(owner))
     before = balance(owner)
     both = run(create_variation(source=first, user=owner, num_images=2))
-    digests = list(both.results.values_list("sha256", flat=True))
-    assert digests[0] == first.results.get().sha256 and digests[1] not in digests[:1]
+    digests = list(both.results.values_list("source_sha256", flat=True))
+    assert digests[0] == first.results.get().source_sha256 and digests[1] not in digests[:1]
     per_image = both.credits_reserved // 2
     assert (both.credits_charged, both.credits_refunded) == (per_image, per_image)
     assert balance(owner) == before - per_image
@@ -84,7 +84,7 @@ def test_only_the_repeated_images_of_a_composition_are_free(owner, fixed_seed):
 def test_the_same_picture_in_another_workspace_is_charged(owner, stranger, fixed_seed):
     mine = run(compose(owner))
     theirs = run(compose(stranger))
-    assert theirs.results.get().sha256 == mine.results.get().sha256
+    assert theirs.results.get().source_sha256 == mine.results.get().source_sha256
     assert theirs.credits_charged == theirs.credits_reserved > 0
     assert "not charged" not in theirs.text
 
@@ -99,7 +99,7 @@ def test_the_same_picture_from_other_inputs_is_charged(owner, monkeypatch):
     monkeypatch.setattr("compositions.providers.local.LocalCompositor.compose", same_picture)
     first = run(compose(owner, samples=("chelsea.png", "coffee.png")))
     other = run(compose(owner, samples=("astronaut.png", "coffee.png")))
-    assert other.results.get().sha256 == first.results.get().sha256
+    assert other.results.get().source_sha256 == first.results.get().source_sha256
     assert other.credits_charged == other.credits_reserved > 0
     reworded = run(compose(owner, samples=("astronaut.png", "coffee.png"), prompt="Another idea"))
     assert reworded.credits_charged == reworded.credits_reserved > 0  # another prompt
@@ -116,6 +116,6 @@ def test_the_same_picture_with_other_model_options_is_charged(owner, fixed_seed)
     # that thinks harder would have.
     Composition.objects.filter(pk=first.pk).update(model_options={"thinking_level": "high"})
     other = run(compose(owner))
-    assert other.results.get().sha256 == first.results.get().sha256
+    assert other.results.get().source_sha256 == first.results.get().source_sha256
     assert other.credits_charged == other.credits_reserved > 0
     assert "not charged" not in other.text

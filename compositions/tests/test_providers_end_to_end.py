@@ -70,10 +70,13 @@ def test_a_composition_through_each_provider(name, owner, settings, fakes):
     assert run_composition(composition.public_id) == "succeeded"
     composition.refresh_from_db()
     result = composition.results.get()
-    # The provider's bytes are stored as received, plus the provenance packet.
+    # The provider's bytes are stored as received (the image data untouched), plus the
+    # provenance packet and the signed Content Credentials.
     with result.file.open("rb") as fh:
         stored = fh.read()
-    assert stored.startswith(OUT[: OUT.rfind(b"IEND") - 4])
+    idat = OUT.index(b"IDAT") - 4
+    assert OUT[idat : OUT.rfind(b"IEND") - 4] in stored
+    assert result.credentials["signed"] and result.credentials["state"] == "valid"
     assert b"trainedAlgorithmicMedia" in read_provenance(stored)
     assert b'bananasite:provider="' + name.encode() + b'"' in read_provenance(stored)
     assert (result.width, result.height) == (96, 64)
@@ -226,7 +229,7 @@ def test_a_real_worker_configured_by_environment_composes_through_each_provider(
     assert composition.status == "succeeded", worker.log()
     assert composition.provider == name and len(fakes[name].requests) == 1
     with composition.results.get().file.open("rb") as fh:
-        assert fh.read().startswith(OUT[: OUT.rfind(b"IEND") - 4])
+        assert OUT[OUT.index(b"IDAT") - 4 : OUT.rfind(b"IEND") - 4] in fh.read()
 
 
 def test_an_unreached_fallback_keeps_its_probe(owner, settings, fakes):
