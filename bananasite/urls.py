@@ -14,5 +14,6 @@ urlpatterns = [
     path("v1/", include("api.openai_urls")),  # OpenAI-compatible, outside the contract
     path("", include("moderation.urls")),
     path("", include("sharing.urls")),
+    path("", include("blueprints.urls")),
     path("", include("compositions.urls")),
 ]

@@ -139,11 +139,15 @@ def create_composition(
     images: list[Upload | NewImage],
     parent: Composition | None = None,
     origin: str = Composition.Origin.NEW,
+    prepaid: int | None = None,
 ) -> Composition:
     """Validate, store the photos and create a queued composition; all of it or nothing.
 
     `images` are in order ("image 1" first): uploads already stored (an earlier result, a
     variation's inputs, an API upload) or new files, which are validated and stored here.
+    `prepaid`: credits the caller already holds for this composition (a bulk run reserves its
+    rows' credits, and counts their quotas, in one go): the composition carries that hold and
+    takes no reserve of its own; its end releases the hold as usual, so the ledger adds up.
     """
     options = options.with_model()
     new_images = [i for i in images if isinstance(i, NewImage)]
@@ -164,8 +168,9 @@ def create_composition(
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
         raise NotAllowed(message, code=code, field=field_name)
-    credits = _price(model, options)
-    if credits > wallet.balance:  # cheap early answer; the reserve below is the real check
+    credits = _price(model, options) if prepaid is None else prepaid
+    # A cheap early answer; the reserve below is the real check.
+    if prepaid is None and credits > wallet.balance:
         raise insufficient(credits, wallet.balance)
     # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
     # no trace of the first nine.
@@ -222,7 +227,8 @@ def create_composition(
             # The wallet row serialises this workspace's submissions: quotas and credits are
             # checked and taken together, so concurrent requests cannot both slip through.
             wallet = lock_wallet(workspace_id=workspace.pk)
-            check_quotas(wallet=wallet, user=user, images=options.num_images)
+            if prepaid is None:
+                check_quotas(wallet=wallet, user=user, images=options.num_images)
             for upload in uploads:
                 if upload.pk is None:
                     upload.save()
@@ -248,13 +254,14 @@ def create_composition(
                 enqueued_at=None if held else timezone.now(),
                 credits_reserved=credits,
             )
-            reserve_credits(
-                wallet=wallet,
-                composition_ref=composition.public_id,
-                amount=credits,
-                images=options.num_images,
-                user=user,
-            )
+            if prepaid is None:
+                reserve_credits(
+                    wallet=wallet,
+                    composition_ref=composition.public_id,
+                    amount=credits,
+                    images=options.num_images,
+                    user=user,
+                )
             CompositionInput.objects.bulk_create(
                 CompositionInput(composition=composition, upload=upload, position=i, role=role)
                 for i, (upload, role) in enumerate(zip(uploads, roles, strict=True), start=1)
@@ -391,6 +398,17 @@ def delete_upload(*, upload: Upload) -> None:
     with transaction.atomic():
         upload.delete()
         transaction.on_commit(lambda: delete_files(names))
+
+
+def price_composition(
+    *, options: CompositionOptions, count: int
+) -> tuple[ModelSpec | None, list[Problem], int]:
+    """The model, what is wrong with these options for `count` photos, and the hold they
+    would take (0 when the options are not valid); creates nothing, reads no wallet."""
+    model, errors = validate_options(options.with_model(), count=count)
+    if model is None or errors:
+        return model, errors, 0
+    return model, errors, _price(model, options)
 
 
 def estimate_composition(
