@@ -323,12 +323,19 @@ def render_prompt(version: TemplateVersion, values: dict[str, str]) -> str:
 
 
 def check_run(
-    *, version: TemplateVersion, workspace: Workspace, values: Any, inputs: Any, where: str = ""
+    *,
+    version: TemplateVersion,
+    workspace: Workspace,
+    values: Any,
+    inputs: Any,
+    where: str = "",
+    label: str = "",
 ) -> tuple[list[Problem], dict[str, str], list[dict | None], CompositionOptions | None, int]:
     """Everything a run can be checked for before it starts: (problems, the field values, the
-    inputs of every slot in order (None for an optional one left out), options, price)."""
+    inputs of every slot in order (None for an optional one left out), options, price).
+    `where` prefixes the problems' fields ("rows[3]."), `label` their messages ("Row 3")."""
     problems: list[Problem] = []
-    label = where or _("The run")
+    label = label or _("The run")
     if not isinstance(values, dict):
         problems.append(
             (f"{where}fields", "invalid_request", _("%s: fields must be an object.") % label)
@@ -629,6 +636,7 @@ def check_batch(
             values=row.get("fields") or {},
             inputs=_trim_inputs(row.get("inputs") or []),
             where=where,
+            label=_("Row %d") % number,
         )
         if options is not None and not row_problems:
             model, _p, _c = price_composition(options=options, count=len(options.roles))
@@ -643,10 +651,7 @@ def check_batch(
                     )
                 ]
         if row_problems:
-            problems += [
-                (f, c, m.replace(where, "", 1) if m.startswith(where) else m)
-                for f, c, m in row_problems
-            ]
+            problems += row_problems
             continue
         assert options is not None
         checked.append(

@@ -308,7 +308,7 @@ def batch_detail(request, batch_id):
     for row in rows:
         results = list(row.composition.results.all()) if row.composition else []
         row.thumbnail = (
-            reverse("compositions:result_file", args=[results[0].public_id, "thumbnail"])
+            reverse("compositions:result_file", args=[results[0].public_id, "thumb"])
             if results
             else None
         )
