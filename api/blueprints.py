@@ -4,7 +4,7 @@ shapes. Every queryset is scoped to request.workspace; templates use the composi
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -14,7 +14,13 @@ from bananasite.errors import ValidationFailed
 from blueprints import services
 from blueprints.archive import archive_response
 from blueprints.models import Batch, Template
-from blueprints.serializers import BatchOut, BatchRowOut, TemplateOut, VersionOut, batch_data
+from blueprints.serializers import (
+    BatchOut,
+    BatchRowOut,
+    TemplateDetailOut,
+    TemplateOut,
+    batch_data,
+)
 from compositions.models import Composition
 from compositions.serializers import CompositionOut
 
@@ -155,25 +161,13 @@ class TemplatesView(WorkspaceAPIView):
 class TemplateDetailView(WorkspaceAPIView):
     required_scopes = {"GET": "compositions:read"}
 
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "TemplateWithVersions",
-                {"template": TemplateOut(), "versions": VersionOut(many=True)},
-            ),
-            **ERRORS,
-        }
-    )
+    @extend_schema(responses={200: TemplateDetailOut, **ERRORS})
     def get(self, request, template_id):
         template = get_object_or_404(
-            Template.objects.visible_to(self.workspace), public_id=template_id
+            Template.objects.visible_to(self.workspace).prefetch_related("versions"),
+            public_id=template_id,
         )
-        return Response(
-            {
-                "template": TemplateOut(template).data,
-                "versions": VersionOut(template.versions.all(), many=True).data,
-            }
-        )
+        return Response(TemplateDetailOut(template).data)
 
 
 class TemplateRunsView(WorkspaceAPIView):

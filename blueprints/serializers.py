@@ -90,6 +90,15 @@ class TemplateOut(serializers.ModelSerializer):
         ]
 
 
+class TemplateDetailOut(TemplateOut):
+    """A template with every version, newest first."""
+
+    versions = VersionOut(many=True)
+
+    class Meta(TemplateOut.Meta):
+        fields = [*TemplateOut.Meta.fields, "versions"]
+
+
 class BatchCountsOut(serializers.Serializer):
     total = serializers.IntegerField()
     pending = serializers.IntegerField()

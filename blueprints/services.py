@@ -827,7 +827,10 @@ def cancel_batch(*, batch: Batch) -> Batch:
             batch_row__batch=batch, status__in=Composition.UNFINISHED
         )
         for composition in running:
-            cancel_composition(composition=composition)
+            try:
+                cancel_composition(composition=composition)
+            except InvalidState:
+                continue  # it ended meanwhile; its own end settled it
         batch.refresh_from_db()
         _emit_finished(batch)
     return batch

@@ -35,7 +35,7 @@ def test_upload_a_csv_watch_the_rows_and_download_the_zip(
 ):
     from playwright.sync_api import expect
 
-    template, product = template_and_product
+    _template, product = template_and_product
     sign_in_context(page.context, live_server.url, owner)
     page.goto(f"{live_server.url}/templates/")
     page.get_by_role("link", name="Product shots").click()
@@ -100,5 +100,8 @@ def test_a_bad_csv_row_is_named_and_the_pages_fit_a_phone(
         ):
             page.goto(f"{live_server.url}{path}")
             assert overflow(page) is None, (path, overflow(page))
-            shot(page, f"blueprints{path.replace('/', '-').replace(template.public_id, 'tpl')}-{label}")
+            shot(
+                page,
+                f"blueprints{path.replace('/', '-').replace(template.public_id, 'tpl')}-{label}",
+            )
         context.close()

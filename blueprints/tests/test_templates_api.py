@@ -123,7 +123,7 @@ def test_editing_makes_a_new_version_and_runs_record_the_one_they_used(api, owne
     assert second.json()["prompt"].startswith("Mug on a white table")
 
     detail = api.get(f"/api/v1/templates/{template.public_id}").json()
-    assert detail["template"]["version"] == 2 and detail["template"]["name"] == "Product shots v2"
+    assert detail["version"] == 2 and detail["name"] == "Product shots v2"
     assert [v["version"] for v in detail["versions"]] == [2, 1]
     assert detail["versions"][1]["prompt"].startswith("Put {product}")
     runs = {r.composition.public_id: r.version.number for r in TemplateRun.objects.all()}
