@@ -8,7 +8,16 @@ import zipfile
 
 import pytest
 
-from bananasite.tests.browser import DESKTOP, PHONE, new_context, overflow, shot, sign_in_context
+from bananasite.tests.browser import (
+    DESKTOP,
+    PHONE,
+    SMALL_PHONE,
+    new_context,
+    overflow,
+    shot,
+    sign_in_context,
+)
+from blueprints.services import create_batch
 
 from .helpers import fund, make_template, small_upload
 
@@ -74,7 +83,13 @@ def test_a_bad_csv_row_is_named_and_the_pages_fit_a_phone(
     from playwright.sync_api import expect
 
     template, product = template_and_product
-    for viewport, label in ((DESKTOP, "desktop"), (PHONE, "phone")):
+    batch = create_batch(
+        version=template.latest,
+        workspace=owner.current_workspace,
+        user=owner,
+        rows=[{"fields": {"product": "Lamp"}, "inputs": [{"upload": product.public_id}]}],
+    )
+    for viewport, label in ((DESKTOP, "desktop"), (PHONE, "phone"), (SMALL_PHONE, "small")):
         context = new_context(browser, viewport)
         sign_in_context(context, live_server.url, owner)
         page = context.new_page()
@@ -97,6 +112,7 @@ def test_a_bad_csv_row_is_named_and_the_pages_fit_a_phone(
             f"/templates/{template.public_id}",
             f"/templates/{template.public_id}/run",
             f"/templates/{template.public_id}/edit",
+            f"/batches/{batch.public_id}",
         ):
             page.goto(f"{live_server.url}{path}")
             assert overflow(page) is None, (path, overflow(page))
