@@ -109,6 +109,7 @@ def test_a_bad_csv_row_is_named_and_the_pages_fit_a_phone(
         shot(page, f"blueprints-bulk-refused-{label}")
         assert overflow(page) is None
         for path in (
+            "/templates/",
             f"/templates/{template.public_id}",
             f"/templates/{template.public_id}/run",
             f"/templates/{template.public_id}/edit",
