@@ -306,6 +306,7 @@ def batch_detail(request, batch_id):
     batch.refresh_from_db()
     rows = list(batch.rows.select_related("composition").prefetch_related("composition__results"))
     for row in rows:
+        row.shown_values = [value for value in row.values.values() if value]
         results = list(row.composition.results.all()) if row.composition else []
         row.thumbnail = (
             reverse("compositions:result_file", args=[results[0].public_id, "thumb"])

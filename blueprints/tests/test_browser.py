@@ -117,8 +117,6 @@ def test_a_bad_csv_row_is_named_and_the_pages_fit_a_phone(
         ):
             page.goto(f"{live_server.url}{path}")
             assert overflow(page) is None, (path, overflow(page))
-            shot(
-                page,
-                f"blueprints{path.replace('/', '-').replace(template.public_id, 'tpl')}-{label}",
-            )
+            name = path.replace(template.public_id, "tpl").replace(batch.public_id, "bat")
+            shot(page, f"blueprints{name.rstrip('/').replace('/', '-')}-{label}")
         context.close()
