@@ -8,6 +8,8 @@ environment overrides both (GUNICORN_WORKERS, GUNICORN_THREADS; docs/deployment.
 
 import os
 
+from prometheus_client import multiprocess
+
 _cores = os.cpu_count() or 1
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -27,3 +29,10 @@ max_requests = 2000
 max_requests_jitter = 200
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+
+
+def child_exit(server, worker):
+    """A worker that ended leaves its live gauges behind in PROMETHEUS_MULTIPROC_DIR; tell
+    prometheus-client so /metrics stops summing them (its multiprocess mode's rule)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

@@ -321,3 +321,6 @@ class EstimateOut(serializers.Serializer):
     credits = serializers.IntegerField()
     allowed = serializers.BooleanField()
     reasons = ErrorOut(many=True)
+    # The prompt linter's warnings (an image named but missing, a photo the prompt never
+    # mentions, a preset's placeholder left, over the model's reference limits); never refusals.
+    warnings = ErrorOut(many=True)

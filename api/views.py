@@ -365,10 +365,15 @@ class EstimateView(WorkspaceAPIView):
     @extend_schema(request=COMPOSITION_BODY, responses={200: EstimateOut, **ERRORS})
     def post(self, request):
         data = _composition_input(request)
-        count = len(data.get("inputs") or []) + len(data.get("images") or [])
+        inputs = data.get("inputs") or []
+        images = data.get("images") or []
+        count = len(inputs) + len(images)
+        # Each photo's role as sent (JSON inputs, or the form's `roles` in order), for the
+        # prompt linter; an empty role takes the preset's default.
+        roles = [item.get("role", "") for item in inputs] or list(data.get("roles") or [])
         options = CompositionOptions.from_data(data)
         estimate = services.estimate_composition(
-            workspace=self.workspace, user=request.user, options=options, count=count
+            workspace=self.workspace, user=request.user, options=options, count=count, roles=roles
         )
         return Response(estimate)
 

@@ -1,8 +1,10 @@
 """Log lines about a composition carry its public id: the task sets it while it runs one, a
 filter on the handler copies it onto every record, and both formats (plain text, JSON) show it."""
 
+import contextvars
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -18,6 +20,13 @@ def composition_context(public_id: str) -> Iterator[None]:
         yield
     finally:
         current_composition.reset(token)
+
+
+def carried[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn` run in a copy of the calling thread's context: hand this to a thread pool, so the
+    pool thread's log lines name the composition too. One copy per call: a context cannot be
+    entered by two threads at once."""
+    return functools.partial(contextvars.copy_context().run, fn)
 
 
 class CompositionFilter(logging.Filter):

@@ -578,6 +578,9 @@ else:
     except ValueError as exc:
         raise ImproperlyConfigured(f"BANANASITE_METRICS_ALLOW: {exc}.") from None
 # Seconds /readyz waits for the database, the broker and the storage (checked side by side).
+# The database's figures on /metrics (whole-table counts) are computed at most once in this many
+# seconds and shared through the cache by every process and scraper; 0 computes every scrape.
+BANANASITE_METRICS_DB_SECONDS = env_int("BANANASITE_METRICS_DB_SECONDS", 10)
 BANANASITE_READY_TIMEOUT = env_float("BANANASITE_READY_TIMEOUT", 2, minimum=0.1)
 # Probes and scrapes come over plain HTTP from inside the network, not through the TLS proxy.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]

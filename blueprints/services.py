@@ -47,8 +47,8 @@ from compositions.services import (
     create_composition,
     create_upload,
     delete_upload,
-    price_composition,
     upload_from_result,
+    validate_and_price,
 )
 from webhooks.services import emit
 
@@ -192,7 +192,7 @@ def clean_definition(*, workspace: Workspace, data: dict[str, Any]) -> dict[str,
         except TypeError:
             errors.append(("options", "invalid_request", _("The options are not valid.")))
         else:
-            _model, problems, _credits = price_composition(
+            _model, problems, _credits = validate_and_price(
                 options=composition_options, count=len(slots)
             )
             errors += [(f"options.{f}" if f != "images" else "slots", c, m) for f, c, m in problems]
@@ -441,7 +441,7 @@ def check_run(
         {**version.options, "prompt": render_prompt(version, clean_values)}, roles=roles
     )
     count = len(roles)
-    _model, option_problems, credits = price_composition(options=options, count=count)
+    _model, option_problems, credits = validate_and_price(options=options, count=count)
     problems += [(f"{where}{f}", c, f"{label}: {m}" if where else m) for f, c, m in option_problems]
     return problems, clean_values, slot_inputs, options, credits
 
@@ -639,7 +639,7 @@ def check_batch(
             label=_("Row %d") % number,
         )
         if options is not None and not row_problems:
-            model, _p, _c = price_composition(options=options, count=len(options.roles))
+            model, _p, _c = validate_and_price(options=options, count=len(options.roles))
             if model is not None:
                 row_problems += [
                     (f"{where}{f}", c, _("Row %(n)d: %(message)s") % {"n": number, "message": m})

@@ -151,11 +151,17 @@ def earlier_copies(composition: Composition, results: list[Result]) -> dict[str,
         .order_by("created_at", "pk")
     )
     for candidate in earlier:
+        # Model options (search grounding, the thinking level) change what a model makes; they
+        # are compared here, not in SQL, since JSON equality differs between the databases.
+        if candidate.model_options != composition.model_options:
+            continue
         theirs = candidate.inputs.order_by("position").values_list("upload__sha256", flat=True)
         if list(theirs) != inputs:
             continue
         for digest in candidate.results.filter(sha256__in=digests).values_list("sha256", flat=True):
             copies.setdefault(digest, candidate.public_id)
+        if len(copies) == len(digests):
+            break
     return copies
 
 
@@ -185,9 +191,11 @@ def succeed_composition(
     An image identical to one an earlier composition made from the same inputs is not charged
     again (a plain note on the composition says so). False if it was canceled, deleted or taken
     over meanwhile (the caller removes the files)."""
+    # Read before the wallet's lock, which every claim and settlement of the workspace waits on:
+    # the earlier compositions compared with are finished and do not change.
+    copies = earlier_copies(composition, results)
     with transaction.atomic():
         lock_wallet(workspace_id=composition.workspace_id)
-        copies = earlier_copies(composition, results)
         new = [result for result in results if result.sha256 not in copies]
         if copies:
             names = ", ".join(sorted(set(copies.values())))

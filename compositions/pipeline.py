@@ -17,6 +17,7 @@ from django.utils import timezone
 from PIL import Image
 
 from bananasite.files import delete_files, extension_for
+from bananasite.logs import carried
 
 from . import routing
 from .catalog import ModelSpec, Route, available_routes, output_size
@@ -60,9 +61,11 @@ def prepare_inputs(composition: Composition, *, remote: bool = False) -> list[In
     """Decode and size the inputs in parallel threads (Pillow releases the GIL while decoding)."""
     inputs = list(composition.inputs.select_related("upload").order_by("position"))
     with ThreadPoolExecutor(max_workers=min(4, len(inputs))) as pool:
-        return list(
-            pool.map(lambda i: _prepare_one(i.upload.file.name, i.role, remote=remote), inputs)
-        )
+        futures = [
+            pool.submit(carried(_prepare_one), str(i.upload.file.name), i.role, remote=remote)
+            for i in inputs
+        ]
+        return [future.result() for future in futures]
 
 
 # --- Provider ------------------------------------------------------------------------------------

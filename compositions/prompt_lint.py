@@ -1,6 +1,6 @@
 """The prompt linter: warnings, before anything is charged, about a prompt that does not match
 its photos. The browser runs the same rules as you type (static/js/composer.js, `lint`); keep
-the two in step (compositions/tests/test_prompt_lint.py checks shared cases).
+the two in step. `POST /api/v1/estimate` returns these warnings to API callers.
 
 Warnings never block: they explain. Hand-written because no library reads "image N" and role
 words in an image prompt."""

@@ -39,6 +39,7 @@ from .options import (
     validate_options,
 )
 from .presets import PEOPLE_PRESETS, default_roles
+from .prompt_lint import lint as lint_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def _sanitize_all(
     return sanitized, errors
 
 
-def _price(model: ModelSpec, options: CompositionOptions) -> int:
+def price_composition(model: ModelSpec, options: CompositionOptions) -> int:
+    """The credits a composition with these options holds at submit (the one price rule: the
+    composer's estimate, the buttons' costs and the hold all come from here)."""
     per_image = model.credits_per_image
     if options.priority == Composition.Priority.BATCH:
         # The batch tier's price, catalogue data: each image's credits times the model's
@@ -168,7 +171,7 @@ def create_composition(
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
         raise NotAllowed(message, code=code, field=field_name)
-    credits = _price(model, options) if prepaid is None else prepaid
+    credits = price_composition(model, options) if prepaid is None else prepaid
     # A cheap early answer; the reserve below is the real check.
     if prepaid is None and credits > wallet.balance:
         raise insufficient(credits, wallet.balance)
@@ -400,7 +403,7 @@ def delete_upload(*, upload: Upload) -> None:
         transaction.on_commit(lambda: delete_files(names))
 
 
-def price_composition(
+def validate_and_price(
     *, options: CompositionOptions, count: int
 ) -> tuple[ModelSpec | None, list[Problem], int]:
     """The model, what is wrong with these options for `count` photos, and the hold they
@@ -408,19 +411,36 @@ def price_composition(
     model, errors = validate_options(options.with_model(), count=count)
     if model is None or errors:
         return model, errors, 0
-    return model, errors, _price(model, options)
+    return model, errors, price_composition(model, options)
 
 
 def estimate_composition(
-    *, workspace: Workspace, user: User | None, options: CompositionOptions, count: int
+    *,
+    workspace: Workspace,
+    user: User | None,
+    options: CompositionOptions,
+    count: int,
+    roles: list[str] | None = None,
 ) -> dict:
-    """What a composition would cost and whether it would be accepted; creates nothing."""
+    """What a composition would cost, whether it would be accepted, and what the prompt
+    linter says of its prompt (warnings never refuse); creates nothing."""
     reasons = []
+    warnings: list[dict] = []
     model, errors = validate_options(options.with_model(), count=count)
     reasons += [{"code": code, "message": message} for _f, code, message in errors]
     credits = 0
     if model:
-        credits = _price(model, options)
+        credits = price_composition(model, options)
+        warnings = [
+            {"code": warning.code, "message": warning.message}
+            for warning in lint_prompt(
+                prompt=options.prompt,
+                roles=roles or [],
+                preset=options.preset,
+                model_id=model.id,
+                count=count,
+            )
+        ]
         wallet = open_wallet(workspace=workspace)
         reasons += [
             {"code": code, "message": message}
@@ -433,4 +453,4 @@ def estimate_composition(
             check_quotas(wallet=wallet, user=user, images=options.num_images)
         except QuotaExceeded as exc:
             reasons.append({"code": exc.code, "message": exc.message})
-    return {"credits": credits, "allowed": not reasons, "reasons": reasons}
+    return {"credits": credits, "allowed": not reasons, "reasons": reasons, "warnings": warnings}

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bananasite.errors import AppError, ValidationFailed
 from bananasite.files import serve_private_file
-from billing.services import estimate_credits, open_wallet, quotas_for
+from billing.services import open_wallet, quotas_for
 from billing.usage import composition_lines, composition_reserves
 from moderation.models import Report
 
@@ -362,25 +364,18 @@ def detail(request, public_id):
 
 
 def _action_costs(composition: Composition) -> dict:
-    """What Variations (the same options again) and Use as input (one image at the same model
-    and size, the composer's default count) would cost, shown on their buttons."""
+    """What Variations (the same options again, priority and model options included) and Use
+    as input (one image at the same model and size, standard priority, no search) would hold,
+    shown on their buttons; priced by the same rule as the hold."""
     model = get_model(composition.model)
     if model is None:
         return {"variation_cost": None, "use_cost": None}
-    prices = model.credits_per_image
-
-    def cost(n: int, searches: int = 0) -> int:
-        return estimate_credits(
-            credits_per_image=prices,
-            image_size=composition.image_size,
-            num_images=n,
-            searches=searches,
-            credits_per_search=model.grounding_credits_per_search,
-        )
-
-    # A variation keeps the model options, so it holds a search again when grounded.
-    grounded = 1 if composition.model_options.get("grounding") else 0
-    return {"variation_cost": cost(composition.num_images, grounded), "use_cost": cost(1)}
+    again = CompositionOptions.of(composition)
+    use = replace(again, num_images=1, priority=Composition.Priority.STANDARD, grounding=False)
+    return {
+        "variation_cost": services.price_composition(model, again),
+        "use_cost": services.price_composition(model, use),
+    }
 
 
 def progress_payload(composition: Composition) -> dict:

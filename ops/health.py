@@ -1,6 +1,7 @@
 """Readiness: does each service the site needs answer, within a short deadline?"""
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -8,7 +9,7 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 
 import redis
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from django_q.models import OrmQ
 
@@ -37,7 +38,10 @@ def check_broker() -> None:
 
 
 def check_storage() -> None:
-    """The top of the bucket or media directory can be listed (one request on S3)."""
+    """The top of the bucket or media directory can be listed (one request on S3). A media
+    directory not made yet is made, as the first upload would: a fresh install is ready."""
+    if isinstance(default_storage, FileSystemStorage):
+        os.makedirs(default_storage.location, exist_ok=True)
     default_storage.listdir("")
 
 

@@ -230,6 +230,24 @@ def render_metrics() -> bytes:
         own = generate_latest(process_registry)
     else:
         own = generate_latest(REGISTRY)
+    return own + database_figures()
+
+
+DATABASE_FIGURES_KEY = "ops:metrics:database"
+
+
+def database_figures() -> bytes:
+    """The database's figures, counted at most once per BANANASITE_METRICS_DB_SECONDS for every
+    process and scraper together (they scan whole tables; several Prometheus replicas scraping
+    every 15 s would otherwise repeat the scans)."""
+    seconds = settings.BANANASITE_METRICS_DB_SECONDS
+    if seconds:
+        kept = cache.get(DATABASE_FIGURES_KEY)
+        if kept is not None:
+            return kept
     shared = CollectorRegistry(auto_describe=False)
     shared.register(DatabaseCollector())
-    return own + generate_latest(shared)
+    figures = generate_latest(shared)
+    if seconds:
+        cache.set(DATABASE_FIGURES_KEY, figures, seconds)
+    return figures

@@ -366,12 +366,31 @@ def test_delete_a_composition(api, django_capture_on_commit_callbacks):
 def test_estimate_creates_nothing(api, owner):
     one, two = upload(api), upload(api, "coffee.png")
     body = {"prompt": "x", "inputs": [{"upload": one}, {"upload": two}], "num_images": 3}
-    response = api.post("/api/v1/estimate", body, format="json")
-    assert response.json() == {"credits": 3, "allowed": True, "reasons": []}
+    response = api.post("/api/v1/estimate", body, format="json").json()
+    assert (response["credits"], response["allowed"], response["reasons"]) == (3, True, [])
+    # "x" says nothing of either photo: the linter warns, and the estimate still allows it.
+    assert [w["code"] for w in response["warnings"]] == ["image_unmentioned"] * 2
     refused = api.post("/api/v1/estimate", {**body, "image_size": "4K"}, format="json").json()
     assert refused["allowed"] is False
     assert [r["code"] for r in refused["reasons"]] == ["size_not_allowed"]
     assert not Composition.objects.exists()
+
+
+def test_estimate_lints_the_prompt_with_the_roles_sent(api):
+    one, two = upload(api), upload(api, "coffee.png")
+    inputs = [{"upload": one, "role": "subject"}, {"upload": two, "role": "background"}]
+    body = {"prompt": "The subject on the background, then image 3, titled YOUR TITLE HERE"}
+    warned = api.post("/api/v1/estimate", {**body, "inputs": inputs}, format="json").json()
+    assert warned["allowed"] is True
+    assert [w["code"] for w in warned["warnings"]] == ["image_not_there", "placeholder_left"]
+    assert "image 3, but there are 2 photos" in warned["warnings"][0]["message"]
+    form = {
+        "prompt": "The cat from image 1 beside the cup in image 2",
+        "images": [_file("chelsea.png"), _file("coffee.png")],
+        "roles": ["subject", "product"],
+    }
+    clean = api.post("/api/v1/estimate", form, format="multipart").json()
+    assert clean["warnings"] == []
 
 
 @pytest.mark.parametrize("raw", ["0", "1", "yes", "on", "True"])

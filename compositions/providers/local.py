@@ -157,6 +157,17 @@ def cut_out(img: Image.Image) -> Cutout:
     return Cutout(img.crop(bbox) if bbox else img, True)
 
 
+def subject_of(original: Image.Image, edge: int) -> Cutout:
+    """`cut_out` of the photo at most `edge` on its long side, made once per photo and edge:
+    each of a composition's images (up to four) would otherwise run GrabCut on the same photo
+    again. The cut-outs ride on the decoded photo itself (Pillow images are unhashable, so no
+    outside cache can key on them) and go with it when the compose call ends."""
+    made: dict[int, Cutout] = original.__dict__.setdefault("_bananasite_cutouts", {})
+    if edge not in made:
+        made[edge] = cut_out(at_most(original, edge))
+    return Cutout(made[edge].image.copy(), made[edge].found)
+
+
 def at_most(img: Image.Image, edge: int) -> Image.Image:
     """The photo reduced to `edge` on its long side if larger: a subject is drawn no larger
     than the output, so cutting it out at 12 megapixels would be work thrown away."""
@@ -209,7 +220,7 @@ def place_subjects(
     count = len(subjects)
     slot_w = width / count
     for index, original in enumerate(subjects):
-        cut = cut_out(at_most(original, max(size)))
+        cut = subject_of(original, max(size))
         subject = match_colour(cut.image, canvas)
         target_h = height * (0.72 if count == 1 else 0.62) * rng.uniform(0.95, 1.05)
         scale = min(target_h / subject.height, slot_w * 0.9 / subject.width)
@@ -336,7 +347,7 @@ def place_logo(
     small = region.copy()
     small.thumbnail((512, 512), Image.Resampling.NEAREST)
     factor = canvas.width / small.width
-    mark = cut_out(at_most(logo, max(size))).image
+    mark = subject_of(logo, max(size)).image
     small_logo = (max(1, round(mark.width / factor)), max(1, round(mark.height / factor)))
     _, spot = logo_spot(np.asarray(small), small_logo, rng)
     left, top = int(spot[0] * factor), int(spot[1] * factor)
@@ -392,7 +403,7 @@ def thumbnail_with_title(
     shade = Image.new("RGBA", size, (0, 0, 0, 255))
     shade.putalpha(gradient.point(lambda v: int(v * 0.7)))
     canvas.alpha_composite(shade)
-    cut = cut_out(at_most(images[0], max(size)))
+    cut = subject_of(images[0], max(size))
     subject = match_colour(cut.image, canvas, 0.2)
     reach = rng.uniform(0.78, 1.0)  # a variation sizes the subject anew
     scale = min(height * 0.85 * reach / subject.height, width * 0.45 * reach / subject.width)

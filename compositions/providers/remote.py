@@ -13,6 +13,8 @@ import httpx
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
+from bananasite.logs import carried
+
 from ..images import FORMAT_MIME
 from .base import (
     ComposeRequest,
@@ -160,7 +162,7 @@ class RemoteProvider(Provider):
         else:
             # num_images above what one call returns: the calls go out in parallel.
             with ThreadPoolExecutor(max_workers=min(4, len(counts))) as pool:
-                futures = [pool.submit(self.call, request, n) for n in counts]
+                futures = [pool.submit(carried(self.call), request, n) for n in counts]
                 for done, future in enumerate(futures, start=1):
                     results.append(future.result())
                     if progress:

@@ -263,3 +263,18 @@ def test_an_unreadable_answer_is_asked_again_then_expires_with_credits_back(
     composition = Composition.objects.get(public_id=composition_id)
     assert (composition.status, composition.error_code) == ("failed", "batch_expired")
     assert balance(owner) == before
+
+
+def test_the_buttons_on_a_batch_composition_cost_what_its_hold_would(api, owner, batch_fake):
+    from django.test import Client
+
+    response = submit(api, num_images=2)
+    assert response.status_code == 202, response.content
+    composition = Composition.objects.get(public_id=response.json()["id"])
+    browser = Client()
+    browser.force_login(owner)
+    page = browser.get(f"/c/{composition.public_id}/")
+    assert page.status_code == 200
+    # Variations keep the batch tier (2 images × 3 credits); Use as input is one standard image.
+    assert page.context["variation_cost"] == composition.credits_reserved == 6
+    assert page.context["use_cost"] == 6

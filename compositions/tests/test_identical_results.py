@@ -106,3 +106,16 @@ def test_the_same_picture_from_other_inputs_is_charged(owner, monkeypatch):
     # ...while the same photos with the same prompt again are not charged.
     again = run(compose(owner, samples=("astronaut.png", "coffee.png")))
     assert (again.credits_charged, again.credits_refunded) == (0, again.credits_reserved)
+
+
+def test_the_same_picture_with_other_model_options_is_charged(owner, fixed_seed):
+    from compositions.models import Composition
+
+    first = run(compose(owner))
+    # The local compositor has no options: record one on the earlier composition, as a model
+    # that thinks harder would have.
+    Composition.objects.filter(pk=first.pk).update(model_options={"thinking_level": "high"})
+    other = run(compose(owner))
+    assert other.results.get().sha256 == first.results.get().sha256
+    assert other.credits_charged == other.credits_reserved > 0
+    assert "not charged" not in other.text

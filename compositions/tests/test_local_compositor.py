@@ -193,3 +193,23 @@ def test_a_logo_on_an_opaque_white_square_touching_the_edges_is_cut_out():
     alpha = np.asarray(cut.image.getchannel("A"))
     assert alpha[2, 2] < 20  # the white corner is gone
     assert alpha[alpha.shape[0] // 2, alpha.shape[1] // 2] > 240
+
+
+def test_each_photo_is_cut_out_once_however_many_images_are_asked_for(monkeypatch):
+    from compositions.providers import local
+
+    cuts = []
+    real = local.cut_out
+
+    def counting(img):
+        cuts.append(img.size)
+        return real(img)
+
+    monkeypatch.setattr(local, "cut_out", counting)
+    request = request_for(
+        samples("astronaut.png", "coffee.png"), preset="product_in_scene", num_images=3
+    )
+    result = LocalCompositor().compose(request)
+    assert len(result.images) == 3
+    assert len({decode(output).tobytes() for output in result.images}) == 3  # still varied
+    assert len(cuts) == 1  # the subject, once; not once per image

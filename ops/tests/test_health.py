@@ -58,17 +58,33 @@ def test_an_unreachable_broker_makes_readyz_fail(client, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_unreadable_storage_makes_readyz_fail(client, settings, tmp_path):
+    # The media "directory" is a file: nothing can be stored there.
+    (tmp_path / "taken").write_bytes(b"not a directory")
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "gone"), "base_url": None},
+            "OPTIONS": {"location": str(tmp_path / "taken"), "base_url": None},
         },
     }
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "failed": ["storage"]}
-    assert b"gone" not in response.content
+    assert b"taken" not in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_install_without_a_media_directory_is_ready(client, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media-not-made-yet"), "base_url": None},
+        },
+    }
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert (tmp_path / "media-not-made-yet").is_dir()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -76,10 +76,36 @@ def test_a_provider_failure_s_warning_names_the_composition_in_plain_text(
     assert warning.endswith(f"composition={composition.public_id}")
 
 
-def test_the_id_is_gone_once_the_run_ends(log_to):
+@pytest.mark.django_db
+def test_the_id_is_gone_once_the_run_ends(owner, log_to, monkeypatch):
     buffer = log_to(json=True)
+    _log_while_storing(monkeypatch)
+    composition = compose(owner)
+    assert run_composition(composition.public_id) == "succeeded"
     logging.getLogger("x").warning("after")
-    assert "composition" not in json.loads(buffer.getvalue())
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    during = [line for line in lines if line.get("composition") == composition.public_id]
+    assert during, "the run logged nothing naming its composition"
+    after = [line for line in lines if line["message"] == "after"]
+    assert "composition" not in after[0]
+
+
+@pytest.mark.django_db
+def test_a_line_logged_in_a_pool_thread_names_the_composition(owner, log_to, monkeypatch):
+    buffer = log_to(json=True)
+    real = pipeline._prepare_one
+
+    def prepare(*args, **kwargs):
+        logging.getLogger("compositions.pipeline").info("preparing an input")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_prepare_one", prepare)
+    composition = compose(owner)
+    assert run_composition(composition.public_id) == "succeeded"
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    preparing = [line for line in lines if line["message"] == "preparing an input"]
+    assert len(preparing) == 2
+    assert {line.get("composition") for line in preparing} == {composition.public_id}
 
 
 def test_a_caller_s_own_composition_extra_is_kept(log_to):

@@ -5,6 +5,7 @@ from datetime import timedelta
 from ipaddress import ip_network
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -17,6 +18,12 @@ from compositions.tasks import run_composition, sweep_compositions
 from compositions.tests.factories import compose
 from moderation.models import ProviderRefusal
 from webhooks.models import Webhook, WebhookDelivery
+
+
+@pytest.fixture(autouse=True)
+def _fresh_figures(settings):
+    """Each scrape recounts, so a test sees its own changes at once (one test keeps them)."""
+    settings.BANANASITE_METRICS_DB_SECONDS = 0
 
 
 def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
@@ -273,3 +280,17 @@ def test_a_scrape_through_a_proxy_needs_the_token(client, settings):
     assert client.get("/metrics", **proxied).status_code == 404
     settings.BANANASITE_METRICS_TOKEN = "tok"
     assert client.get("/metrics", **proxied, HTTP_AUTHORIZATION="Bearer tok").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_database_is_counted_once_per_interval_for_every_scraper(client, owner, settings):
+    settings.BANANASITE_METRICS_DB_SECONDS = 10
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert value(scrape(client), "bananasite_queue_depth") == 0
+        compose(owner)
+        with CaptureQueriesContext(connection) as queries:
+            kept = scrape(client)
+        assert len(queries) == 0  # another scraper within 10 s: the cache's figures
+        assert value(kept, "bananasite_queue_depth") == 0
+        clock.shift(timedelta(seconds=11))
+        assert value(scrape(client), "bananasite_queue_depth") == 1
