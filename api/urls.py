@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from . import blueprints as tpl
 from . import views as api
 from .problems import not_found
 
@@ -41,6 +42,14 @@ urlpatterns = [
     path("usage", api.UsageView.as_view(), name="usage"),
     path("webhooks", api.WebhooksView.as_view(), name="webhooks"),
     path("webhooks/<str:webhook_id>", api.WebhookDetailView.as_view(), name="webhook"),
+    path("templates", tpl.TemplatesView.as_view(), name="templates"),
+    path("templates/<str:template_id>", tpl.TemplateDetailView.as_view(), name="template"),
+    path("templates/<str:template_id>/runs", tpl.TemplateRunsView.as_view(), name="template-runs"),
+    path("batches", tpl.BatchesView.as_view(), name="batches"),
+    path("batches/<str:batch_id>", tpl.BatchDetailView.as_view(), name="batch"),
+    path("batches/<str:batch_id>/rows", tpl.BatchRowsView.as_view(), name="batch-rows"),
+    path("batches/<str:batch_id>/cancel", tpl.BatchCancelView.as_view(), name="batch-cancel"),
+    path("batches/<str:batch_id>/archive", tpl.BatchArchiveView.as_view(), name="batch-archive"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^.*$", not_found),

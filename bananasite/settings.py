@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "sharing",
     "privacy",
     "references",
+    "blueprints",
     "api",
     "ops",
 ]
@@ -408,6 +409,8 @@ BANANASITE_WEBHOOK_WORKERS = env_int("BANANASITE_WEBHOOK_WORKERS", 2, minimum=1)
 BANANASITE_WEBHOOK_TIMEOUT = env_int("BANANASITE_WEBHOOK_TIMEOUT", 10, minimum=1)
 # Endpoints one workspace may register.
 BANANASITE_WEBHOOK_LIMIT = env_int("BANANASITE_WEBHOOK_LIMIT", 10, minimum=1)
+# Rows one bulk run of a template may have (each row is one composition).
+BANANASITE_BATCH_MAX_ROWS = env_int("BANANASITE_BATCH_MAX_ROWS", 500, minimum=1)
 Q_CLUSTER = {
     "name": "bananasite",
     "workers": env_int("BANANASITE_WORKERS", 2, minimum=1),

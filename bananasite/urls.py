@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("sharing.urls")),
     path("", include("privacy.urls")),
     path("", include("references.urls")),
+    path("", include("blueprints.urls")),
     path("", include("compositions.urls")),
 ]

@@ -279,6 +279,7 @@ def create_composition(
     origin: str = Composition.Origin.NEW,
     region: PlannedRegion | None = None,
     free_retry_of: Composition | None = None,
+    prepaid: int | None = None,
 ) -> Composition:
     """Validate, store the photos and create a queued composition; all of it or nothing.
 
@@ -288,6 +289,9 @@ def create_composition(
     input records the reference version it came from. A `region` (an edit or an expand of
     image 1) is stored with it; it needs one image only.
     A free retry (`free_retry_of`) holds nothing; its capture is waived when it succeeds.
+    `prepaid`: credits the caller already holds for this composition (a bulk run reserves its
+    rows' credits, and counts their quotas, in one go): the composition carries that hold and
+    takes no reserve of its own; its end releases the hold as usual, so the ledger adds up.
     """
     options = options.with_model()
     expanded, expanded_roles, reference_versions = _expand_references(
@@ -315,6 +319,7 @@ def create_composition(
         origin=origin,
         region=region,
         free_retry_of=free_retry_of,
+        prepaid=prepaid,
     )
 
 
@@ -329,6 +334,7 @@ def _create_composition(
     origin: str,
     region: PlannedRegion | None,
     free_retry_of: Composition | None = None,
+    prepaid: int | None = None,
 ) -> Composition:
     new_images = [i for i in images if isinstance(i, NewImage)]
     count = len(images)
@@ -351,8 +357,12 @@ def _create_composition(
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
         raise NotAllowed(message, code=code, field=field_name)
-    credits = 0 if free_retry_of else price_composition(model, options)
-    if credits > wallet.balance:  # cheap early answer; the reserve below is the real check
+    if prepaid is not None:
+        credits = prepaid
+    else:
+        credits = 0 if free_retry_of else price_composition(model, options)
+    # A cheap early answer; the reserve below is the real check.
+    if prepaid is None and credits > wallet.balance:
         raise insufficient(credits, wallet.balance)
     # Decode and sanitise every photo before anything is stored, so a bad tenth file leaves
     # no trace of the first nine.
@@ -418,7 +428,8 @@ def _create_composition(
             # The wallet row serialises this workspace's submissions: quotas and credits are
             # checked and taken together, so concurrent requests cannot both slip through.
             wallet = lock_wallet(workspace_id=workspace.pk)
-            check_quotas(wallet=wallet, user=user, images=options.num_images)
+            if prepaid is None:
+                check_quotas(wallet=wallet, user=user, images=options.num_images)
             _lock_references(reference_versions)
             for upload in uploads:
                 if upload.pk is None:
@@ -449,13 +460,14 @@ def _create_composition(
                 if options.retention_days
                 else None,
             )
-            reserve_credits(
-                wallet=wallet,
-                composition_ref=composition.public_id,
-                amount=credits,
-                images=options.num_images,
-                user=user,
-            )
+            if prepaid is None:
+                reserve_credits(
+                    wallet=wallet,
+                    composition_ref=composition.public_id,
+                    amount=credits,
+                    images=options.num_images,
+                    user=user,
+                )
             markup_of = [*options.markup_of, *[None] * (count - len(options.markup_of))]
             CompositionInput.objects.bulk_create(
                 CompositionInput(
@@ -941,6 +953,17 @@ def delete_upload(*, upload: Upload) -> None:
     with transaction.atomic():
         upload.delete()
         transaction.on_commit(lambda: delete_files(names))
+
+
+def validate_and_price(
+    *, options: CompositionOptions, count: int
+) -> tuple[ModelSpec | None, list[Problem], int]:
+    """The model, what is wrong with these options for `count` photos, and the hold they
+    would take (0 when the options are not valid); creates nothing, reads no wallet."""
+    model, errors = validate_options(options.with_model(), count=count)
+    if model is None or errors:
+        return model, errors, 0
+    return model, errors, price_composition(model, options)
 
 
 def estimate_composition(

@@ -10,6 +10,8 @@ class Webhook(models.Model):
         SUCCEEDED = "composition.succeeded", "composition.succeeded"
         FAILED = "composition.failed", "composition.failed"
         CANCELED = "composition.canceled", "composition.canceled"
+        # A template's bulk run ended: every row succeeded, failed or was canceled.
+        BATCH_FINISHED = "batch.finished", "batch.finished"
 
     public_id = models.CharField(max_length=32, unique=True, default=PublicId("wh"), editable=False)
     workspace = models.ForeignKey(

@@ -46,6 +46,15 @@ SCOPES = [
     ("GET", "/api/v1/webhooks", "webhooks:write"),
     ("POST", "/api/v1/webhooks", "webhooks:write"),
     ("DELETE", "/api/v1/webhooks/wh_x", "webhooks:write"),
+    ("GET", "/api/v1/templates", "compositions:read"),
+    ("POST", "/api/v1/templates", "compositions:write"),
+    ("GET", "/api/v1/templates/tpl_x", "compositions:read"),
+    ("POST", "/api/v1/templates/tpl_x/runs", "compositions:write"),
+    ("POST", "/api/v1/batches", "compositions:write"),
+    ("GET", "/api/v1/batches/bat_x", "compositions:read"),
+    ("GET", "/api/v1/batches/bat_x/rows", "compositions:read"),
+    ("POST", "/api/v1/batches/bat_x/cancel", "compositions:write"),
+    ("GET", "/api/v1/batches/bat_x/archive", "compositions:read"),
 ]
 WITH_HEAD = SCOPES + [("HEAD", url, scope) for method, url, scope in SCOPES if method == "GET"]
 SCOPED = [row for row in WITH_HEAD if row[2] != ANY_SCOPE]

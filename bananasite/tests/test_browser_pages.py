@@ -45,6 +45,8 @@ class Site:
     shared_result_token: str = ""
     shared_collection_token: str = ""
     reference_url: str = ""
+    template_id: str = ""
+    batch_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,17 @@ PAGES = [
     Page("reference", lambda site: site.reference_url, signed_in=True),
     Page("shared-result", lambda site: f"/s/{site.shared_result_token}/", signed_in=False),
     Page("shared-collection", lambda site: f"/s/{site.shared_collection_token}/", signed_in=False),
+    Page("templates", "/templates/", signed_in=True),
+    Page(
+        "template-save",
+        lambda site: f"/templates/from/{site.composition.public_id}",
+        signed_in=True,
+    ),
+    Page("template", lambda site: f"/templates/{site.template_id}", signed_in=True),
+    Page("template-edit", lambda site: f"/templates/{site.template_id}/edit", signed_in=True),
+    Page("template-run", lambda site: f"/templates/{site.template_id}/run", signed_in=True),
+    Page("template-bulk", lambda site: f"/templates/{site.template_id}/bulk", signed_in=True),
+    Page("batch", lambda site: f"/batches/{site.batch_id}", signed_in=True),
     Page("account-email", "/accounts/email/", signed_in=True),
     Page("password-change", "/accounts/password/change/", signed_in=True),
     Page("delete-account", "/account/delete", signed_in=True),
@@ -123,6 +136,7 @@ def site(make_user) -> Site:
     from accounts.services import create_api_token, create_team, invite_member
     from billing.models import Wallet
     from billing.services import grant_credits
+    from blueprints.services import create_batch, create_template, definition_of
     from compositions.models import Composition
     from compositions.options import CompositionOptions, NewImage
     from compositions.services import create_composition
@@ -188,6 +202,36 @@ def site(make_user) -> Site:
             notes="The ceramic one",
             images=[NewImage(name="coffee.png", fileobj=fh, size=None)],
         )
+    template = create_template(
+        workspace=team,
+        user=owner,
+        name="Astronaut posters",
+        definition={
+            **definition_of(composition),
+            "prompt": "The astronaut {pose} in front of the rocket, titled {title}",
+            "fields": [{"name": "pose", "label": "Pose"}, {"name": "title", "label": "Title"}],
+            "slots": [
+                {"role": "subject", "label": "Person"},
+                {"role": "background", "fixed": {"result": result.public_id}},
+            ],
+        },
+    )
+    upload = composition.inputs.get(position=1).upload
+    batch = create_batch(
+        version=template.latest,
+        workspace=team,
+        user=owner,
+        rows=[
+            {
+                "fields": {"pose": "waving", "title": "Lift-off"},
+                "inputs": [{"upload": upload.public_id}],
+            },
+            {
+                "fields": {"pose": "running", "title": "Countdown"},
+                "inputs": [{"upload": upload.public_id}],
+            },
+        ],
+    )
     return Site(
         reference_url=reference.get_absolute_url(),
         owner=owner,
@@ -196,6 +240,8 @@ def site(make_user) -> Site:
         invitation_token=raw,
         shared_result_token=shared_result,
         shared_collection_token=shared_collection,
+        template_id=template.public_id,
+        batch_id=batch.public_id,
     )
 
 
