@@ -2,9 +2,13 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
+    # The language switcher posts to i18n/setlang/; static/js reads its strings from jsi18n/.
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
     path("billing/", include("billing.urls")),
     path("workspace/", include("accounts.urls")),

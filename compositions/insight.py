@@ -9,6 +9,7 @@ from statistics import median
 from django.core.cache import cache
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from moderation.models import Report
 
@@ -132,6 +133,8 @@ class Picture:
     thumb: str
     width: int
     height: int
+    # The template offers "refine the parent's result" for these (labels are translated).
+    parent: bool = False
 
 
 def compare_choices(
@@ -149,7 +152,7 @@ def compare_choices(
     pictures = [
         Picture(
             r.public_id,
-            f"Result {r.position}",
+            _("Result %(position)s") % {"position": r.position},
             result_url(r, "image"),
             result_url(r, "thumb"),
             r.width,
@@ -160,7 +163,8 @@ def compare_choices(
     pictures += [
         Picture(
             i.upload.public_id,
-            f"Input: image {i.position} ({i.get_role_display().lower()})",
+            _("Input: image %(position)s (%(role)s)")
+            % {"position": i.position, "role": i.get_role_display().lower()},
             upload_url(i.upload, "image"),
             upload_url(i.upload, "thumb"),
             i.upload.width,
@@ -171,11 +175,13 @@ def compare_choices(
     pictures += [
         Picture(
             r.public_id,
-            f"Parent {r.composition.public_id}, result {r.position}",
+            _("Parent %(id)s, result %(position)s")
+            % {"id": r.composition.public_id, "position": r.position},
             result_url(r, "image"),
             result_url(r, "thumb"),
             r.width,
             r.height,
+            parent=True,
         )
         for r in parent_results
     ]
@@ -184,7 +190,12 @@ def compare_choices(
             pictures.append(
                 Picture(
                     r.public_id,
-                    f"{child.get_origin_display()} {child.public_id}, result {r.position}",
+                    _("%(origin)s %(id)s, result %(position)s")
+                    % {
+                        "origin": child.get_origin_display(),
+                        "id": child.public_id,
+                        "position": r.position,
+                    },
                     result_url(r, "image"),
                     result_url(r, "thumb"),
                     r.width,

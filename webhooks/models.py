@@ -1,15 +1,16 @@
 """Endpoints that a workspace registers for composition events, and each delivery to them."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from bananasite.ids import PublicId
 
 
 class Webhook(models.Model):
     class Event(models.TextChoices):
-        SUCCEEDED = "composition.succeeded", "composition.succeeded"
-        FAILED = "composition.failed", "composition.failed"
-        CANCELED = "composition.canceled", "composition.canceled"
+        SUCCEEDED = "composition.succeeded", _("composition.succeeded")
+        FAILED = "composition.failed", _("composition.failed")
+        CANCELED = "composition.canceled", _("composition.canceled")
 
     public_id = models.CharField(max_length=32, unique=True, default=PublicId("wh"), editable=False)
     workspace = models.ForeignKey(
@@ -31,9 +32,9 @@ class Webhook(models.Model):
 
 class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Delivered")
+        FAILED = "failed", _("Failed")
 
     public_id = models.CharField(
         max_length=32, unique=True, default=PublicId("msg"), editable=False
