@@ -7,11 +7,13 @@ problem+json (api.problems).
 
 from typing import Any
 
+from django.utils.translation import gettext, gettext_lazy
+
 
 class AppError(Exception):
     code = "invalid_request"
     status = 400
-    title = "Invalid request"
+    title = gettext_lazy("Invalid request")
 
     errors: list[tuple[str, str, str]] = []
 
@@ -40,13 +42,13 @@ class ValidationFailed(AppError):
 class NotFound(AppError):
     code = "not_found"
     status = 404
-    title = "Not found"
+    title = gettext_lazy("Not found")
 
 
 class InvalidState(AppError):
     code = "invalid_state"
     status = 409
-    title = "Invalid state"
+    title = gettext_lazy("Invalid state")
 
 
 def problem_body(
@@ -60,9 +62,10 @@ def problem_body(
     """An RFC 9457 problem details body, as every API error is answered."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": title or "Error",
+        # Lazy titles and messages become text in the request's language; `code` stays English.
+        "title": str(title) if title else gettext("Error"),
         "status": status,
-        "detail": detail,
+        "detail": str(detail),
         "code": code,
     }
     if errors:

@@ -71,10 +71,15 @@ class Eta:
         typical = _duration(self.typical)
         if status in Composition.ACTIVE and self.remaining is not None:
             if self.remaining <= 0:
-                return f"Taking longer than usual (usually {typical}); any moment now."
-            return f"About {_duration(self.remaining)} left (this model usually takes {typical})."
+                return _("Taking longer than usual (usually %(typical)s); any moment now.") % {
+                    "typical": typical
+                }
+            return _("About %(left)s left (this model usually takes %(typical)s).") % {
+                "left": _duration(self.remaining),
+                "typical": typical,
+            }
         if status in (Composition.Status.QUEUED, Composition.Status.HELD):
-            return f"Once it starts, this model usually takes {typical}."
+            return _("Once it starts, this model usually takes %(typical)s.") % {"typical": typical}
         return ""
 
 

@@ -8,6 +8,8 @@ import logging
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User, Workspace
 from bananasite.errors import AppError, InvalidState, ValidationFailed
@@ -46,10 +48,12 @@ logger = logging.getLogger(__name__)
 class ProviderDown(AppError):
     code = "provider_unavailable"
     status = 503
-    title = "Provider unavailable"
+    title = gettext_lazy("Provider unavailable")
 
 
-BLOCKED_IMAGE = "“{}” matches content our moderators removed, so it cannot be used here."
+BLOCKED_IMAGE = gettext_lazy(
+    "“%(name)s” matches content our moderators removed, so it cannot be used here."
+)
 UPLOAD_STATUS = {Verdict.OK: Upload.Status.READY, Verdict.HOLD: Upload.Status.HELD}
 
 
@@ -59,7 +63,7 @@ def _sanitize_one(image: NewImage, blocked: list[int]) -> tuple[SanitizedUpload,
     clean = sanitize_upload(image.fileobj, label=image.name, size=image.size)
     verdict = hash_verdict(clean.phash, blocked)
     if verdict is Verdict.BLOCK:
-        raise ImageRejected("image_blocked", BLOCKED_IMAGE.format(image.name))
+        raise ImageRejected("image_blocked", BLOCKED_IMAGE % {"name": image.name})
     return clean, UPLOAD_STATUS[verdict]
 
 
@@ -152,14 +156,20 @@ def create_composition(
     for position, item in enumerate(images, start=1):
         if isinstance(item, Upload) and item.status == Upload.Status.REJECTED:
             errors.append(
-                ("images", "image_rejected", f"Image {position} was rejected by a moderator.")
+                (
+                    "images",
+                    "image_rejected",
+                    _("Image %(position)d was rejected by a moderator.") % {"position": position},
+                )
             )
     if errors or model is None:
         raise ValidationFailed(errors)
     if not available_routes(model, inputs=count, options=options.model_options):
         raise ProviderDown(
-            "The image service for this model is unavailable right now. Nothing was charged; "
-            "please try again in a few minutes."
+            _(
+                "The image service for this model is unavailable right now. Nothing was "
+                "charged; please try again in a few minutes."
+            )
         )
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
@@ -335,7 +345,7 @@ def create_variation(
     # (Not `source.inputs(manager=...)`: a prefetched `inputs` would answer for it.)
     if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
         raise InvalidState(
-            "A photo of this composition was removed by a moderator; it cannot be varied."
+            _("A photo of this composition was removed by a moderator; it cannot be varied.")
         )
     return create_composition(
         workspace=source.workspace,
@@ -386,7 +396,7 @@ def create_upload(*, workspace: Workspace, user: User | None, image: NewImage) -
 
 def delete_upload(*, upload: Upload) -> None:
     if upload.uses.exists():
-        raise InvalidState("This upload is an input of a composition; delete that first.")
+        raise InvalidState(_("This upload is an input of a composition; delete that first."))
     names = [upload.file.name, upload.thumbnail.name]
     with transaction.atomic():
         upload.delete()
