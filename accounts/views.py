@@ -266,7 +266,7 @@ def _expiry(days: str):
         return None
     if not days.isdigit() or not 1 <= int(days) <= 3650:
         raise AppError(
-            _("Expiry must be 1 to 3650 days, or empty for none."), field=_("expires_in_days")
+            _("Expiry must be 1 to 3650 days, or empty for none."), field="expires_in_days"
         )
     return timezone.now() + timedelta(days=int(days))
 

@@ -10,10 +10,10 @@ class Plan(models.Model):
     """What a workspace may do and what it is given. Plans are data, edited in the admin."""
 
     class Size(models.TextChoices):
-        S512 = "512", _("512")
-        S1K = "1K", _("1K")
-        S2K = "2K", _("2K")
-        S4K = "4K", _("4K")
+        S512 = "512", "512"
+        S1K = "1K", "1K"
+        S2K = "2K", "2K"
+        S4K = "4K", "4K"
 
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=80)

@@ -52,12 +52,11 @@ def _audit(*, actor, action, target_type, target_id, reason, **details) -> Audit
     )
 
 
-def _require(reason: str, what: str) -> str:
+def _require(reason: str, message: str) -> str:
+    """The reason, stripped; `message` (which says why it is needed) when there is none."""
     reason = (reason or "").strip()
     if not reason:
-        raise ReasonRequired(
-            _("Say why you %(what)s; the reason goes in the audit log.") % {"what": what}
-        )
+        raise ReasonRequired(message)
     return reason
 
 
@@ -134,7 +133,7 @@ def remove_content(*, target: Result | Upload, actor: User, reason: str) -> list
     """Take a result or an upload down: it disappears from every history and the API, its
     file leaves storage, its likeness goes on the blocklist. Byte-for-byte copies (a result
     reused as an input) go with it. Returns the public ids removed."""
-    reason = _require(reason, "remove this")
+    reason = _require(reason, _("Say why you remove this; the reason goes in the audit log."))
     phash = _hash_of(target)
     now = timezone.now()
     with transaction.atomic():
@@ -176,7 +175,9 @@ def remove_content(*, target: Result | Upload, actor: User, reason: str) -> list
 def suspend_account(*, user: User, actor: User, reason: str) -> dict:
     """Sign the person out everywhere, revoke their tokens, cancel (and release) their
     unfinished compositions, and refuse their logins with a clear message."""
-    reason = _require(reason, "suspend this account")
+    reason = _require(
+        reason, _("Say why you suspend this account; the reason goes in the audit log.")
+    )
     if user.pk == actor.pk:
         raise InvalidState(_("You cannot suspend your own account."))
     if user.is_staff or user.is_superuser:
@@ -261,7 +262,7 @@ def approve_composition(*, composition: Composition, actor: User, reason: str = 
 def reject_composition(*, composition: Composition, actor: User, reason: str) -> None:
     """A held composition will not run: it fails, its credits are released in full, and the
     photos that made it wait cannot be used again."""
-    reason = _require(reason, "reject this")
+    reason = _require(reason, _("Say why you reject this; the reason goes in the audit log."))
     with transaction.atomic():
         if not fail_composition(
             composition=composition,

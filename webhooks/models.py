@@ -8,9 +8,9 @@ from bananasite.ids import PublicId
 
 class Webhook(models.Model):
     class Event(models.TextChoices):
-        SUCCEEDED = "composition.succeeded", _("composition.succeeded")
-        FAILED = "composition.failed", _("composition.failed")
-        CANCELED = "composition.canceled", _("composition.canceled")
+        SUCCEEDED = "composition.succeeded", "composition.succeeded"
+        FAILED = "composition.failed", "composition.failed"
+        CANCELED = "composition.canceled", "composition.canceled"
 
     public_id = models.CharField(max_length=32, unique=True, default=PublicId("wh"), editable=False)
     workspace = models.ForeignKey(
