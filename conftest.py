@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bananasite.translations import compile_catalogues
+
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
@@ -28,6 +30,13 @@ def browser_type_launch_args():
             "--disable-quic",
         ],
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations():
+    """The German and Spanish catalogues as .mo, as `make translations` builds them at set-up
+    (they are not committed), before any test asks for another language."""
+    compile_catalogues()
 
 
 @pytest.fixture(autouse=True)

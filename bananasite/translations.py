@@ -5,6 +5,8 @@ Django's `compilemessages` needs GNU gettext's msgfmt on the machine; polib is p
 to extract new strings) needs gettext installed.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import polib
@@ -29,6 +31,10 @@ def compile_catalogues(*, force: bool = False) -> list[Path]:
         mo_path = po_path.with_suffix(".mo")
         if not force and mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
-        polib.pofile(str(po_path)).save_as_mofile(str(mo_path))
+        # Written beside and renamed over, so parallel test workers never read half a file.
+        with tempfile.NamedTemporaryFile(dir=po_path.parent, suffix=".mo", delete=False) as tmp:
+            temporary = Path(tmp.name)
+        polib.pofile(str(po_path)).save_as_mofile(str(temporary))
+        os.replace(temporary, mo_path)
         written.append(mo_path)
     return written
