@@ -37,7 +37,10 @@ def workspace_context(request, **extra):
         "invitations": Invitation.objects.filter(
             workspace=workspace, accepted_at__isnull=True, expires_at__gt=timezone.now()
         ),
-        "roles": [(Membership.Role.MEMBER, "Member"), (Membership.Role.ADMIN, "Admin")],
+        "roles": [
+            (Membership.Role.MEMBER, Membership.Role.MEMBER.label),
+            (Membership.Role.ADMIN, Membership.Role.ADMIN.label),
+        ],
         "scopes": ApiToken.SCOPES,
     }
     if me.can_manage:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polib
 from django.conf import settings
+from django.utils.translation import get_language
 
 # `make messages` and the catalogue test extract with these, so both see the same strings.
 MAKEMESSAGES_IGNORE = ["staticfiles/*", "media/*", "benchmarks/*", "scripts/*", "*/tests/*"]
@@ -38,3 +39,15 @@ def compile_catalogues(*, force: bool = False) -> list[Path]:
         os.replace(temporary, mo_path)
         written.append(mo_path)
     return written
+
+
+# Languages whose nouns keep their capital inside a sentence.
+CAPITALISED_NOUNS = {"de"}
+
+
+def in_sentence(label) -> str:
+    """A choice's label for use mid-sentence: "as member" in English and Spanish, "als
+    Mitglied" in German, where nouns keep their capital."""
+    text = str(label)
+    language = (get_language() or "en").split("-")[0]
+    return text if language in CAPITALISED_NOUNS else text.lower()

@@ -11,6 +11,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
+from bananasite.translations import in_sentence
 from moderation.models import Report
 
 from .models import Composition, CompositionInput, Result
@@ -169,7 +170,7 @@ def compare_choices(
         Picture(
             i.upload.public_id,
             _("Input: image %(position)s (%(role)s)")
-            % {"position": i.position, "role": i.get_role_display().lower()},
+            % {"position": i.position, "role": in_sentence(i.get_role_display())},
             upload_url(i.upload, "image"),
             upload_url(i.upload, "thumb"),
             i.upload.width,

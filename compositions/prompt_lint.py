@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from bananasite.translations import in_sentence
+
 from .catalog import get_model
 from .models import Role
 from .presets import PLACEHOLDERS, default_roles
@@ -69,7 +71,7 @@ def lint(*, prompt: str, roles: list[str], preset: str, model_id: str, count: in
             if role:
                 label = _("Image %(position)d (%(role)s)") % {
                     "position": position,
-                    "role": Role(role).label.lower(),
+                    "role": in_sentence(Role(role).label),
                 }
             else:
                 label = _("Image %(position)d") % {"position": position}

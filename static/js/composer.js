@@ -190,7 +190,11 @@
     return chosen.map((r, i) => r || defaults[i] || "other");
   }
 
-  function roleLabel(role) { return (state.roles[role] || role || "Other").toLowerCase(); }
+  // Mid-sentence, a role is lower-cased, except in German, where nouns keep their capital.
+  function roleLabel(role) {
+    const label = state.roles[role] || role || gettext("Other");
+    return lang.split("-")[0] === "de" ? label : label.toLocaleLowerCase(lang);
+  }
 
   function render() {
     const roles = effectiveRoles();
