@@ -5,9 +5,12 @@ friendly message next to the right field (bananasite.middleware), and the API in
 problem+json (api.problems).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext, gettext_lazy
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise  # lazy translations, for the type checker
 
 
 class AppError(Exception):
@@ -54,9 +57,9 @@ class InvalidState(AppError):
 def problem_body(
     status: int,
     code: str,
-    detail: str,
+    detail: "str | _StrPromise",
     *,
-    title: str | None = None,
+    title: "str | _StrPromise | None" = None,
     errors: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """An RFC 9457 problem details body, as every API error is answered."""

@@ -248,7 +248,7 @@ def removals(composition_ids: list[int]) -> dict[int, list[Removal]]:
         if removed_at is None:
             continue
         category = (
-            Report.Reason(max(counts, key=lambda k: counts[k])).label
+            str(Report.Reason(max(counts, key=lambda k: counts[k])).label)
             if counts
             else FALLBACK_CATEGORY
         )

@@ -296,7 +296,7 @@ class Composition(models.Model):
 
     @property
     def stage_label(self) -> str:
-        return self.Status(self.status).label
+        return str(self.Status(self.status).label)
 
     @property
     def credits_held(self) -> int:

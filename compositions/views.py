@@ -68,7 +68,7 @@ HELD_TEXT = gettext_lazy(
 
 def _waiting_text(position: int | None, status: str = "") -> str:
     if status == Composition.Status.HELD:
-        return HELD_TEXT
+        return str(HELD_TEXT)
     if position is None:
         return ""
     if position == 1:
