@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 
-.PHONY: run run-production check-production bench-load test test-fast test-services test-browser lint format venv migrate demo bench clean
+.PHONY: run run-production check-production bench-load test test-fast test-services test-browser lint format venv migrate demo bench clean messages translations
 
 venv: $(STAMP)
 
@@ -15,8 +15,21 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.tx
 	$(PY) -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-migrate: venv
+migrate: translations
 	$(PY) manage.py migrate --noinput
+
+# The German and Spanish catalogues (locale/) compiled to .mo: pure Python, no gettext needed.
+translations: venv
+	$(PY) manage.py compile_translations
+
+# After adding or changing user-facing strings: extract them into locale/{de,es}/LC_MESSAGES/
+# (django.po and djangojs.po), translate the new msgids (no empty or fuzzy msgstr; the test
+# bananasite/tests/test_translations.py says which), then `make translations`. Needs GNU
+# gettext's xgettext (Debian: apt-get install gettext; scripts/system-packages installs it).
+MESSAGES_IGNORE := --ignore='staticfiles/*' --ignore='media/*' --ignore='benchmarks/*' --ignore='scripts/*' --ignore='*/tests/*'
+messages: venv
+	$(PY) manage.py makemessages -l de -l es --no-obsolete --no-location $(MESSAGES_IGNORE)
+	$(PY) manage.py makemessages -d djangojs -l de -l es --no-obsolete --no-location $(MESSAGES_IGNORE)
 
 demo: migrate
 	$(PY) manage.py make_dev_certificate

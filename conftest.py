@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bananasite.translations import compile_catalogues
+
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
@@ -38,6 +40,13 @@ def c2pa_dev_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("c2pa")
     make_development_certificate(directory)
     return directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations():
+    """The German and Spanish catalogues as .mo, as `make translations` builds them at set-up
+    (they are not committed), before any test asks for another language."""
+    compile_catalogues()
 
 
 @pytest.fixture(autouse=True)

@@ -114,8 +114,8 @@ class Workspace(models.Model):
     """Who owns compositions, uploads and (later) credits, plans and tokens."""
 
     class Kind(models.TextChoices):
-        PERSONAL = "personal", "Personal"
-        TEAM = "team", "Team"
+        PERSONAL = "personal", _("Personal")
+        TEAM = "team", _("Team")
 
     public_id = models.CharField(max_length=32, unique=True, default=PublicId("ws"), editable=False)
     slug = models.SlugField(max_length=60, unique=True)
@@ -165,9 +165,9 @@ class Workspace(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        ADMIN = "admin", "Admin"
-        MEMBER = "member", "Member"
+        OWNER = "owner", _("Owner")
+        ADMIN = "admin", _("Admin")
+        MEMBER = "member", _("Member")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(

@@ -10,7 +10,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 
 from bananasite.errors import AppError
@@ -51,19 +51,20 @@ def ensure_personal_workspace(*, user: User) -> Workspace:
     else:
         local_part = user.email.split("@")[0]
         created: Workspace | None = None
-        for _ in range(5):
+        for _attempt in range(5):
             try:
                 with transaction.atomic():
                     created = Workspace.objects.create(
                         slug=_unique_slug(local_part),
-                        name=f"{user.get_short_name()}'s workspace",
+                        name=_("%(short_name)s's workspace")
+                        % {"short_name": user.get_short_name()},
                         kind=Workspace.Kind.PERSONAL,
                     )
                 break
             except IntegrityError:  # Two sign-ups raced for the same slug; pick another.
                 continue
         if created is None:
-            raise AppError("Could not name the personal workspace; please try again.")
+            raise AppError(_("Could not name the personal workspace; please try again."))
         workspace = created
         Membership.objects.create(workspace=workspace, user=user, role=Membership.Role.OWNER)
         open_wallet(workspace=workspace)
@@ -109,14 +110,14 @@ def can_manage(*, user: User, workspace: Workspace) -> bool:
 def require_manager(*, user: User, workspace: Workspace) -> Membership:
     membership = membership_of(user=user, workspace=workspace)
     if membership is None or not membership.can_manage:
-        raise PermissionDeniedError("Only the workspace's owners and admins can do this.")
+        raise PermissionDeniedError(_("Only the workspace's owners and admins can do this."))
     return membership
 
 
 class PermissionDeniedError(AppError):
     code = "permission_denied"
     status = 403
-    title = "Forbidden"
+    title = gettext_lazy("Forbidden")
 
 
 @transaction.atomic
@@ -124,12 +125,16 @@ def create_team(*, owner: User, name: str) -> Workspace:
     """A team workspace owned by `owner`, with its own wallet, made the owner's current one."""
     name = name.strip()
     if not name:
-        raise AppError("Give the team a name.", field="name")
+        raise AppError(_("Give the team a name."), field="name")
     owned = Membership.objects.filter(
         user=owner, role=Membership.Role.OWNER, workspace__kind=Workspace.Kind.TEAM
     ).count()
     if owned >= MAX_OWNED_TEAMS:
-        raise AppError(f"You can own at most {MAX_OWNED_TEAMS} teams.", field="name")
+        raise AppError(
+            _("You can own at most %(max_owned_teams)s teams.")
+            % {"max_owned_teams": MAX_OWNED_TEAMS},
+            field="name",
+        )
     team = Workspace.objects.create(slug=_unique_slug(name), name=name, kind=Workspace.Kind.TEAM)
     Membership.objects.create(workspace=team, user=owner, role=Membership.Role.OWNER)
     open_wallet(workspace=team)
@@ -139,7 +144,7 @@ def create_team(*, owner: User, name: str) -> Workspace:
 
 def switch_workspace(*, user: User, workspace: Workspace) -> None:
     if not Membership.objects.filter(user=user, workspace=workspace).exists():
-        raise AppError("You are not a member of that workspace.", code="not_found")
+        raise AppError(_("You are not a member of that workspace."), code="not_found")
     User.objects.filter(pk=user.pk).update(current_workspace=workspace)
     user.current_workspace = workspace
 
@@ -150,16 +155,16 @@ def invite_member(
     """Create an invitation and return it with the raw token for the link (shown/sent once)."""
     require_manager(user=inviter, workspace=workspace)
     if workspace.kind != Workspace.Kind.TEAM:
-        raise AppError("A personal workspace has no other members; create a team.")
+        raise AppError(_("A personal workspace has no other members; create a team."))
     email = email.strip()
     try:
         validate_email(email)
     except Exception:
-        raise AppError("Enter a valid email address.", field="email") from None
+        raise AppError(_("Enter a valid email address."), field="email") from None
     if role not in (Membership.Role.ADMIN, Membership.Role.MEMBER):
-        raise AppError("Invite as an admin or a member.", field="role")
+        raise AppError(_("Invite as an admin or a member."), field="role")
     if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
-        raise AppError(f"{email} is already a member.", field="email")
+        raise AppError(_("%(email)s is already a member.") % {"email": email}, field="email")
     raw = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         workspace=workspace,
@@ -183,7 +188,7 @@ def find_invitation(raw_token: str) -> Invitation | None:
 class EmailUnverified(AppError):
     code = "email_unverified"
     status = 403
-    title = "Email address not verified"
+    title = gettext_lazy("Email address not verified")
 
 
 def has_verified_email(*, user: User, email: str) -> bool:
@@ -200,20 +205,24 @@ def accept_invitation(*, user: User, raw_token: str) -> Workspace:
     could take the seat, and with it the team's credits and compositions."""
     invitation = find_invitation(raw_token)
     if invitation is None:
-        raise AppError("This invitation link is not valid.", code="not_found")
+        raise AppError(_("This invitation link is not valid."), code="not_found")
     if invitation.accepted_at:
-        raise AppError("This invitation has already been used.", code="invalid_state")
+        raise AppError(_("This invitation has already been used."), code="invalid_state")
     if invitation.expires_at <= timezone.now():
-        raise AppError("This invitation has expired. Ask for a new one.", code="invalid_state")
+        raise AppError(_("This invitation has expired. Ask for a new one."), code="invalid_state")
     if invitation.email.lower() != user.email.lower():
         raise AppError(
-            f"This invitation is for {invitation.email}. Sign in with that address to accept it.",
+            _("This invitation is for %(email)s. Sign in with that address to accept it.")
+            % {"email": invitation.email},
             code="permission_denied",
         )
     if not has_verified_email(user=user, email=invitation.email):
         raise EmailUnverified(
-            f"Verify {invitation.email} before joining: send yourself a verification link "
-            "from this page, open it, then come back to this invitation."
+            _(
+                "Verify %(email)s before joining: send yourself a verification link from this "
+                "page, open it, then come back to this invitation."
+            )
+            % {"email": invitation.email}
         )
     updated = (
         type(invitation)
@@ -221,7 +230,7 @@ def accept_invitation(*, user: User, raw_token: str) -> Workspace:
         .update(accepted_at=timezone.now(), accepted_by=user)
     )
     if not updated:
-        raise AppError("This invitation has already been used.", code="invalid_state")
+        raise AppError(_("This invitation has already been used."), code="invalid_state")
     Membership.objects.get_or_create(
         workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
     )
@@ -234,11 +243,11 @@ def remove_member(*, actor: User, workspace: Workspace, member: User) -> None:
     actor_membership = require_manager(user=actor, workspace=workspace)
     target = membership_of(user=member, workspace=workspace)
     if target is None:
-        raise AppError("That person is not a member.", code="not_found")
+        raise AppError(_("That person is not a member."), code="not_found")
     if target.role == Membership.Role.OWNER:
-        raise PermissionDeniedError("The owner cannot be removed; transfer ownership first.")
+        raise PermissionDeniedError(_("The owner cannot be removed; transfer ownership first."))
     if target.role == Membership.Role.ADMIN and actor_membership.role != Membership.Role.OWNER:
-        raise PermissionDeniedError("Only the owner can remove an admin.")
+        raise PermissionDeniedError(_("Only the owner can remove an admin."))
     target.delete()
     # Their tokens for this workspace stop working at once.
     ApiToken.objects.filter(workspace=workspace, user=member, revoked_at__isnull=True).update(
@@ -250,11 +259,11 @@ def remove_member(*, actor: User, workspace: Workspace, member: User) -> None:
 def leave_workspace(*, user: User, workspace: Workspace) -> None:
     membership = membership_of(user=user, workspace=workspace)
     if membership is None:
-        raise AppError("You are not a member of that workspace.", code="not_found")
+        raise AppError(_("You are not a member of that workspace."), code="not_found")
     if workspace.kind == Workspace.Kind.PERSONAL:
-        raise AppError("You cannot leave your personal workspace.")
+        raise AppError(_("You cannot leave your personal workspace."))
     if membership.role == Membership.Role.OWNER:
-        raise AppError("Transfer ownership to someone else before leaving.")
+        raise AppError(_("Transfer ownership to someone else before leaving."))
     membership.delete()
     ApiToken.objects.filter(workspace=workspace, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
@@ -268,12 +277,12 @@ def leave_workspace(*, user: User, workspace: Workspace) -> None:
 def transfer_ownership(*, owner: User, workspace: Workspace, new_owner: User) -> None:
     current = membership_of(user=owner, workspace=workspace)
     if current is None or current.role != Membership.Role.OWNER:
-        raise PermissionDeniedError("Only the owner can transfer ownership.")
+        raise PermissionDeniedError(_("Only the owner can transfer ownership."))
     target = membership_of(user=new_owner, workspace=workspace)
     if target is None:
-        raise AppError("The new owner must already be a member.", code="not_found")
+        raise AppError(_("The new owner must already be a member."), code="not_found")
     if workspace.kind == Workspace.Kind.PERSONAL:
-        raise AppError("A personal workspace cannot change hands.")
+        raise AppError(_("A personal workspace cannot change hands."))
     Membership.objects.filter(pk=target.pk).update(role=Membership.Role.OWNER)
     Membership.objects.filter(pk=current.pk).update(role=Membership.Role.ADMIN)
 
@@ -307,7 +316,7 @@ SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
 class SecondFactorRequired(AppError):
     code = "mfa_required"
     status = 403
-    title = "Two-factor sign-in required"
+    title = gettext_lazy("Two-factor sign-in required")
 
 
 def has_second_factor(*, user: User) -> bool:
@@ -376,13 +385,15 @@ def create_api_token(
     again."""
     name = name.strip()
     if not name:
-        raise AppError("Give the token a name.", field="name")
+        raise AppError(_("Give the token a name."), field="name")
     scopes = list(scopes or ApiToken.SCOPES)
     unknown = sorted(set(scopes) - set(ApiToken.SCOPES))
     if unknown:
-        raise AppError(f"Unknown scope: {', '.join(unknown)}.", field="scopes")
+        raise AppError(
+            _("Unknown scope: %(items)s.") % {"items": ", ".join(unknown)}, field="scopes"
+        )
     if not Membership.objects.filter(workspace=workspace, user=user).exists():
-        raise AppError("The token's user must be a member of the workspace.", field="user")
+        raise AppError(_("The token's user must be a member of the workspace."), field="user")
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(30)}"
     token = ApiToken.objects.create(

@@ -38,7 +38,10 @@ def workspace_context(request, **extra):
         "invitations": Invitation.objects.filter(
             workspace=workspace, accepted_at__isnull=True, expires_at__gt=timezone.now()
         ),
-        "roles": [(Membership.Role.MEMBER, "Member"), (Membership.Role.ADMIN, "Admin")],
+        "roles": [
+            (Membership.Role.MEMBER, Membership.Role.MEMBER.label),
+            (Membership.Role.ADMIN, Membership.Role.ADMIN.label),
+        ],
         "scopes": ApiToken.SCOPES,
     }
     if me.can_manage:
@@ -81,8 +84,11 @@ def create_team(request):
         return render_workspace(request, status=400, team_form=form_state(values, exc))
     messages.success(
         request,
-        f"Created the team {team.name}; you are working in it now. It starts without credits: "
-        "buy a pack under Credits, or ask an administrator.",
+        _(
+            "Created the team %(name)s; you are working in it now. It starts without "
+            "credits: buy a pack under Credits, or ask an administrator."
+        )
+        % {"name": team.name},
     )
     return redirect("accounts:workspace")
 
@@ -94,7 +100,7 @@ def switch(request):
         Workspace, slug=request.POST.get("workspace", ""), memberships__user=request.user
     )
     services.switch_workspace(user=request.user, workspace=workspace)
-    messages.success(request, f"You are working in {workspace.name}.")
+    messages.success(request, _("You are working in %(name)s.") % {"name": workspace.name})
     # Any other page may show something of the workspace left behind; its history does not.
     return redirect("compositions:history")
 
@@ -119,14 +125,22 @@ def invite(request):
         return render_workspace(request, status=400, invite_form=form_state(values, exc))
     link = request.build_absolute_uri(reverse("accounts:invitation", args=[raw]))
     send_mail(
-        f"Join {request.workspace.name} on bananasite",
-        f"{request.user.email} invited you to the team {request.workspace.name} on "
-        f"bananasite.\n\nAccept within {services.INVITATION_DAYS} days, signed in as "
-        f"{invitation.email}:\n{link}\n",
+        _("Join %(name)s on bananasite") % {"name": request.workspace.name},
+        _(
+            "%(email)s invited you to the team %(name)s on bananasite.\n\nAccept within "
+            "%(days)s days, signed in as %(invited)s:\n%(link)s\n"
+        )
+        % {
+            "email": request.user.email,
+            "name": request.workspace.name,
+            "days": services.INVITATION_DAYS,
+            "invited": invitation.email,
+            "link": link,
+        },
         None,
         [invitation.email],
     )
-    messages.success(request, f"Invitation sent to {invitation.email}.")
+    messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
     return redirect("accounts:workspace")
 
 
@@ -138,7 +152,7 @@ def cancel_invitation(request):
     Invitation.objects.filter(
         email__iexact=email, workspace=request.workspace, accepted_at__isnull=True
     ).delete()
-    messages.success(request, f"Invitation to {email} withdrawn.")
+    messages.success(request, _("Invitation to %(email)s withdrawn.") % {"email": email})
     return redirect("accounts:workspace")
 
 
@@ -176,7 +190,7 @@ def invitation(request, token):
                 _send_verification(request, email=found.email, then=here)
             return redirect(here)
         workspace = services.accept_invitation(user=request.user, raw_token=token)
-        messages.success(request, f"Welcome to {workspace.name}.")
+        messages.success(request, _("Welcome to %(name)s.") % {"name": workspace.name})
         return redirect("compositions:compose")
     verified = bool(
         valid and found and services.has_verified_email(user=request.user, email=found.email)
@@ -199,15 +213,19 @@ def _send_verification(request, *, email: str, then: str) -> None:
     if not ratelimit.consume(request, action="confirm_email", key=email.lower()):
         messages.error(
             request,
-            f"A link was sent to {email} a moment ago. Check your inbox (and spam folder), "
-            "or try again in a few minutes.",
+            _(
+                "A link was sent to %(email)s a moment ago. Check your inbox (and spam "
+                "folder), or try again in a few minutes."
+            )
+            % {"email": email},
         )
         return
     address.send_confirmation(request)
     request.session[AFTER_VERIFICATION] = then
     messages.success(
         request,
-        f"We sent a verification link to {email}. Open it, then accept the invitation here.",
+        _("We sent a verification link to %(email)s. Open it, then accept the invitation here.")
+        % {"email": email},
     )
 
 
@@ -226,7 +244,7 @@ def _member(request) -> User:
 def remove_member(request):
     member = _member(request)
     services.remove_member(actor=request.user, workspace=request.workspace, member=member)
-    messages.success(request, f"Removed {member.email}.")
+    messages.success(request, _("Removed %(email)s.") % {"email": member.email})
     return redirect("accounts:workspace")
 
 
@@ -236,7 +254,9 @@ def remove_member(request):
 def transfer(request):
     member = _member(request)
     services.transfer_ownership(owner=request.user, workspace=request.workspace, new_owner=member)
-    messages.success(request, f"{member.email} owns the team now; you are an admin.")
+    messages.success(
+        request, _("%(email)s owns the team now; you are an admin.") % {"email": member.email}
+    )
     return redirect("accounts:workspace")
 
 
@@ -246,7 +266,7 @@ def transfer(request):
 def leave(request):
     workspace = request.workspace
     services.leave_workspace(user=request.user, workspace=workspace)
-    messages.success(request, f"You left {workspace.name}.")
+    messages.success(request, _("You left %(name)s.") % {"name": workspace.name})
     return redirect("compositions:compose")
 
 
@@ -283,7 +303,9 @@ def _expiry(days: str):
     if not days:
         return None
     if not days.isdigit() or not 1 <= int(days) <= 3650:
-        raise AppError("Expiry must be 1 to 3650 days, or empty for none.", field="expires_in_days")
+        raise AppError(
+            _("Expiry must be 1 to 3650 days, or empty for none."), field="expires_in_days"
+        )
     return timezone.now() + timedelta(days=int(days))
 
 
@@ -317,5 +339,7 @@ def revoke_token(request, token_id):
     services.require_manager(user=request.user, workspace=request.workspace)
     token = get_object_or_404(ApiToken, public_id=token_id, workspace=request.workspace)
     services.revoke_api_token(token=token)
-    messages.success(request, f"Revoked {token.name}; it stopped working at once.")
+    messages.success(
+        request, _("Revoked %(name)s; it stopped working at once.") % {"name": token.name}
+    )
     return redirect("accounts:workspace")

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.permissions import BasePermission
@@ -19,7 +21,7 @@ from bananasite.errors import AppError
 class AccountSuspended(AppError):
     code = "account_suspended"
     status = 403
-    title = "Account suspended"
+    title = gettext_lazy("Account suspended")
 
 
 class BearerTokenAuthentication(BaseAuthentication):
@@ -31,9 +33,11 @@ class BearerTokenAuthentication(BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
-        keyword, _, raw = header.partition(" ")
+        keyword, _sep, raw = header.partition(" ")
         if keyword.lower() != self.keyword.lower() or not raw.strip():
-            raise exceptions.AuthenticationFailed("Use the header: Authorization: Bearer <token>.")
+            raise exceptions.AuthenticationFailed(
+                _("Use the header: Authorization: Bearer <token>.")
+            )
         token = (
             ApiToken.objects.select_related("workspace", "user")
             .annotate(
@@ -49,7 +53,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         if token is not None and token.user.is_suspended:
             # Its tokens were revoked with the suspension; say why rather than "unknown".
             raise AccountSuspended(
-                "This account is suspended; its API tokens no longer work.",
+                _("This account is suspended; its API tokens no longer work."),
             )
         now = timezone.now()
         if (
@@ -61,7 +65,7 @@ class BearerTokenAuthentication(BaseAuthentication):
             or token.revoked_at is not None
             or (token.expires_at is not None and token.expires_at <= now)
         ):
-            raise exceptions.AuthenticationFailed("The token is unknown, revoked or expired.")
+            raise exceptions.AuthenticationFailed(_("The token is unknown, revoked or expired."))
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             type(token).objects.filter(pk=token.pk).update(last_used_at=now)
         request._request.workspace = token.workspace
@@ -83,7 +87,7 @@ class WorkspaceSessionAuthentication(SessionAuthentication):
         if slug:
             workspace = Workspace.objects.filter(slug=slug, memberships__user=user).first()
             if workspace is None:
-                raise exceptions.NotFound("No workspace with that slug is yours.")
+                raise exceptions.NotFound(_("No workspace with that slug is yours."))
             request._request.workspace = workspace
         if team_needs_second_factor(user=user, workspace=request._request.workspace):
             # The browser's pages send such a person to set it up; the API says so. Tokens
@@ -112,7 +116,7 @@ class HasScope(BasePermission):
     HEAD is GET without the body, so it needs GET's scope. OPTIONS describes the endpoint,
     which the public schema does too, so any token may ask."""
 
-    message = "This token does not have the scope this call needs."
+    message = _("This token does not have the scope this call needs.")
 
     def has_permission(self, request, view):
         if not request.user or not request.user.is_authenticated:
@@ -130,7 +134,7 @@ class HasScope(BasePermission):
 
 
 class IsWorkspaceAdmin(BasePermission):
-    message = "Only the workspace's owners and admins can do this."
+    message = _("Only the workspace's owners and admins can do this.")
 
     def has_permission(self, request, view):
         return can_manage(user=request.user, workspace=request.workspace)

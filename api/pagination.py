@@ -1,5 +1,6 @@
 """Cursor pages, newest first: `{"results": [...], "next": url | null}`."""
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -20,7 +21,12 @@ class NewestFirstCursorPagination(CursorPagination):
             return self.page_size
         if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
             raise exceptions.ValidationError(
-                {"limit": [f"Use a whole number from 1 to {self.max_page_size}."]}
+                {
+                    "limit": [
+                        _("Use a whole number from 1 to %(max_page_size)s.")
+                        % {"max_page_size": self.max_page_size}
+                    ]
+                }
             )
         return int(raw)
 

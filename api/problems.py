@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -36,20 +38,21 @@ DRF_CODES = {
     exceptions.ValidationError: "invalid_request",
 }
 
+# Titles and details follow the request's Accept-Language (LocaleMiddleware); `code` never does.
 TITLES = {
-    400: "Invalid request",
-    401: "Not authenticated",
-    402: "Insufficient credits",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    413: "Request too large",
-    415: "Unsupported media type",
-    422: "Unprocessable request",
-    429: "Too many requests",
-    503: "Service unavailable",
+    400: gettext_lazy("Invalid request"),
+    401: gettext_lazy("Not authenticated"),
+    402: gettext_lazy("Insufficient credits"),
+    403: gettext_lazy("Forbidden"),
+    404: gettext_lazy("Not found"),
+    405: gettext_lazy("Method not allowed"),
+    406: gettext_lazy("Not acceptable"),
+    409: gettext_lazy("Conflict"),
+    413: gettext_lazy("Request too large"),
+    415: gettext_lazy("Unsupported media type"),
+    422: gettext_lazy("Unprocessable request"),
+    429: gettext_lazy("Too many requests"),
+    503: gettext_lazy("Service unavailable"),
 }
 
 
@@ -112,16 +115,18 @@ def exception_handler(exc, context):
         return problem(exc.status, exc.code, exc.message, errors=errors, headers=headers)
     if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
         # Django refuses the multipart body while it is read (request.data): a bad request.
-        return problem(400, "too_many_images", "The request has more files or fields than allowed.")
+        return problem(
+            400, "too_many_images", _("The request has more files or fields than allowed.")
+        )
     if isinstance(exc, RequestDataTooBig):
-        return problem(413, "request_too_large", "The request body is larger than allowed.")
+        return problem(413, "request_too_large", _("The request body is larger than allowed."))
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         return problem(400, _contract_code(errors[0]), errors[0]["message"], errors=errors)
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled API error", exc_info=exc)
-        return problem(500, "internal_error", "Something went wrong on our side.")
+        return problem(500, "internal_error", _("Something went wrong on our side."))
     code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         response.status_code = 401
@@ -131,14 +136,16 @@ def exception_handler(exc, context):
     }
     if isinstance(exc, exceptions.Throttled):
         detail = (
-            f"Too many requests. Try again in {exc.wait:.0f} seconds." if exc.wait else str(detail)
+            _("Too many requests. Try again in %(seconds)d seconds.") % {"seconds": round(exc.wait)}
+            if exc.wait
+            else str(detail)
         )
     return problem(response.status_code, code, str(detail), headers=headers)
 
 
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Anything under /api/v1/ that matches no endpoint: problem+json, never an HTML page."""
-    response = problem(404, "not_found", "There is no such API endpoint.")
+    response = problem(404, "not_found", _("There is no such API endpoint."))
     response.accepted_renderer = ProblemJSONRenderer()
     response.accepted_media_type = "application/problem+json"
     response.renderer_context = {}  # type: ignore[attr-defined]  # DRF sets it in views

@@ -1,6 +1,7 @@
 """The API's request shapes (input serializers, separate from the answers) and the answers
 that belong to no model. A composition's own answer is compositions.serializers."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
@@ -147,7 +148,7 @@ class StrictInput(serializers.Serializer):
     def to_internal_value(self, data):
         if isinstance(data, dict) and not hasattr(data, "getlist"):
             not_text = {
-                name: [serializers.ErrorDetail("Not a valid string.", code="invalid")]
+                name: [serializers.ErrorDetail(_("Not a valid string."), code="invalid")]
                 for name, field in self.fields.items()
                 if isinstance(field, serializers.CharField)
                 and data.get(name) is not None
@@ -157,7 +158,7 @@ class StrictInput(serializers.Serializer):
                 raise serializers.ValidationError(not_text)
         if hasattr(data, "getlist"):
             blank = {
-                name: [serializers.ErrorDetail("This field may not be blank.", code="blank")]
+                name: [serializers.ErrorDetail(_("This field may not be blank."), code="blank")]
                 for name, field in self.fields.items()
                 if name in data
                 and data.get(name) == ""
@@ -205,7 +206,7 @@ class InputIn(StrictInput):
     def validate(self, attrs):
         if sum(bool(attrs.get(name)) for name in ("upload", "url", "reference")) != 1:
             raise serializers.ValidationError(
-                "Give each input one of an upload id, a url or a reference id.",
+                _("Give each input one of an upload id, a url or a reference id."),
                 code="invalid_request",
             )
         return attrs
@@ -399,7 +400,7 @@ class UploadIn(StrictInput):
     def validate(self, attrs):
         if bool(attrs.get("file")) == bool(attrs.get("url")):
             raise serializers.ValidationError(
-                "Send either a file (multipart) or a url (JSON).", code="invalid_request"
+                _("Send either a file (multipart) or a url (JSON)."), code="invalid_request"
             )
         return attrs
 

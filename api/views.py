@@ -13,6 +13,7 @@ from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -201,7 +202,13 @@ def _options_and_images(
     for index, item in enumerate(inputs, start=1):
         if item.get("upload") and item["upload"] not in uploads:
             raise ValidationFailed(
-                [("inputs", "not_found", f"Input {index}: there is no such upload here.")]
+                [
+                    (
+                        "inputs",
+                        "not_found",
+                        _("Input %(index)s: there is no such upload here.") % {"index": index},
+                    )
+                ]
             )
     # URL inputs are fetched side by side and share one deadline, so a request with many slow
     # URLs holds its thread for BANANASITE_FETCH_TIMEOUT at most, not that once per URL.
@@ -276,15 +283,17 @@ def _request_data(request):
     if hasattr(request.data, "getlist"):
         if not request.data:
             # A form body with no fields at all is malformed (or a part without headers).
-            raise ValidationFailed([("body", "invalid_request", "The form body has no fields.")])
+            raise ValidationFailed([("body", "invalid_request", _("The form body has no fields."))])
         if "inputs" in request.data:
             raise ValidationFailed(
                 [
                     (
                         "inputs",
                         "invalid_request",
-                        "In a multipart form, send the photos as repeated `images` files; "
-                        "`inputs` belongs in a JSON body.",
+                        _(
+                            "In a multipart form, send the photos as repeated `images` files; "
+                            "`inputs` belongs in a JSON body."
+                        ),
                     )
                 ]
             )
@@ -316,7 +325,7 @@ class CompositionsView(WorkspaceAPIView):
         params = request.query_params
         if "status" in params:
             if params["status"] not in Composition.Status.values:
-                raise ValidationFailed([("status", "invalid_request", "Unknown status.")])
+                raise ValidationFailed([("status", "invalid_request", _("Unknown status."))])
             queryset = queryset.filter(status=params["status"])
         for name, lookup in (
             ("created_after", "created_at__gt"),
@@ -327,7 +336,7 @@ class CompositionsView(WorkspaceAPIView):
                     parse_date(params[name]) and f"{params[name]}T00:00:00Z"
                 )
                 if not moment:
-                    raise ValidationFailed([(name, "invalid_request", "Use an ISO 8601 time.")])
+                    raise ValidationFailed([(name, "invalid_request", _("Use an ISO 8601 time."))])
                 queryset = queryset.filter(**{lookup: moment})
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
@@ -343,7 +352,9 @@ class CompositionsView(WorkspaceAPIView):
         if data.get("parent"):
             parent = self.compositions().filter(public_id=data["parent"]).first()
             if parent is None:
-                raise ValidationFailed([("parent", "not_found", "There is no such composition.")])
+                raise ValidationFailed(
+                    [("parent", "not_found", _("There is no such composition."))]
+                )
         if data.get("edit"):
             edit = data["edit"]
             composition = services.create_region_edit(
@@ -546,7 +557,7 @@ class UsageView(WorkspaceAPIView):
             end = _date_param(request, "to", today)
             start = _date_param(request, "from", end - timedelta(days=29))
         except ValueError as exc:
-            raise ValidationFailed([(str(exc), "invalid_request", "Use YYYY-MM-DD.")]) from None
+            raise ValidationFailed([(str(exc), "invalid_request", _("Use YYYY-MM-DD."))]) from None
         # At most a year per call (the answer says which days it covers); `from` after `to`
         # is simply an empty range.
         start = max(start, end - timedelta(days=365))

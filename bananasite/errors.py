@@ -5,13 +5,18 @@ friendly message next to the right field (bananasite.middleware), and the API in
 problem+json (api.problems).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.utils.translation import gettext, gettext_lazy
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise  # lazy translations, for the type checker
 
 
 class AppError(Exception):
     code = "invalid_request"
     status = 400
-    title = "Invalid request"
+    title = gettext_lazy("Invalid request")
 
     errors: list[tuple[str, str, str]] = []
 
@@ -40,29 +45,30 @@ class ValidationFailed(AppError):
 class NotFound(AppError):
     code = "not_found"
     status = 404
-    title = "Not found"
+    title = gettext_lazy("Not found")
 
 
 class InvalidState(AppError):
     code = "invalid_state"
     status = 409
-    title = "Invalid state"
+    title = gettext_lazy("Invalid state")
 
 
 def problem_body(
     status: int,
     code: str,
-    detail: str,
+    detail: "str | _StrPromise",
     *,
-    title: str | None = None,
+    title: "str | _StrPromise | None" = None,
     errors: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """An RFC 9457 problem details body, as every API error is answered."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": title or "Error",
+        # Lazy titles and messages become text in the request's language; `code` stays English.
+        "title": str(title) if title else gettext("Error"),
         "status": status,
-        "detail": detail,
+        "detail": str(detail),
         "code": code,
     }
     if errors:

@@ -33,6 +33,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpcore
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from bananasite.errors import AppError
 
@@ -127,7 +128,7 @@ def _resolve_by(host: str, port: int, deadline: float) -> list[str]:
         future = pool.submit(resolve, host, port)
         return future.result(timeout=max(0.0, deadline - time.monotonic()))
     except FutureTimeout:
-        raise FetchFailed(f"Looking up {host} took too long.") from None
+        raise FetchFailed(_("Looking up %(host)s took too long.") % {"host": host}) from None
     finally:
         pool.shutdown(wait=False)  # a lookup that overran ends on its own, after the resolver
 
@@ -183,33 +184,33 @@ def check_url(url: str, *, deadline: float | None = None) -> tuple[str, str, int
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise FetchForbidden("That is not a valid URL.") from None
+        raise FetchForbidden(_("That is not a valid URL.")) from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise FetchForbidden("Only http and https URLs can be fetched.")
+        raise FetchForbidden(_("Only http and https URLs can be fetched."))
     if parts.username or parts.password:
-        raise FetchForbidden("URLs with a user name or password are not fetched.")
+        raise FetchForbidden(_("URLs with a user name or password are not fetched."))
     if not parts.hostname:
-        raise FetchForbidden("That URL has no host.")
+        raise FetchForbidden(_("That URL has no host."))
     try:
         host = parts.hostname.encode("idna").decode("ascii")  # as DNS, Host and SNI need it
     except UnicodeError:
-        raise FetchForbidden("That URL's host name is not valid.") from None
+        raise FetchForbidden(_("That URL's host name is not valid.")) from None
     port = port or DEFAULT_PORTS[scheme]
     if deadline is None:
         deadline = time.monotonic() + settings.BANANASITE_FETCH_TIMEOUT
     try:
         addresses = _resolve_by(host, port, deadline)
     except (OSError, UnicodeError):
-        raise FetchFailed(f"The host {host} could not be found.") from None
+        raise FetchFailed(_("The host %(host)s could not be found.") % {"host": host}) from None
     if not addresses:
-        raise FetchFailed(f"The host {host} could not be found.")
+        raise FetchFailed(_("The host %(host)s could not be found.") % {"host": host})
     if not all(is_public(a) for a in addresses):
-        raise FetchForbidden("That URL points to a private or reserved network address.")
+        raise FetchForbidden(_("That URL points to a private or reserved network address."))
     # Networks the operator trusts (an intranet asset server, a test) may use any port.
     trusted = all(_in_allowed(_parse(a)) for a in addresses)
     if port != DEFAULT_PORTS[scheme] and not trusted:
-        raise FetchForbidden("Only the default port of http or https is allowed.")
+        raise FetchForbidden(_("Only the default port of http or https is allowed."))
     return scheme, host, port, addresses[0]
 
 
@@ -292,7 +293,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("Unix sockets are not fetched.")
+        raise httpcore.ConnectError(_("Unix sockets are not fetched."))
 
     def sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, min(seconds, self.deadline - time.monotonic())))
@@ -307,7 +308,9 @@ def _header(response: httpcore.Response, name: str) -> str:
 
 
 def _read_body(response: httpcore.Response, max_bytes: int) -> bytes:
-    too_large = FetchFailed(f"The file is larger than {max_bytes // (1024 * 1024)} MB.")
+    too_large = FetchFailed(
+        _("The file is larger than %(value)s MB.") % {"value": max_bytes // (1024 * 1024)}
+    )
     declared = _header(response, "content-length")
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_large
@@ -318,9 +321,9 @@ def _read_body(response: httpcore.Response, max_bytes: int) -> bytes:
             if len(body) > max_bytes:
                 raise too_large
     except httpcore.TimeoutException:
-        raise FetchFailed("The server took too long to send the file.") from None
+        raise FetchFailed(_("The server took too long to send the file.")) from None
     except (httpcore.NetworkError, httpcore.ProtocolError):
-        raise FetchFailed("The download was interrupted.") from None
+        raise FetchFailed(_("The download was interrupted.")) from None
     return bytes(body)
 
 
@@ -372,10 +375,12 @@ def safe_request(
                         content_type=_header(response, "content-type"),
                     )
             except httpcore.TimeoutException:
-                raise FetchFailed("The server took too long to answer.") from None
+                raise FetchFailed(_("The server took too long to answer.")) from None
             except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol):
-                raise FetchFailed("The server could not be reached.") from None
-    raise FetchFailed(f"More than {MAX_REDIRECTS} redirects.")
+                raise FetchFailed(_("The server could not be reached.")) from None
+    raise FetchFailed(
+        _("More than %(max_redirects)s redirects.") % {"max_redirects": MAX_REDIRECTS}
+    )
 
 
 def fetch_image(url: str, *, deadline: float | None = None) -> bytes:
@@ -389,5 +394,7 @@ def fetch_image(url: str, *, deadline: float | None = None) -> bytes:
         deadline=deadline,
     )
     if fetched.status != 200:
-        raise FetchFailed(f"The server answered {fetched.status} for that image URL.")
+        raise FetchFailed(
+            _("The server answered %(status)s for that image URL.") % {"status": fetched.status}
+        )
     return fetched.content

@@ -115,6 +115,8 @@ MIDDLEWARE = [
     "ops.middleware.RequestMetricsMiddleware",
     "bananasite.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's Accept-Language chooses the language, unless the switcher set the cookie.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -265,7 +267,17 @@ else:
 
 # --- Internationalisation -------------------------------------------------------------------
 
-LANGUAGE_CODE = "en-us"
+# English is the default (and what a request without Accept-Language gets); German and Spanish
+# catalogues live in locale/ and are compiled at set-up (`make messages` refreshes them).
+LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates the pages show ("Dec 3, 14:05" / "3. Dez., 14:05") as named formats per language.
+FORMAT_MODULE_PATH = ["bananasite.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -3,6 +3,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 # The admin signs in through the site's sign-in (allauth), never its own form: that one checks
 # only the password and would let staff skip their second factor. Signed in but not staff: 403.
@@ -10,6 +11,9 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
+    # The language switcher posts to i18n/setlang/; static/js reads its strings from jsi18n/.
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
     path("billing/", include("billing.urls")),
     path("workspace/", include("accounts.urls")),

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from bananasite.append_only import AppendOnlyModel, AppendOnlyQuerySet
 
@@ -102,17 +103,17 @@ class LedgerEntry(AppendOnlyModel):
     append_only_message = "Ledger entries are append-only."
 
     class Kind(models.TextChoices):
-        GRANT = "grant", "Grant"
-        PURCHASE = "purchase", "Purchase"
-        RESERVE = "reserve", "Reserve"
-        CAPTURE = "capture", "Capture"
-        RELEASE = "release", "Release"
-        ADJUSTMENT = "adjustment", "Adjustment"
+        GRANT = "grant", _("Grant")
+        PURCHASE = "purchase", _("Purchase")
+        RESERVE = "reserve", _("Reserve")
+        CAPTURE = "capture", _("Capture")
+        RELEASE = "release", _("Release")
+        ADJUSTMENT = "adjustment", _("Adjustment")
 
     class Outcome(models.TextChoices):
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELED = "canceled", "Canceled"
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=12, choices=Kind)
@@ -191,8 +192,8 @@ class Purchase(models.Model):
     amount or currency, is left for Stripe to retry and a person to look at."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Awaiting payment"
-        CREDITED = "credited", "Credited"
+        OPEN = "open", _("Awaiting payment")
+        CREDITED = "credited", _("Credited")
 
     session_id = models.CharField(max_length=255, unique=True)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="purchases")

@@ -8,6 +8,7 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bananasite.errors import AppError
 
@@ -56,7 +57,7 @@ def is_configured() -> bool:
 
 def _client() -> stripe.StripeClient:
     if not is_configured():
-        raise PaymentsNotConfigured("Buying credits is not configured on this site.")
+        raise PaymentsNotConfigured(_("Buying credits is not configured on this site."))
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
@@ -96,7 +97,9 @@ def create_checkout(*, workspace, user, pack: Pack, success_url: str, cancel_url
         }
     )
     if not session.url:  # only embedded Checkout comes without a page; ours is hosted
-        raise AppError("The payment service did not return a checkout page. Nothing was charged.")
+        raise AppError(
+            _("The payment service did not return a checkout page. Nothing was charged.")
+        )
     # Recorded before the person is sent to pay (they need the URL first), so the webhook
     # always finds it; if this fails, nobody ever sees the session's page.
     Purchase.objects.create(

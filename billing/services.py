@@ -13,6 +13,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from bananasite.errors import AppError
 
@@ -22,12 +24,12 @@ from .models import LedgerEntry, Plan, Wallet
 class InsufficientCredits(AppError):
     code = "insufficient_credits"
     status = 402
-    title = "Insufficient credits"
+    title = gettext_lazy("Insufficient credits")
 
 
 class QuotaExceeded(AppError):
     status = 429
-    title = "Quota exceeded"
+    title = gettext_lazy("Quota exceeded")
 
     def __init__(self, message, *, code, retry_after: int):
         super().__init__(message, code=code, field="num_images")
@@ -36,7 +38,7 @@ class QuotaExceeded(AppError):
 
 class NotAllowed(AppError):
     status = 403
-    title = "Not allowed by the plan"
+    title = gettext_lazy("Not allowed by the plan")
 
 
 Kind = LedgerEntry.Kind
@@ -46,7 +48,7 @@ Outcome = LedgerEntry.Outcome
 def default_plan() -> Plan:
     plan = Plan.objects.filter(is_default=True).first()
     if plan is None:
-        raise AppError("No default plan is configured.", code="internal_error")
+        raise AppError(_("No default plan is configured."), code="internal_error")
     return plan
 
 
@@ -93,14 +95,20 @@ def plan_problems(
     problems = []
     if not plan.allows_model(model_id):
         problems.append(
-            ("model", "model_not_allowed", f"The {plan.name} plan does not include {model_name}.")
+            (
+                "model",
+                "model_not_allowed",
+                _("The %(name)s plan does not include %(model_name)s.")
+                % {"name": plan.name, "model_name": model_name},
+            )
         )
     if not plan.allows_size(image_size):
         problems.append(
             (
                 "image_size",
                 "size_not_allowed",
-                f"The {plan.name} plan makes images up to {plan.max_image_size}.",
+                _("The %(name)s plan makes images up to %(max_image_size)s.")
+                % {"name": plan.name, "max_image_size": plan.max_image_size},
             )
         )
     return problems
@@ -174,16 +182,22 @@ def check_quotas(*, wallet: Wallet, user, images: int) -> None:
     if quotas.daily_used + images > quotas.daily_limit:
         left = max(0, quotas.daily_limit - quotas.daily_used)
         raise QuotaExceeded(
-            f"You can make {quotas.daily_limit} images a day on this plan and have {left} left "
-            "today. The count starts again at midnight UTC.",
+            _(
+                "You can make %(daily_limit)s images a day on this plan and have %(left)s left "
+                "today. The count starts again at midnight UTC."
+            )
+            % {"daily_limit": quotas.daily_limit, "left": left},
             code="daily_quota_exceeded",
             retry_after=_seconds_until(quotas.daily_resets_at, now),
         )
     if quotas.monthly_used + images > quotas.monthly_limit:
         left = max(0, quotas.monthly_limit - quotas.monthly_used)
         raise QuotaExceeded(
-            f"This workspace can make {quotas.monthly_limit} images a month and has {left} left. "
-            "The count starts again on the 1st (UTC).",
+            _(
+                "This workspace can make %(monthly_limit)s images a month and has %(left)s "
+                "left. The count starts again on the 1st (UTC)."
+            )
+            % {"monthly_limit": quotas.monthly_limit, "left": left},
             code="monthly_quota_exceeded",
             retry_after=_seconds_until(quotas.monthly_resets_at, now),
         )
@@ -207,8 +221,12 @@ class Settlement:
 
 def insufficient(needed: int, balance: int) -> InsufficientCredits:
     return InsufficientCredits(
-        f"This composition needs {needed} credit{'s' if needed != 1 else ''}; "
-        f"the workspace has {balance}.",
+        ngettext(
+            "This composition needs %(needed)d credit; the workspace has %(balance)d.",
+            "This composition needs %(needed)d credits; the workspace has %(balance)d.",
+            needed,
+        )
+        % {"needed": needed, "balance": balance},
         field="num_images",
     )
 
@@ -387,7 +405,7 @@ def grant_credits(
 ) -> LedgerEntry | None:
     """Add credits. With a reference, at most once: a repeat returns None and changes nothing."""
     if amount <= 0:
-        raise AppError("A grant must be a positive number of credits.", field="amount")
+        raise AppError(_("A grant must be a positive number of credits."), field="amount")
     try:
         with transaction.atomic():
             entry = LedgerEntry.objects.create(
@@ -409,16 +427,16 @@ def grant_credits(
 def adjust_credits(*, wallet: Wallet, amount: int, reason: str, user=None) -> LedgerEntry:
     """A correction by staff, up or down; never below zero."""
     if not amount:
-        raise AppError("An adjustment must change the balance.", field="amount")
+        raise AppError(_("An adjustment must change the balance."), field="amount")
     if not reason.strip():
-        raise AppError("Say why the balance is being adjusted.", field="reason")
+        raise AppError(_("Say why the balance is being adjusted."), field="reason")
     with transaction.atomic():
         changed = Wallet.objects.filter(pk=wallet.pk, balance__gte=-amount).update(
             balance=F("balance") + amount
         )
         if not changed:
             raise InsufficientCredits(
-                "That adjustment would take the balance below zero.", field="amount"
+                _("That adjustment would take the balance below zero."), field="amount"
             )
         return LedgerEntry.objects.create(
             wallet=wallet, kind=Kind.ADJUSTMENT, amount=amount, created_by=user, reason=reason

@@ -8,6 +8,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -62,7 +63,7 @@ def usage(request):
 def buy(request):
     pack = payments.get_pack(request.POST.get("pack", ""))
     if pack is None:
-        messages.error(request, "Choose one of the credit packs.")
+        messages.error(request, _("Choose one of the credit packs."))
         return redirect("billing:usage")
     back = request.build_absolute_uri(reverse("billing:usage"))
     try:
@@ -78,7 +79,7 @@ def buy(request):
         return redirect("billing:usage")
     except Exception:
         logger.exception("Could not start a Stripe Checkout session")
-        messages.error(request, "The payment service could not be reached. Nothing was charged.")
+        messages.error(request, _("The payment service could not be reached. Nothing was charged."))
         return redirect("billing:usage")
     return redirect(url)
 

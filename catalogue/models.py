@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from bananasite.append_only import AppendOnlyModel, AppendOnlyQuerySet
 
@@ -26,10 +27,10 @@ class ImageModel(models.Model):
     """One model as people choose it (e.g. `nano-banana-2`), whoever serves it."""
 
     class Lifecycle(models.TextChoices):
-        PREVIEW = "preview", "Preview"
-        GA = "ga", "Generally available"
-        DEPRECATED = "deprecated", "Deprecated (runs, with a warning, until its shutdown date)"
-        SHUT_DOWN = "shut_down", "Shut down (refused, naming the successor)"
+        PREVIEW = "preview", _("Preview")
+        GA = "ga", _("Generally available")
+        DEPRECATED = "deprecated", _("Deprecated (runs, with a warning, until its shutdown date)")
+        SHUT_DOWN = "shut_down", _("Shut down (refused, naming the successor)")
 
     id = models.SlugField(primary_key=True, max_length=64)
     name = models.CharField(max_length=120)

@@ -1,5 +1,7 @@
 from django import forms
-from django.utils.translation import gettext_lazy as _
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .catalog import all_models, default_model, find_model
 from .models import Composition
@@ -36,35 +38,41 @@ class ComposeForm(forms.Form):
     """The composer's options; the photos themselves are validated by the service."""
 
     images = MultipleImageField(
-        label="Photos",
+        label=gettext_lazy("Photos"),
         required=False,
         widget=MultipleImageInput(
             attrs={"accept": "image/jpeg,image/png,image/webp,image/gif,image/heic,image/heif"}
         ),
-        help_text="2 to 14 photos. Their order is what “image 1”, “image 2” mean in the prompt.",
+        help_text=gettext_lazy(
+            "2 to 14 photos. Their order is what “image 1”, “image 2” mean in the prompt."
+        ),
     )
     prompt = forms.CharField(
-        label="Prompt",
+        label=gettext_lazy("Prompt"),
         required=False,
         strip=False,
         # No maxlength: a browser would cut a long paste silently; the page and the server say
         # how long it is instead.
         widget=forms.Textarea(attrs={"rows": 5}),
     )
-    preset = forms.ChoiceField(label="Preset", choices=Composition.Preset.choices)
-    style = forms.ChoiceField(label="Style", choices=Composition.Style.choices)
-    model = KnownModelField(label="Model")
-    aspect_ratio = forms.ChoiceField(label="Aspect ratio")
-    image_size = forms.ChoiceField(label="Image size")
+    preset = forms.ChoiceField(label=gettext_lazy("Preset"), choices=Composition.Preset.choices)
+    style = forms.ChoiceField(label=gettext_lazy("Style"), choices=Composition.Style.choices)
+    model = KnownModelField(label=gettext_lazy("Model"))
+    aspect_ratio = forms.ChoiceField(label=gettext_lazy("Aspect ratio"))
+    image_size = forms.ChoiceField(label=gettext_lazy("Image size"))
     num_images = forms.TypedChoiceField(
-        label="Number of images", choices=[(n, n) for n in range(1, 5)], coerce=int
+        label=gettext_lazy("Number of images"), choices=[(n, n) for n in range(1, 5)], coerce=int
     )
     # Model options (catalogue `options`): the page shows them only for models that offer them;
     # the service refuses them for a model that lacks them.
-    grounding = forms.BooleanField(label="Search the web (Google Search grounding)", required=False)
-    thinking_level = forms.ChoiceField(label="Thinking level", required=False)
+    grounding = forms.BooleanField(
+        label=gettext_lazy("Search the web (Google Search grounding)"), required=False
+    )
+    thinking_level = forms.ChoiceField(label=gettext_lazy("Thinking level"), required=False)
     consent = forms.BooleanField(
-        label="I have the right to use these photos and the consent of the people in them.",
+        label=gettext_lazy(
+            "I have the right to use these photos and the consent of the people in them."
+        ),
         required=False,  # required for presets with people; the service says so
     )
 
@@ -77,11 +85,11 @@ class ComposeForm(forms.Form):
         sizes = [s for s in ("512", "1K", "2K", "4K") if any(s in m.image_sizes for m in models)]
         self.fields["aspect_ratio"].choices = [(r, r) for r in ratios]
         if any(m.options.get("match_input_aspect") for m in models):
-            self.fields["aspect_ratio"].choices.append((MATCH_INPUT, "Match image 1"))
+            self.fields["aspect_ratio"].choices.append((MATCH_INPUT, _("Match image 1")))
         self.fields["image_size"].choices = [(s, s) for s in sizes]
         levels = dict.fromkeys(lv for m in models for lv in m.options.get("thinking_levels") or [])
-        self.fields["thinking_level"].choices = [("", "The model’s default")] + [
-            (level, level.capitalize()) for level in levels
+        self.fields["thinking_level"].choices = [("", _("The model’s default"))] + [
+            (level, THINKING_LEVELS.get(level, level.capitalize())) for level in levels
         ]
         # "N credits per search" for the model shown (the script follows a change of model).
         chosen = find_model(str(self["model"].value() or "")) or model
@@ -96,9 +104,21 @@ class ComposeForm(forms.Form):
         self.initial.setdefault("style", Composition.Style.NATURAL)
 
 
+# The thinking levels the catalogue offers today, named in the reader's language.
+THINKING_LEVELS = {
+    "minimal": gettext_lazy("Minimal"),
+    "low": gettext_lazy("Low"),
+    "medium": gettext_lazy("Medium"),
+    "high": gettext_lazy("High"),
+}
+
+
 def _model_label(model) -> str:
     if model.deprecated and model.shutdown_date:
-        return f"{model.name} (deprecated: shuts down {model.shutdown_date:%-d %b %Y})"
+        return _("%(name)s (deprecated: shuts down %(date)s)") % {
+            "name": model.name,
+            "date": formats.date_format(model.shutdown_date, "DATE_FORMAT"),
+        }
     return model.name
 
 
@@ -112,36 +132,48 @@ class RegionForm(forms.Form):
     (static/js/painter.js) uploads the region as a PNG and names it in `mask`; without
     JavaScript, a mask file can be chosen instead (`mask_file`)."""
 
-    MODES = [("edit", _("Change a painted region")), ("expand", _("Expand the picture"))]
+    MODES = [
+        ("edit", gettext_lazy("Change a painted region")),
+        ("expand", gettext_lazy("Expand the picture")),
+    ]
 
-    mode = forms.ChoiceField(label=_("What to do"), choices=MODES, widget=forms.RadioSelect)
+    mode = forms.ChoiceField(
+        label=gettext_lazy("What to do"), choices=MODES, widget=forms.RadioSelect
+    )
     prompt = forms.CharField(
-        label=_("What should change there"),
+        label=gettext_lazy("What should change there"),
         required=False,
-        help_text=_("Optional for an expand: the model continues the scene."),
+        help_text=gettext_lazy("Optional for an expand: the model continues the scene."),
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     mask = forms.CharField(required=False, widget=forms.HiddenInput, max_length=40)
     mask_file = forms.FileField(
-        label=_("Mask (PNG)"),
+        label=gettext_lazy("Mask (PNG)"),
         required=False,
-        help_text=_("A black picture of the same size with the region to change painted white."),
+        help_text=gettext_lazy(
+            "A black picture of the same size with the region to change painted white."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
     )
     feather = forms.IntegerField(
-        label=_("Soft edge (pixels)"), min_value=0, max_value=MAX_FEATHER, initial=DEFAULT_FEATHER
+        label=gettext_lazy("Soft edge (pixels)"),
+        min_value=0,
+        max_value=MAX_FEATHER,
+        initial=DEFAULT_FEATHER,
     )
-    aspect_ratio = forms.ChoiceField(label=_("New aspect ratio"), required=False)
+    aspect_ratio = forms.ChoiceField(label=gettext_lazy("New aspect ratio"), required=False)
     margin = forms.IntegerField(
-        label=_("Or a margin on every side (pixels)"),
+        label=gettext_lazy("Or a margin on every side (pixels)"),
         required=False,
         min_value=1,
         max_value=MAX_MARGIN,
     )
-    image_size = forms.ChoiceField(label=_("Image size"))
+    image_size = forms.ChoiceField(label=gettext_lazy("Image size"))
     extra = forms.MultipleChoiceField(
-        label=_("Also show the model"), required=False, widget=forms.CheckboxSelectMultiple
+        label=gettext_lazy("Also show the model"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
 
     def __init__(self, *args, ratios=(), sizes=(), extra=(), **kwargs):

@@ -18,6 +18,9 @@ from typing import IO
 import imagehash
 import numpy as np
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from bananasite.files import extension_for
@@ -32,10 +35,10 @@ try:  # HEIC/HEIF (phone photos) when the optional pillow-heif is installed.
 except ImportError:
     pass
 
-ACCEPT_LABEL = (
-    "a JPEG, PNG, WebP, GIF or HEIC image"
+NOT_AN_IMAGE = (
+    gettext_lazy("“%(label)s” is not a JPEG, PNG, WebP, GIF or HEIC image.")
     if "HEIF" in FORMAT_MIME
-    else "a JPEG, PNG, WebP or GIF image"
+    else gettext_lazy("“%(label)s” is not a JPEG, PNG, WebP or GIF image.")
 )
 THUMBNAIL_EDGE = 384
 # Modes littlecms converts directly; others (palette, LA, 16-bit) are made plain first.
@@ -87,7 +90,9 @@ def perceptual_hash(img: Image.Image) -> str:
 
 
 def _megapixels(pixels: int) -> str:
-    return f"{pixels / 1_000_000:,.0f} megapixels"
+    return _("%(count)s megapixels") % {
+        "count": number_format(round(pixels / 1_000_000), force_grouping=True)
+    }
 
 
 def open_verified(fileobj, *, label: str) -> Image.Image:
@@ -103,15 +108,25 @@ def open_verified(fileobj, *, label: str) -> Image.Image:
             if width * height > limit:
                 raise ImageRejected(
                     "image_too_large_pixels",
-                    f"“{label}” is {width}×{height} pixels; the limit is {_megapixels(limit)}.",
+                    _("“%(label)s” is %(width)d×%(height)d pixels; the limit is %(limit)s.")
+                    % {
+                        "label": label,
+                        "width": width,
+                        "height": height,
+                        "limit": _megapixels(limit),
+                    },
                 )
             frames = getattr(img, "n_frames", 1)
             if frames > settings.BANANASITE_MAX_FRAMES:
                 # An animation bomb: thousands of frames behind a small file.
                 raise ImageRejected(
                     "image_too_large_pixels",
-                    f"“{label}” has {frames:,} frames; the limit is "
-                    f"{settings.BANANASITE_MAX_FRAMES:,}.",
+                    _("“%(label)s” has %(frames)s frames; the limit is %(limit)s.")
+                    % {
+                        "label": label,
+                        "frames": number_format(frames, force_grouping=True),
+                        "limit": number_format(settings.BANANASITE_MAX_FRAMES, force_grouping=True),
+                    },
                 )
             if frames > 1:
                 img.seek(0)  # Animated GIF or WebP: the first frame is the photo.
@@ -121,17 +136,20 @@ def open_verified(fileobj, *, label: str) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow stops at the header, before we learn the size; its message has the count.
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"is {_megapixels(int(found.group(1)))}" if found else "has more pixels than that"
-        raise ImageRejected(
-            "image_too_large_pixels",
-            f"“{label}” {size}; the limit is {_megapixels(limit)}.",
-        ) from None
+        words = {"label": label, "limit": _megapixels(limit)}
+        if found:
+            words["size"] = _megapixels(int(found.group(1)))
+            message = _("“%(label)s” is %(size)s; the limit is %(limit)s.") % words
+        else:
+            message = _("“%(label)s” has more pixels than that; the limit is %(limit)s.") % words
+        raise ImageRejected("image_too_large_pixels", message) from None
     except UnidentifiedImageError:
-        raise ImageRejected("unsupported_image_type", f"“{label}” is not {ACCEPT_LABEL}.") from None
+        raise ImageRejected("unsupported_image_type", NOT_AN_IMAGE % {"label": label}) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError):
         # Pillow reports truncated and malformed data through all of these.
         raise ImageRejected(
-            "image_corrupt", f"“{label}” is damaged or incomplete and could not be read."
+            "image_corrupt",
+            _("“%(label)s” is damaged or incomplete and could not be read.") % {"label": label},
         ) from None
     return img
 
@@ -160,11 +178,16 @@ def check_request_pixels(files: Iterable[IO[bytes]]) -> None:
     if total > limit:
         together = _megapixels(total)
         if together == _megapixels(limit):  # just over: "200 ... at most 200" would puzzle
-            together = f"{total / 1_000_000:,.1f} megapixels"
+            together = _("%(count)s megapixels") % {
+                "count": number_format(total / 1_000_000, decimal_pos=1, force_grouping=True)
+            }
         raise ImageRejected(
             "image_too_large_pixels",
-            f"These photos are {together} together; at most {_megapixels(limit)} can be sent "
-            "at once. Send fewer or smaller photos, or upload them one at a time.",
+            _(
+                "These photos are %(together)s together; at most %(limit)s can be sent at once. "
+                "Send fewer or smaller photos, or upload them one at a time."
+            )
+            % {"together": together, "limit": _megapixels(limit)},
         )
 
 
@@ -267,10 +290,15 @@ def sanitize_upload(fileobj, *, label: str, size: int | None = None) -> Sanitize
     if size is not None and size > limit:
         raise ImageRejected(
             "image_too_large",
-            f"“{label}” is {size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB.",
+            _("“%(label)s” is %(size)s MB; the limit is %(limit)s MB.")
+            % {
+                "label": label,
+                "size": number_format(size / 1048576, decimal_pos=1),
+                "limit": number_format(limit / 1048576, decimal_pos=0),
+            },
         )
     if size == 0:
-        raise ImageRejected("image_corrupt", f"“{label}” is empty.")
+        raise ImageRejected("image_corrupt", _("“%(label)s” is empty.") % {"label": label})
     img = open_verified(fileobj, label=label)
     source_format = img.format
     img = ImageOps.exif_transpose(img)

@@ -9,7 +9,9 @@ from statistics import median
 from django.core.cache import cache
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
+from bananasite.translations import in_sentence
 from moderation.models import Report
 
 from .models import Composition, CompositionInput, Result
@@ -70,10 +72,15 @@ class Eta:
         typical = _duration(self.typical)
         if status in Composition.ACTIVE and self.remaining is not None:
             if self.remaining <= 0:
-                return f"Taking longer than usual (usually {typical}); any moment now."
-            return f"About {_duration(self.remaining)} left (this model usually takes {typical})."
+                return _("Taking longer than usual (usually %(typical)s); any moment now.") % {
+                    "typical": typical
+                }
+            return _("About %(left)s left (this model usually takes %(typical)s).") % {
+                "left": _duration(self.remaining),
+                "typical": typical,
+            }
         if status in (Composition.Status.QUEUED, Composition.Status.HELD):
-            return f"Once it starts, this model usually takes {typical}."
+            return _("Once it starts, this model usually takes %(typical)s.") % {"typical": typical}
         return ""
 
 
@@ -132,6 +139,8 @@ class Picture:
     thumb: str
     width: int
     height: int
+    # The template offers "refine the parent's result" for these (labels are translated).
+    parent: bool = False
 
 
 def compare_choices(
@@ -149,7 +158,7 @@ def compare_choices(
     pictures = [
         Picture(
             r.public_id,
-            f"Result {r.position}",
+            _("Result %(position)s") % {"position": r.position},
             result_url(r, "image"),
             result_url(r, "thumb"),
             r.width,
@@ -160,7 +169,8 @@ def compare_choices(
     pictures += [
         Picture(
             i.upload.public_id,
-            f"Input: image {i.position} ({i.get_role_display().lower()})",
+            _("Input: image %(position)s (%(role)s)")
+            % {"position": i.position, "role": in_sentence(i.get_role_display())},
             upload_url(i.upload, "image"),
             upload_url(i.upload, "thumb"),
             i.upload.width,
@@ -171,11 +181,13 @@ def compare_choices(
     pictures += [
         Picture(
             r.public_id,
-            f"Parent {r.composition.public_id}, result {r.position}",
+            _("Parent %(id)s, result %(position)s")
+            % {"id": r.composition.public_id, "position": r.position},
             result_url(r, "image"),
             result_url(r, "thumb"),
             r.width,
             r.height,
+            parent=True,
         )
         for r in parent_results
     ]
@@ -184,7 +196,12 @@ def compare_choices(
             pictures.append(
                 Picture(
                     r.public_id,
-                    f"{child.get_origin_display()} {child.public_id}, result {r.position}",
+                    _("%(origin)s %(id)s, result %(position)s")
+                    % {
+                        "origin": child.get_origin_display(),
+                        "id": child.public_id,
+                        "position": r.position,
+                    },
                     result_url(r, "image"),
                     result_url(r, "thumb"),
                     r.width,
@@ -231,7 +248,7 @@ def removals(composition_ids: list[int]) -> dict[int, list[Removal]]:
         if removed_at is None:
             continue
         category = (
-            Report.Reason(max(counts, key=lambda k: counts[k])).label
+            str(Report.Reason(max(counts, key=lambda k: counts[k])).label)
             if counts
             else FALLBACK_CATEGORY
         )

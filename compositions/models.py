@@ -8,6 +8,7 @@ from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from bananasite.files import extension_for
@@ -27,14 +28,14 @@ def result_path(instance, filename):
 
 
 class Role(models.TextChoices):
-    SUBJECT = "subject", "Subject"
-    PRODUCT = "product", "Product"
-    BACKGROUND = "background", "Background"
-    STYLE = "style", "Style"
-    FACE = "face", "Face"
-    LOGO = "logo", "Logo"
-    OUTFIT = "outfit", "Outfit"
-    OTHER = "other", "Other"
+    SUBJECT = "subject", _("Subject")
+    PRODUCT = "product", _("Product")
+    BACKGROUND = "background", _("Background")
+    STYLE = "style", _("Style")
+    FACE = "face", _("Face")
+    LOGO = "logo", _("Logo")
+    OUTFIT = "outfit", _("Outfit")
+    OTHER = "other", _("Other")
 
 
 # Inputs in these roles must appear in the result: the reference check looks for them.
@@ -54,13 +55,13 @@ class Upload(models.Model):
     """A photo a person gave us, sanitised (oriented, metadata stripped) before it was stored."""
 
     class Status(models.TextChoices):
-        READY = "ready", "Ready"
-        HELD = "held", "Held for review"
-        REJECTED = "rejected", "Rejected"
+        READY = "ready", _("Ready")
+        HELD = "held", _("Held for review")
+        REJECTED = "rejected", _("Rejected")
 
     class Source(models.TextChoices):
-        UPLOAD = "upload", "Uploaded"
-        RESULT = "result", "Earlier result"
+        UPLOAD = "upload", _("Uploaded")
+        RESULT = "result", _("Earlier result")
 
     public_id = models.CharField(max_length=32, unique=True, default=PublicId("up"), editable=False)
     workspace = models.ForeignKey(
@@ -166,48 +167,48 @@ class Composition(models.Model):
     """
 
     class Status(models.TextChoices):
-        HELD = "held", "Held for review"
-        QUEUED = "queued", "Queued"
-        PREPARING = "preparing", "Preparing"
-        GENERATING = "generating", "Generating"
-        STORING = "storing", "Storing"
+        HELD = "held", _("Held for review")
+        QUEUED = "queued", _("Queued")
+        PREPARING = "preparing", _("Preparing")
+        GENERATING = "generating", _("Generating")
+        STORING = "storing", _("Storing")
         # Submitted to a provider's batch tier: no worker holds it (no lease); the batch poll
         # (`tasks.poll_batches`) takes it on when the provider has finished.
-        BATCHED = "batched", "Waiting in the provider's batch"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELED = "canceled", "Canceled"
+        BATCHED = "batched", _("Waiting in the provider's batch")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
 
     class Preset(models.TextChoices):
-        NONE = "none", "Free-form"
-        PRODUCT_IN_SCENE = "product_in_scene", "Product in a scene"
-        BACKGROUND_REPLACE = "background_replace", "New background"
-        COMBINE_SUBJECTS = "combine_subjects", "Subjects in one frame"
-        STYLE_TRANSFER = "style_transfer", "Carry a style over"
-        FACE_SWAP = "face_swap", "Face swap"
-        COLLAGE = "collage", "Collage"
-        THUMBNAIL = "thumbnail", "Thumbnail with a title"
-        OUTFIT_CHANGE = "outfit_change", "Outfit change"
-        LOGO_PLACEMENT = "logo_placement", "Logo on a product"
+        NONE = "none", _("Free-form")
+        PRODUCT_IN_SCENE = "product_in_scene", _("Product in a scene")
+        BACKGROUND_REPLACE = "background_replace", _("New background")
+        COMBINE_SUBJECTS = "combine_subjects", _("Subjects in one frame")
+        STYLE_TRANSFER = "style_transfer", _("Carry a style over")
+        FACE_SWAP = "face_swap", _("Face swap")
+        COLLAGE = "collage", _("Collage")
+        THUMBNAIL = "thumbnail", _("Thumbnail with a title")
+        OUTFIT_CHANGE = "outfit_change", _("Outfit change")
+        LOGO_PLACEMENT = "logo_placement", _("Logo on a product")
 
     class Style(models.TextChoices):
-        NATURAL = "natural", "Natural"
-        ARTISTIC = "artistic", "Artistic"
-        PROFESSIONAL = "professional", "Professional"
-        CREATIVE = "creative", "Creative"
+        NATURAL = "natural", _("Natural")
+        ARTISTIC = "artistic", _("Artistic")
+        PROFESSIONAL = "professional", _("Professional")
+        CREATIVE = "creative", _("Creative")
 
     class Priority(models.TextChoices):
-        STANDARD = "standard", "Standard"
-        BATCH = "batch", "Batch (cheaper, within a day)"
+        STANDARD = "standard", _("Standard")
+        BATCH = "batch", _("Batch (cheaper, within a day)")
 
     class Origin(models.TextChoices):
-        NEW = "new", "New"
-        VARIATION = "variation", "Variation"
-        REFINEMENT = "refinement", "Refinement"
-        REGION_EDIT = "region_edit", "Region edit"
-        EXPAND = "expand", "Expand"
+        NEW = "new", _("New")
+        VARIATION = "variation", _("Variation")
+        REFINEMENT = "refinement", _("Refinement")
+        REGION_EDIT = "region_edit", _("Region edit")
+        EXPAND = "expand", _("Expand")
         # The free retry offered when the reference check missed a product or logo.
-        RETRY = "retry", "Free retry"
+        RETRY = "retry", _("Free retry")
 
     ACTIVE = ("preparing", "generating", "storing")
     UNFINISHED = ("held", "queued", "preparing", "generating", "storing", "batched")
@@ -334,7 +335,7 @@ class Composition(models.Model):
 
     @property
     def stage_label(self) -> str:
-        return self.Status(self.status).label
+        return str(self.Status(self.status).label)
 
     def expires_at(self) -> datetime | None:
         """When the purge removes it: its own `keep_until` or its workspace's retention,

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from django.conf import settings
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from accounts.models import RETENTION_MAX_DAYS
 from moderation.policy import blocked_term
@@ -166,20 +168,28 @@ def clean_prompt(raw: str, *, preset: str, count: int) -> str:
 def _prompt_problem(prompt: str) -> Problem | None:
     limit = settings.BANANASITE_MAX_PROMPT_CHARS
     if not prompt:
-        return ("prompt", "prompt_invalid", "Describe how to combine the photos, or pick a preset.")
+        return (
+            "prompt",
+            "prompt_invalid",
+            _("Describe how to combine the photos, or pick a preset."),
+        )
     if len(prompt) > limit:
         return (
             "prompt",
             "prompt_too_long",
-            f"The prompt is {len(prompt):,} characters; the limit is {limit:,}.",
+            _("The prompt is %(length)s characters; the limit is %(limit)s.")
+            % {
+                "length": number_format(len(prompt), force_grouping=True),
+                "limit": number_format(limit, force_grouping=True),
+            },
         )
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in prompt):
-        return ("prompt", "prompt_invalid", "The prompt contains control characters.")
+        return ("prompt", "prompt_invalid", _("The prompt contains control characters."))
     if blocked_term(prompt):
         return (
             "prompt",
             "prompt_blocked",
-            "The prompt asks for something this site does not make. Please rephrase it.",
+            _("The prompt asks for something this site does not make. Please rephrase it."),
         )
     return None
 
@@ -191,22 +201,29 @@ def _count_problem(count: int, model: ModelSpec | None, low: int | None = None) 
         return (
             "images",
             "too_few_images",
-            f"Add at least {low} photos to combine (you added {count}).",
+            _("Add at least %(low)d photos to combine (you added %(count)d).")
+            % {"low": low, "count": count},
         )
     if count > high:
-        limit_by = f"{model.name} takes" if model and model.max_images < 14 else "You can add"
-        return (
-            "images",
-            "too_many_images",
-            f"{limit_by} at most {high} photos (you added {count}).",
-        )
+        if model and model.max_images < 14:
+            message = _("%(model)s takes at most %(high)d photos (you added %(count)d).") % {
+                "model": model.name,
+                "high": high,
+                "count": count,
+            }
+        else:
+            message = _("You can add at most %(high)d photos (you added %(count)d).") % {
+                "high": high,
+                "count": count,
+            }
+        return ("images", "too_many_images", message)
     return None
 
 
 def _lifecycle_words(model: ModelSpec) -> tuple[str, str]:
-    """(" on 25 June 2026", "Nano Banana Pro (nano-banana-pro)") for a model's messages. The
+    """("25 June 2026", "Nano Banana Pro (nano-banana-pro)") for a model's messages. The
     successor is named even where no provider here serves it (then by its id alone)."""
-    when = f" on {model.shutdown_date:%-d %B %Y}" if model.shutdown_date else ""
+    when = date_format(model.shutdown_date, "DATE_FORMAT") if model.shutdown_date else ""
     successor = find_model(model.successor) if model.successor else None
     name = f"{successor.name} ({successor.id})" if successor else (model.successor or "")
     return when, name
@@ -214,9 +231,14 @@ def _lifecycle_words(model: ModelSpec) -> tuple[str, str]:
 
 def shut_down_message(model: ModelSpec) -> str:
     when, successor = _lifecycle_words(model)
-    return f"{model.name} was shut down{when}." + (
-        f" Use {successor} instead." if successor else ""
-    )
+    words = {"model": model.name, "date": when, "successor": successor}
+    if when and successor:
+        return _("%(model)s was shut down on %(date)s. Use %(successor)s instead.") % words
+    if when:
+        return _("%(model)s was shut down on %(date)s.") % words
+    if successor:
+        return _("%(model)s was shut down. Use %(successor)s instead.") % words
+    return _("%(model)s was shut down.") % words
 
 
 def lifecycle_warnings(model_id: str) -> list[dict[str, Any]]:
@@ -226,11 +248,17 @@ def lifecycle_warnings(model_id: str) -> list[dict[str, Any]]:
     if model is None or not model.deprecated:
         return []
     when, successor = _lifecycle_words(model)
+    words = {"model": model.name, "date": when, "successor": successor}
+    if when:
+        message = _("%(model)s is deprecated and will be shut down on %(date)s.") % words
+    else:
+        message = _("%(model)s is deprecated and will be shut down.") % words
+    if successor:
+        message += " " + _("Switch to %(successor)s.") % words
     return [
         {
             "code": "model_deprecated",
-            "message": f"{model.name} is deprecated and will be shut down{when}."
-            + (f" Switch to {successor}." if successor else ""),
+            "message": message,
             "model": model.id,
             "shutdown_date": model.shutdown_date.isoformat() if model.shutdown_date else None,
             "successor": model.successor,
@@ -248,7 +276,8 @@ def _model_option_problems(model: ModelSpec, options: CompositionOptions) -> lis
             (
                 "grounding",
                 "unsupported_option",
-                f"{model.name} ({model.id}) does not offer Google Search grounding.",
+                _("%(name)s (%(id)s) does not offer Google Search grounding.")
+                % {"name": model.name, "id": model.id},
             )
         )
     if options.thinking_level and not levels:
@@ -256,7 +285,8 @@ def _model_option_problems(model: ModelSpec, options: CompositionOptions) -> lis
             (
                 "thinking_level",
                 "unsupported_option",
-                f"{model.name} ({model.id}) does not offer a thinking level.",
+                _("%(name)s (%(id)s) does not offer a thinking level.")
+                % {"name": model.name, "id": model.id},
             )
         )
     elif options.thinking_level and options.thinking_level not in levels:
@@ -264,8 +294,13 @@ def _model_option_problems(model: ModelSpec, options: CompositionOptions) -> lis
             (
                 "thinking_level",
                 "unsupported_option",
-                f"{model.name} ({model.id}) thinks at {' or '.join(levels)}, "
-                f"not “{options.thinking_level}”.",
+                _("%(name)s (%(id)s) thinks at %(items)s, not “%(thinking_level)s”.")
+                % {
+                    "name": model.name,
+                    "id": model.id,
+                    "items": " or ".join(levels),
+                    "thinking_level": options.thinking_level,
+                },
             )
         )
     if not errors and options.model_options and not routes_carrying(model, options.model_options):
@@ -274,8 +309,8 @@ def _model_option_problems(model: ModelSpec, options: CompositionOptions) -> lis
             (
                 name,
                 "unsupported_option",
-                f"No image service configured here can pass {name.replace('_', ' ')} to "
-                f"{model.name} ({model.id}).",
+                _("No image service configured here can pass %(replace)s to %(name)s (%(id)s).")
+                % {"replace": name.replace("_", " "), "name": model.name, "id": model.id},
             )
         )
     return errors
@@ -337,46 +372,58 @@ def validate_options(
     errors: list[Problem] = []
     model = find_model(options.model)
     if model is None:
-        errors.append(("model", "unsupported_option", "Choose one of the available models."))
+        errors.append(("model", "unsupported_option", _("Choose one of the available models.")))
     elif model.shut_down:
         errors.append(("model", "model_shut_down", shut_down_message(model)))
         model = None
     if options.preset not in Composition.Preset.values:
-        errors.append(("preset", "unsupported_option", "Choose one of the presets."))
+        errors.append(("preset", "unsupported_option", _("Choose one of the presets.")))
     if options.style not in Composition.Style.values:
-        errors.append(("style", "unsupported_option", "Choose one of the styles."))
+        errors.append(("style", "unsupported_option", _("Choose one of the styles.")))
     if model and options.aspect_ratio == MATCH_INPUT:
         if not model.options.get("match_input_aspect"):
             errors.append(
                 (
                     "aspect_ratio",
                     "unsupported_option",
-                    f"{model.name} cannot match image 1's aspect ratio; choose a ratio.",
+                    _("%(name)s cannot match image 1's aspect ratio; choose a ratio.")
+                    % {"name": model.name},
                 )
             )
     elif model and options.aspect_ratio not in model.aspect_ratios:
         errors.append(
-            ("aspect_ratio", "unsupported_option", f"{model.name} cannot make that aspect ratio.")
+            (
+                "aspect_ratio",
+                "unsupported_option",
+                _("%(name)s cannot make that aspect ratio.") % {"name": model.name},
+            )
         )
     if model and options.image_size not in model.image_sizes:
         errors.append(
-            ("image_size", "unsupported_option", f"{model.name} cannot make that image size.")
+            (
+                "image_size",
+                "unsupported_option",
+                _("%(name)s cannot make that image size.") % {"name": model.name},
+            )
         )
     if options.priority not in Composition.Priority.values:
-        errors.append(("priority", "unsupported_option", "Choose standard or batch."))
+        errors.append(("priority", "unsupported_option", _("Choose standard or batch.")))
     elif options.priority == Composition.Priority.BATCH and model and batch_route(model) is None:
         errors.append(
             (
                 "priority",
                 "batch_unavailable",
-                f"{model.name} has no batch tier here: only the Gemini API offers one. "
-                "Leave out `priority` or choose standard.",
+                _(
+                    "%(name)s has no batch tier here: only the Gemini API offers one. Leave out "
+                    "`priority` or choose standard."
+                )
+                % {"name": model.name},
             )
         )
     if model:
         errors += _model_option_problems(model, options)
     if not 1 <= options.num_images <= 4:
-        errors.append(("num_images", "unsupported_option", "Ask for 1 to 4 images."))
+        errors.append(("num_images", "unsupported_option", _("Ask for 1 to 4 images.")))
     for problem in (
         _count_problem(count, model, min_images),
         _prompt_problem(clean_prompt(options.prompt, preset=options.preset, count=count)),
@@ -386,15 +433,19 @@ def validate_options(
     errors += markup_problems(options.markup_of, count=count)
     for role in options.roles:
         if role and role not in Role.values:
-            errors.append(("roles", "unsupported_option", f"“{role}” is not a role."))
+            errors.append(
+                ("roles", "unsupported_option", _("“%(role)s” is not a role.") % {"role": role})
+            )
             break
     if options.require_consent and options.preset in PEOPLE_PRESETS and not options.consent:
         errors.append(
             (
                 "consent",
                 "consent_required",
-                "This preset works with people: tick the statement that you have the right to "
-                "use these photos and the consent of the people in them.",
+                _(
+                    "This preset works with people: tick the statement that you have the right to "
+                    "use these photos and the consent of the people in them."
+                ),
             )
         )
     return model, errors

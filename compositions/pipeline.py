@@ -15,6 +15,7 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from PIL import Image
 
 from bananasite.files import delete_files, extension_for
@@ -42,8 +43,15 @@ logger = logging.getLogger(__name__)
 LOCAL_EDGE = 2048
 REMOTE_EDGE = 1536
 REMOTE_QUALITY = 88
-UNAVAILABLE = "The image service is unavailable right now; nothing was charged."
-GAVE_UP = "The image service took too long to answer, so we stopped; nothing was charged."
+# Stored on the composition in English; the pages translate them on display.
+UNAVAILABLE = gettext_noop("The image service is unavailable right now; nothing was charged.")
+UNAVAILABLE_RETRY = gettext_noop(
+    "The image service is unavailable right now; nothing was charged. "
+    "Please try again in a few minutes."
+)
+GAVE_UP = gettext_noop(
+    "The image service took too long to answer, so we stopped; nothing was charged."
+)
 
 
 # --- Prepare -------------------------------------------------------------------------------------
@@ -245,7 +253,7 @@ def routes_for(
         model, inputs=composition.inputs.count(), options=composition.model_options
     )
     if not routes:
-        raise ProviderUnavailable(f"{UNAVAILABLE} Please try again in a few minutes.")
+        raise ProviderUnavailable(UNAVAILABLE_RETRY)
     routes, reason = routing.rank(model, routes, image_size=composition.image_size)
     type(composition).objects.filter(pk=composition.pk, attempts=token).update(route_reason=reason)
     composition.route_reason = reason
@@ -301,7 +309,7 @@ def generate(
         routing.record_call(route.provider, ok=True, seconds=time.monotonic() - started)
         composition.record_timing(token=token, provider_finished_at=timezone.now())
         if not result.images:
-            raise ProviderError("The image service answered without an image.")
+            raise ProviderError(gettext_noop("The image service answered without an image."))
         return Generated(result=result, provider=route.provider, fallback_from=tried)
     raise ProviderUnavailable(UNAVAILABLE)  # no route at all (routes_for refuses that first)
 

@@ -1,5 +1,7 @@
 """Presets: a prompt scaffold that names the images by position, and default roles."""
 
+from django.utils.translation import gettext_lazy
+
 from .models import Composition, Role
 
 Preset = Composition.Preset
@@ -81,8 +83,18 @@ def default_roles(preset: str, count: int) -> list[str]:
 PRESET_FIELDS: dict[str, dict] = {
     Preset.THUMBNAIL: {
         "fields": [
-            {"name": "title", "label": "Title", "kind": "text", "default": "Your title here"},
-            {"name": "subtitle", "label": "Subtitle (optional)", "kind": "text", "default": ""},
+            {
+                "name": "title",
+                "label": gettext_lazy("Title"),
+                "kind": "text",
+                "default": "Your title here",
+            },
+            {
+                "name": "subtitle",
+                "label": gettext_lazy("Subtitle (optional)"),
+                "kind": "text",
+                "default": "",
+            },
         ],
         "required": ["title"],
         "template": (
@@ -94,7 +106,7 @@ PRESET_FIELDS: dict[str, dict] = {
         "fields": [
             {
                 "name": "position",
-                "label": "Logo position",
+                "label": gettext_lazy("Logo position"),
                 "kind": "select",
                 "choices": [
                     "the centre of its front",
@@ -107,7 +119,7 @@ PRESET_FIELDS: dict[str, dict] = {
             },
             {
                 "name": "size",
-                "label": "Logo size",
+                "label": gettext_lazy("Logo size"),
                 "kind": "select",
                 "choices": ["small", "medium", "large"],
                 "default": "medium",
@@ -123,7 +135,7 @@ PRESET_FIELDS: dict[str, dict] = {
         "fields": [
             {
                 "name": "background",
-                "label": "The new background, in words (optional)",
+                "label": gettext_lazy("The new background, in words (optional)"),
                 "kind": "text",
                 "default": "",
             },

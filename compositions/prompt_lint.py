@@ -8,6 +8,11 @@ words in an image prompt."""
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from bananasite.translations import in_sentence
+
 from .catalog import get_model
 from .models import Role
 from .presets import PLACEHOLDERS, default_roles
@@ -47,9 +52,13 @@ def lint(*, prompt: str, roles: list[str], preset: str, model_id: str, count: in
         mentioned.update(numbers)
         missing += [n for n in numbers if (n < 1 or n > count) and n not in missing]
     for number in missing:
-        have = f"{count} photo{'s' if count != 1 else ''}"
+        have = ngettext("%(count)d photo", "%(count)d photos", count) % {"count": count}
         warnings.append(
-            Warning("image_not_there", f"The prompt names image {number}, but there are {have}.")
+            Warning(
+                "image_not_there",
+                _("The prompt names image %(number)d, but there are %(have)s.")
+                % {"number": number, "have": have},
+            )
         )
     effective = effective_roles(roles, preset, count)
     if text.strip() and count and not ALL_REF.search(text):
@@ -59,12 +68,21 @@ def lint(*, prompt: str, roles: list[str], preset: str, model_id: str, count: in
                 continue
             if role != Role.OTHER and re.search(rf"\b{re.escape(role)}s?\b", lower):
                 continue
-            label = f"Image {position}" + (f" ({Role(role).label.lower()})" if role else "")
+            if role:
+                label = _("Image %(position)d (%(role)s)") % {
+                    "position": position,
+                    "role": in_sentence(Role(role).label),
+                }
+            else:
+                label = _("Image %(position)d") % {"position": position}
             warnings.append(
                 Warning(
                     "image_unmentioned",
-                    f"{label} is not mentioned in the prompt: say what to do with it, "
-                    "or remove it.",
+                    _(
+                        "%(label)s is not mentioned in the prompt: say what to do with it, "
+                        "or remove it."
+                    )
+                    % {"label": label},
                 )
             )
     for placeholder in PLACEHOLDERS:
@@ -74,7 +92,8 @@ def lint(*, prompt: str, roles: list[str], preset: str, model_id: str, count: in
             warnings.append(
                 Warning(
                     "placeholder_left",
-                    f"The prompt still says “{said}”: replace it with your own words.",
+                    _("The prompt still says “%(said)s”: replace it with your own words.")
+                    % {"said": said},
                 )
             )
     model = get_model(model_id)
@@ -85,16 +104,22 @@ def lint(*, prompt: str, roles: list[str], preset: str, model_id: str, count: in
         warnings.append(
             Warning(
                 "too_many_characters",
-                f"{model.name} keeps at most {limits['characters']} people consistent; "
-                f"{characters} photos are people (subject or face).",
+                _(
+                    "%(model)s keeps at most %(limit)d people consistent; %(count)d photos are "
+                    "people (subject or face)."
+                )
+                % {"model": model.name, "limit": limits["characters"], "count": characters},
             )
         )
     if model and limits.get("objects") is not None and objects > limits["objects"]:
         warnings.append(
             Warning(
                 "too_many_objects",
-                f"{model.name} keeps at most {limits['objects']} objects faithful; "
-                f"{objects} photos are objects (product, logo, outfit or other).",
+                _(
+                    "%(model)s keeps at most %(limit)d objects faithful; %(count)d photos are "
+                    "objects (product, logo, outfit or other)."
+                )
+                % {"model": model.name, "limit": limits["objects"], "count": objects},
             )
         )
     return warnings

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User, Workspace
 from bananasite.errors import AppError, InvalidState, ValidationFailed
@@ -78,16 +79,18 @@ class PlannedRegion:
 
 class FreeRetryRefused(AppError):
     status = 409
-    title = "No free retry"
+    title = gettext_lazy("No free retry")
 
 
 class ProviderDown(AppError):
     code = "provider_unavailable"
     status = 503
-    title = "Provider unavailable"
+    title = gettext_lazy("Provider unavailable")
 
 
-BLOCKED_IMAGE = "“{}” matches content our moderators removed, so it cannot be used here."
+BLOCKED_IMAGE = gettext_lazy(
+    "“%(name)s” matches content our moderators removed, so it cannot be used here."
+)
 UPLOAD_STATUS = {Verdict.OK: Upload.Status.READY, Verdict.HOLD: Upload.Status.HELD}
 
 
@@ -97,7 +100,7 @@ def _sanitize_one(image: NewImage, blocked: list[int]) -> tuple[SanitizedUpload,
     clean = sanitize_upload(image.fileobj, label=image.name, size=image.size)
     verdict = hash_verdict(clean.phash, blocked)
     if verdict is Verdict.BLOCK:
-        raise ImageRejected("image_blocked", BLOCKED_IMAGE.format(image.name))
+        raise ImageRejected("image_blocked", BLOCKED_IMAGE % {"name": image.name})
     return clean, UPLOAD_STATUS[verdict]
 
 
@@ -345,14 +348,20 @@ def _create_composition(
     for position, item in enumerate(images, start=1):
         if isinstance(item, Upload) and item.status == Upload.Status.REJECTED:
             errors.append(
-                ("images", "image_rejected", f"Image {position} was rejected by a moderator.")
+                (
+                    "images",
+                    "image_rejected",
+                    _("Image %(position)d was rejected by a moderator.") % {"position": position},
+                )
             )
     if errors or model is None:
         raise ValidationFailed(errors)
     if not available_routes(model, inputs=count, options=options.model_options):
         raise ProviderDown(
-            "The image service for this model is unavailable right now. Nothing was charged; "
-            "please try again in a few minutes."
+            _(
+                "The image service for this model is unavailable right now. Nothing was "
+                "charged; please try again in a few minutes."
+            )
         )
     wallet = open_wallet(workspace=workspace)
     for field_name, code, message in _plan_problems(wallet.plan, model, options):
@@ -743,7 +752,7 @@ def create_variation(
     # (Not `source.inputs(manager=...)`: a prefetched `inputs` would answer for it.)
     if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
         raise InvalidState(
-            "A photo of this composition was removed by a moderator; it cannot be varied."
+            _("A photo of this composition was removed by a moderator; it cannot be varied.")
         )
     # The same reference versions, checked again at submit: a person's consent may have
     # lapsed since.
@@ -946,7 +955,7 @@ def store_new_uploads(
 
 def delete_upload(*, upload: Upload) -> None:
     if upload.uses.exists():
-        raise InvalidState("This upload is an input of a composition; delete that first.")
+        raise InvalidState(_("This upload is an input of a composition; delete that first."))
     if upload.reference_images.exists():
         raise InvalidState(_("This upload is an image of a saved reference; edit that instead."))
     names = [upload.file.name, upload.thumbnail.name]

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from bananasite.errors import AppError, InvalidState
 from bananasite.logs import composition_context
@@ -43,7 +44,8 @@ from .services import delete_upload
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "Something went wrong on our side while making this composition."
+# Stored in English (a worker has no reader's language); the pages translate them on display.
+INTERNAL_ERROR = gettext_noop("Something went wrong on our side while making this composition.")
 
 
 def run_composition(public_id: str) -> str:
@@ -133,7 +135,7 @@ def make(composition: Composition, *, token: int) -> str:
         fail_composition(
             composition=composition,
             code="provider_error",
-            message="This model is no longer offered here; nothing was charged.",
+            message=gettext_noop("This model is no longer offered here; nothing was charged."),
             token=token,
         )
         return "model_gone"
@@ -179,7 +181,9 @@ def sweep_compositions() -> dict:
         elif fail_composition(
             composition=composition,
             code="internal_error",
-            message="The worker making this composition stopped responding. Nothing was charged.",
+            message=gettext_noop(
+                "The worker making this composition stopped responding. Nothing was charged."
+            ),
             from_statuses=Composition.ACTIVE,
             expired_only=True,
         ):

@@ -10,7 +10,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -65,7 +65,7 @@ def _models_for_js(plan):
     }
 
 
-HELD_TEXT = (
+HELD_TEXT = gettext_lazy(
     "Held for a short review by our moderators; it starts as soon as it is approved. "
     "Its credits are on hold, not charged."
 )
@@ -73,12 +73,12 @@ HELD_TEXT = (
 
 def _waiting_text(position: int | None, status: str = "") -> str:
     if status == Composition.Status.HELD:
-        return HELD_TEXT
+        return str(HELD_TEXT)
     if position is None:
         return ""
     if position == 1:
-        return "Next in line: it starts as soon as a slot is free."
-    return f"Number {position} in this workspace's queue."
+        return _("Next in line: it starts as soon as a slot is free.")
+    return _("Number %(position)d in this workspace's queue.") % {"position": position}
 
 
 def home(request):
@@ -119,11 +119,11 @@ def _chosen_uploads(request, roles: list[str]) -> tuple[list[tuple[Upload, str, 
     found = {
         u.public_id: u
         for u in Upload.objects.filter(
-            public_id__in=[i for i, _, _ in pairs], workspace=request.workspace
+            public_id__in=[i for i, _role, _ref in pairs], workspace=request.workspace
         )
     }
     return [(found[i], role, ref) for i, role, ref in pairs if i in found], [
-        i for i, _, _ in pairs if i not in found
+        i for i, _role, _ref in pairs if i not in found
     ]
 
 
@@ -209,10 +209,14 @@ def compose(request):
         if gone:
             form.add_error(
                 "images",
-                f"{len(gone)} of the photos you chose {'is' if len(gone) == 1 else 'are'} no "
-                "longer here (deleted in another tab?); add {} again.".format(
-                    "it" if len(gone) == 1 else "them"
-                ),
+                ngettext(
+                    "%(count)d of the photos you chose is no longer here (deleted in another "
+                    "tab?); add it again.",
+                    "%(count)d of the photos you chose are no longer here (deleted in another "
+                    "tab?); add them again.",
+                    len(gone),
+                )
+                % {"count": len(gone)},
             )
         if form.is_valid():
             data = form.cleaned_data
@@ -334,7 +338,7 @@ def compose_upload(request):
     f = request.FILES.get("file")
     if f is None:
         return JsonResponse(
-            {"code": "file_missing", "error": "Choose a photo to upload."}, status=400
+            {"code": "file_missing", "error": _("Choose a photo to upload.")}, status=400
         )
     image = NewImage(name=f.name, fileobj=f, size=f.size)
     try:
@@ -526,7 +530,7 @@ def cancel(request, public_id):
     composition = get_object_or_404(_compositions(request), public_id=public_id)
     request.error_redirect = composition.get_absolute_url()  # "already finished" is said there
     cancel_composition(composition=composition)
-    messages.success(request, "Canceled. Nothing more will be made for this composition.")
+    messages.success(request, _("Canceled. Nothing more will be made for this composition."))
     return redirect(composition)
 
 
@@ -535,7 +539,7 @@ def cancel(request, public_id):
 def delete(request, public_id):
     composition = get_object_or_404(_compositions(request), public_id=public_id)
     services.delete_composition(composition=composition)
-    messages.success(request, "Deleted the composition and its images.")
+    messages.success(request, _("Deleted the composition and its images."))
     return redirect("compositions:history")
 
 
@@ -710,9 +714,11 @@ def _history_filters(request) -> tuple[dict, list[str]]:
         filters["preset"] = ""
     if filters["model"] not in {"", *(m.id for m in all_models())}:
         filters["model"] = ""
-    for key, label in (("from", "From"), ("to", "To")):
+    for key, label in (("from", _("From")), ("to", _("To"))):
         if filters[key] and not _date(filters[key]):
-            problems.append(f"“{label}” is not a date (YYYY-MM-DD); it was left out.")
+            problems.append(
+                _("“%(label)s” is not a date (YYYY-MM-DD); it was left out.") % {"label": label}
+            )
             filters[key] = ""
     return filters, problems
 
@@ -757,8 +763,8 @@ def history(request):
     removed = insight.removals([c.pk for c in page.object_list])
     for composition in page.object_list:
         composition.removal_notes = removed.get(composition.pk, [])
-    statuses = [("", "All"), ("running", "In progress"), ("succeeded", "Succeeded")]
-    statuses += [("failed", "Failed"), ("canceled", "Canceled")]
+    statuses = [("", _("All")), ("running", _("In progress")), ("succeeded", _("Succeeded"))]
+    statuses += [("failed", _("Failed")), ("canceled", _("Canceled"))]
     active = any(v for k, v in filters.items() if k != "status") or bool(status)
     return render(
         request,

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from bananasite.append_only import AppendOnlyModel, AppendOnlyQuerySet
 from bananasite.ids import PublicId
@@ -12,26 +13,26 @@ class Report(models.Model):
     """Someone's report of a result or an upload, for the moderators' queue."""
 
     class Reason(models.TextChoices):
-        SEXUAL = "sexual", "Sexual content"
-        MINOR_SAFETY = "minor_safety", "Child safety"
-        VIOLENCE = "violence", "Violence"
-        HATE = "hate", "Hate"
-        HARASSMENT = "harassment", "Harassment"
-        SELF_HARM = "self_harm", "Self-harm"
-        ILLEGAL = "illegal", "Illegal content"
-        COPYRIGHT = "copyright", "Copyright"
-        PRIVACY = "privacy", "Privacy"
-        SPAM = "spam", "Spam"
-        OTHER = "other", "Other"
+        SEXUAL = "sexual", _("Sexual content")
+        MINOR_SAFETY = "minor_safety", _("Child safety")
+        VIOLENCE = "violence", _("Violence")
+        HATE = "hate", _("Hate")
+        HARASSMENT = "harassment", _("Harassment")
+        SELF_HARM = "self_harm", _("Self-harm")
+        ILLEGAL = "illegal", _("Illegal content")
+        COPYRIGHT = "copyright", _("Copyright")
+        PRIVACY = "privacy", _("Privacy")
+        SPAM = "spam", _("Spam")
+        OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        DISMISSED = "dismissed", "Dismissed"
-        ACTIONED = "actioned", "Actioned"
+        OPEN = "open", _("Open")
+        DISMISSED = "dismissed", _("Dismissed")
+        ACTIONED = "actioned", _("Actioned")
 
     class TargetType(models.TextChoices):
-        RESULT = "result", "Result"
-        UPLOAD = "upload", "Upload"
+        RESULT = "result", _("Result")
+        UPLOAD = "upload", _("Upload")
 
     public_id = models.CharField(
         max_length=32, unique=True, default=PublicId("rep"), editable=False
@@ -96,12 +97,12 @@ class AuditEntry(AppendOnlyModel):
     append_only_message = "The audit log is append-only."
 
     class Action(models.TextChoices):
-        DISMISS = "dismiss", "Dismissed reports"
-        REMOVE = "remove", "Removed content"
-        SUSPEND = "suspend", "Suspended account"
-        RESTORE = "restore", "Restored account"
-        APPROVE = "approve", "Approved held composition"
-        REJECT = "reject", "Rejected held composition"
+        DISMISS = "dismiss", _("Dismissed reports")
+        REMOVE = "remove", _("Removed content")
+        SUSPEND = "suspend", _("Suspended account")
+        RESTORE = "restore", _("Restored account")
+        APPROVE = "approve", _("Approved held composition")
+        REJECT = "reject", _("Rejected held composition")
 
     # PROTECT: a moderator with a history is deactivated, never deleted out of the record.
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

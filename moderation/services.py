@@ -8,6 +8,8 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from PIL import Image
 
 from accounts.models import ApiToken, User, Workspace
@@ -25,10 +27,13 @@ from .models import AuditEntry, BlockedHash, Report
 
 logger = logging.getLogger(__name__)
 
-REMOVED_INPUT_MESSAGE = (
+# Stored on the composition in English; the pages translate them on display.
+REMOVED_INPUT_MESSAGE = gettext_noop(
     "A photo in this composition was removed by a moderator. Nothing was charged."
 )
-REJECTED_MESSAGE = "A moderator did not approve this composition. Nothing was charged."
+REJECTED_MESSAGE = gettext_noop(
+    "A moderator did not approve this composition. Nothing was charged."
+)
 
 
 class ReasonRequired(AppError):
@@ -47,10 +52,11 @@ def _audit(*, actor, action, target_type, target_id, reason, **details) -> Audit
     )
 
 
-def _require(reason: str, what: str) -> str:
+def _require(reason: str, message: str) -> str:
+    """The reason, stripped; `message` (which says why it is needed) when there is none."""
     reason = (reason or "").strip()
     if not reason:
-        raise ReasonRequired(f"Say why you {what}; the reason goes in the audit log.")
+        raise ReasonRequired(message)
     return reason
 
 
@@ -81,7 +87,7 @@ def dismiss_reports(*, target: Result | Upload, actor: User, reason: str = "") -
     with transaction.atomic():
         closed = _close_reports(target, Report.Status.DISMISSED)
         if not closed:  # someone else acted on it first (or a double submit)
-            raise InvalidState("There are no open reports about this any more.")
+            raise InvalidState(_("There are no open reports about this any more."))
         _audit(
             actor=actor,
             action=AuditEntry.Action.DISMISS,
@@ -127,7 +133,7 @@ def remove_content(*, target: Result | Upload, actor: User, reason: str) -> list
     """Take a result or an upload down: it disappears from every history and the API, its
     file leaves storage, its likeness goes on the blocklist. Byte-for-byte copies (a result
     reused as an input) go with it. Returns the public ids removed."""
-    reason = _require(reason, "remove this")
+    reason = _require(reason, _("Say why you remove this; the reason goes in the audit log."))
     phash = _hash_of(target)
     now = timezone.now()
     with transaction.atomic():
@@ -150,7 +156,7 @@ def remove_content(*, target: Result | Upload, actor: User, reason: str) -> list
                 names += gone
                 removed.append(item.public_id)
         if not removed:
-            raise InvalidState("This has already been removed.")
+            raise InvalidState(_("This has already been removed."))
         if phash:
             BlockedHash.objects.create(
                 phash=phash,
@@ -176,11 +182,15 @@ def remove_content(*, target: Result | Upload, actor: User, reason: str) -> list
 def suspend_account(*, user: User, actor: User, reason: str) -> dict:
     """Sign the person out everywhere, revoke their tokens, cancel (and release) their
     unfinished compositions, and refuse their logins with a clear message."""
-    reason = _require(reason, "suspend this account")
+    reason = _require(
+        reason, _("Say why you suspend this account; the reason goes in the audit log.")
+    )
     if user.pk == actor.pk:
-        raise InvalidState("You cannot suspend your own account.")
+        raise InvalidState(_("You cannot suspend your own account."))
     if user.is_staff or user.is_superuser:
-        raise InvalidState("Staff accounts are suspended by an administrator, not from the queue.")
+        raise InvalidState(
+            _("Staff accounts are suspended by an administrator, not from the queue.")
+        )
     now = timezone.now()
     with transaction.atomic():
         suspended = User.objects.filter(pk=user.pk, suspended_at__isnull=True).update(
@@ -190,7 +200,7 @@ def suspend_account(*, user: User, actor: User, reason: str) -> dict:
             session_epoch=F("session_epoch") + 1,  # every session's auth hash changes
         )
         if not suspended:
-            raise InvalidState(f"{user.email} is already suspended.")
+            raise InvalidState(_("%(email)s is already suspended.") % {"email": user.email})
         tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
         canceled = []
         unfinished = Composition.objects.filter(
@@ -221,7 +231,7 @@ def restore_account(*, user: User, actor: User, reason: str = "") -> None:
         if not User.objects.filter(pk=user.pk, suspended_at__isnull=False).update(
             suspended_at=None, suspension_reason="", is_active=True
         ):
-            raise InvalidState(f"{user.email} is not suspended.")
+            raise InvalidState(_("%(email)s is not suspended.") % {"email": user.email})
         _audit(
             actor=actor,
             action=AuditEntry.Action.RESTORE,
@@ -240,7 +250,9 @@ def approve_composition(*, composition: Composition, actor: User, reason: str = 
     """A held composition may run: it joins its workspace's queue."""
     with transaction.atomic():
         if not release_held_composition(composition=composition):
-            raise InvalidState(f"{composition.public_id} is no longer held.")
+            raise InvalidState(
+                _("%(public_id)s is no longer held.") % {"public_id": composition.public_id}
+            )
         Upload.objects.filter(pk__in=_held_uploads(composition).values("pk")).update(
             status=Upload.Status.READY
         )
@@ -257,7 +269,7 @@ def approve_composition(*, composition: Composition, actor: User, reason: str = 
 def reject_composition(*, composition: Composition, actor: User, reason: str) -> None:
     """A held composition will not run: it fails, its credits are released in full, and the
     photos that made it wait cannot be used again."""
-    reason = _require(reason, "reject this")
+    reason = _require(reason, _("Say why you reject this; the reason goes in the audit log."))
     with transaction.atomic():
         if not fail_composition(
             composition=composition,
@@ -265,7 +277,9 @@ def reject_composition(*, composition: Composition, actor: User, reason: str) ->
             message=REJECTED_MESSAGE,
             from_statuses=[Composition.Status.HELD],
         ):
-            raise InvalidState(f"{composition.public_id} is no longer held.")
+            raise InvalidState(
+                _("%(public_id)s is no longer held.") % {"public_id": composition.public_id}
+            )
         Upload.objects.filter(pk__in=_held_uploads(composition).values("pk")).update(
             status=Upload.Status.REJECTED
         )
@@ -287,7 +301,7 @@ REPORTS_PER_HOUR = 20
 class ReportsThrottled(AppError):
     code = "rate_limited"
     status = 429
-    title = "Too many reports"
+    title = gettext_lazy("Too many reports")
 
 
 def _throttle_reports(user: User) -> None:
@@ -301,7 +315,7 @@ def _throttle_reports(user: User) -> None:
         count = 1
     if count > REPORTS_PER_HOUR:
         raise ReportsThrottled(
-            "You have sent many reports in the last hour; please wait before sending more."
+            _("You have sent many reports in the last hour; please wait before sending more.")
         )
 
 
@@ -324,7 +338,7 @@ def create_report(
     else:
         upload = Upload.objects.filter(public_id=target_id, workspace=workspace).first()
     if result is None and upload is None:
-        raise NotFound("There is no such result or upload in this workspace.")
+        raise NotFound(_("There is no such result or upload in this workspace."))
     try:
         with transaction.atomic():
             return Report.objects.create(
@@ -338,6 +352,6 @@ def create_report(
             )
     except IntegrityError:
         raise InvalidState(
-            "You already have an open report about this; moderators will look at it.",
+            _("You already have an open report about this; moderators will look at it."),
             code="report_exists",
         ) from None

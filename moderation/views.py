@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.middleware import WorkspaceRequest
@@ -24,7 +25,7 @@ def report(request: WorkspaceRequest, public_id: str) -> HttpResponse:
     target_type = request.POST.get("target_type", "")
     reason = request.POST.get("reason", "")
     if target_type not in Report.TargetType.values or reason not in Report.Reason.values:
-        messages.error(request, "Choose what is wrong with it.")
+        messages.error(request, _("Choose what is wrong with it."))
         return redirect(composition)
     try:
         create_report(
@@ -39,5 +40,5 @@ def report(request: WorkspaceRequest, public_id: str) -> HttpResponse:
         # Not an error page: a repeat report or the hourly limit is said kindly, in place.
         messages.info(request, exc.message)
     else:
-        messages.success(request, "Thank you. Moderators will look at your report.")
+        messages.success(request, _("Thank you. Moderators will look at your report."))
     return redirect(composition)

@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models import ForeignObjectRel, ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Membership, User, Workspace
 from accounts.services import require_manager, transfer_ownership
@@ -335,7 +336,7 @@ def purge_exports(*, now=None) -> int:
 class AccountNotDeleted(AppError):
     code = "account_not_deleted"
     status = 400
-    title = "Account not deleted"
+    title = gettext_lazy("Account not deleted")
 
 
 def teams_needing_owner(*, user: User) -> list[Workspace]:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bananasite.ids import PublicId
 
@@ -142,5 +143,5 @@ class ShareLink(models.Model):
     @property
     def what(self) -> str:
         if self.result_id:
-            return f"Result {self.result.public_id}"  # type: ignore[union-attr]
-        return f"Collection “{self.collection}”"
+            return _("Result %(public_id)s") % {"public_id": self.result.public_id}  # type: ignore[union-attr]
+        return _("Collection “%(collection)s”") % {"collection": self.collection}

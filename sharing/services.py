@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User, Workspace, hash_token
 from bananasite.errors import AppError, InvalidState
@@ -19,7 +20,7 @@ COLLECTION_NAME_MAX = 80
 
 def toggle_favourite(*, user: User, composition: Composition) -> bool:
     """Star or unstar a composition for this person; returns whether it is now a favourite."""
-    deleted, _ = Favourite.objects.filter(user=user, composition=composition).delete()
+    deleted, _rows = Favourite.objects.filter(user=user, composition=composition).delete()
     if deleted:
         return False
     Favourite.objects.get_or_create(user=user, composition=composition)
@@ -29,23 +30,27 @@ def toggle_favourite(*, user: User, composition: Composition) -> bool:
 def create_collection(*, workspace: Workspace, user: User | None, name: str) -> Collection:
     name = " ".join(name.split())
     if not name:
-        raise AppError("Give the collection a name.", field="name")
+        raise AppError(_("Give the collection a name."), field="name")
     if len(name) > COLLECTION_NAME_MAX:
         raise AppError(
-            f"A collection's name has at most {COLLECTION_NAME_MAX} characters.", field="name"
+            _("A collection's name has at most %(collection_name_max)s characters.")
+            % {"collection_name_max": COLLECTION_NAME_MAX},
+            field="name",
         )
     try:
         with transaction.atomic():
             return Collection.objects.create(workspace=workspace, name=name, created_by=user)
     except IntegrityError:
-        raise InvalidState(f"This workspace already has a collection called “{name}”.") from None
+        raise InvalidState(
+            _("This workspace already has a collection called “%(name)s”.") % {"name": name}
+        ) from None
 
 
 def add_to_collection(*, collection: Collection, composition: Composition) -> bool:
     """False if it was already there. Both must belong to the same workspace."""
     if collection.workspace_id != composition.workspace_id:
-        raise InvalidState("That collection belongs to another workspace.")
-    _, created = CollectionItem.objects.get_or_create(
+        raise InvalidState(_("That collection belongs to another workspace."))
+    _item, created = CollectionItem.objects.get_or_create(
         collection=collection, composition=composition
     )
     return created
@@ -64,7 +69,7 @@ def _expiry(expires_on: date | None) -> datetime | None:
     if expires_on is None:
         return None
     if expires_on < timezone.now().date():
-        raise AppError("The expiry date is in the past.", field="expires_on")
+        raise AppError(_("The expiry date is in the past."), field="expires_on")
     return datetime.combine(expires_on + timedelta(days=1), time.min, tzinfo=UTC)
 
 
@@ -80,13 +85,13 @@ def create_share_link(
     """A new link to one result or one collection of this workspace; returns it and its secret
     (shown once: only the hash is kept)."""
     if (result is None) == (collection is None):
-        raise AppError("Share either one result or one collection.")
+        raise AppError(_("Share either one result or one collection."))
     if result is not None and result.composition.workspace_id != workspace.pk:
-        raise InvalidState("That result belongs to another workspace.")
+        raise InvalidState(_("That result belongs to another workspace."))
     if collection is not None and collection.workspace_id != workspace.pk:
-        raise InvalidState("That collection belongs to another workspace.")
+        raise InvalidState(_("That collection belongs to another workspace."))
     if result is not None and result.removed_at is not None:
-        raise InvalidState("A removed result cannot be shared.")
+        raise InvalidState(_("A removed result cannot be shared."))
     raw = SHARE_PREFIX + secrets.token_urlsafe(32)
     link = ShareLink.objects.create(
         workspace=workspace,

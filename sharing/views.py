@@ -5,6 +5,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -38,7 +39,7 @@ def favourite(request, public_id):
     composition = _composition(request, public_id)
     starred = services.toggle_favourite(user=request.user, composition=composition)
     messages.success(
-        request, "Added to your favourites." if starred else "Removed from favourites."
+        request, _("Added to your favourites.") if starred else _("Removed from favourites.")
     )
     return _back(request, composition.get_absolute_url())
 
@@ -58,11 +59,11 @@ def collect(request, public_id):
     elif data.get("collection"):
         collection = _collection(request, data["collection"])
     else:
-        raise AppError("Choose a collection or name a new one.")
+        raise AppError(_("Choose a collection or name a new one."))
     if services.add_to_collection(collection=collection, composition=composition):
-        messages.success(request, f"Added to “{collection.name}”.")
+        messages.success(request, _("Added to “%(name)s”.") % {"name": collection.name})
     else:
-        messages.info(request, f"Already in “{collection.name}”.")
+        messages.info(request, _("Already in “%(name)s”.") % {"name": collection.name})
     return _back(request, composition.get_absolute_url())
 
 
@@ -72,7 +73,7 @@ def uncollect(request, collection_id, public_id):
     collection = _collection(request, collection_id)
     composition = _composition(request, public_id)
     services.remove_from_collection(collection=collection, composition=composition)
-    messages.success(request, f"Removed from “{collection.name}”.")
+    messages.success(request, _("Removed from “%(name)s”.") % {"name": collection.name})
     return _back(request, composition.get_absolute_url())
 
 
@@ -88,7 +89,7 @@ def collections(request):
         except AppError as exc:
             error = exc.message
         else:
-            messages.success(request, f"Created “{collection.name}”.")
+            messages.success(request, _("Created “%(name)s”.") % {"name": collection.name})
             return redirect("sharing:collections")
     context = {
         "collections": request.workspace.collections.all(),
@@ -107,7 +108,8 @@ def delete_collection(request, collection_id):
     collection = _collection(request, collection_id)
     services.delete_collection(collection=collection)
     messages.success(
-        request, f"Deleted the collection “{collection.name}”; its links stop working."
+        request,
+        _("Deleted the collection “%(name)s”; its links stop working.") % {"name": collection.name},
     )
     return redirect("sharing:collections")
 
@@ -150,7 +152,9 @@ def share(request):
 def revoke(request, link_id):
     link = get_object_or_404(ShareLink, public_id=link_id, workspace=request.workspace)
     services.revoke_share_link(link=link)
-    messages.success(request, f"Revoked the link to {link.what}. It stopped working now.")
+    messages.success(
+        request, _("Revoked the link to %(what)s. It stopped working now.") % {"what": link.what}
+    )
     return redirect("sharing:collections")
 
 
@@ -178,14 +182,14 @@ def public(request, token):
         response = render(request, "sharing/gone.html", anonymous, status=410)
         return _no_index(response)
     if link is None:
-        raise Http404("No such link.")
+        raise Http404(_("No such link."))
     results = list(services.shared_results(link))
     context = {
         **anonymous,
         "link": link,
         "token": token,
         "results": results,
-        "title": link.collection.name if link.collection else "A shared image",
+        "title": link.collection.name if link.collection else _("A shared image"),
     }
     return _no_index(render(request, "sharing/public.html", context))
 
@@ -195,7 +199,7 @@ def public_file(request, token, result_id, variant):
     """An image of a shared page: the link is checked again on every request."""
     link, _expired = _open(token)
     if link is None:
-        raise Http404("No such link.")
+        raise Http404(_("No such link."))
     result = get_object_or_404(services.shared_results(link), public_id=result_id)
     if variant == "thumb":
         response = serve_private_file(

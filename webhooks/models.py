@@ -1,6 +1,7 @@
 """Endpoints that a workspace registers for composition events, and each delivery to them."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from bananasite.ids import PublicId
 
@@ -33,9 +34,9 @@ class Webhook(models.Model):
 
 class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Delivered")
+        FAILED = "failed", _("Failed")
 
     public_id = models.CharField(
         max_length=32, unique=True, default=PublicId("msg"), editable=False

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from accounts.models import Workspace
@@ -44,15 +45,20 @@ def create_webhook(*, workspace: Workspace, url: str, events: list[str]) -> Webh
     try:
         check_url(url)
     except (FetchForbidden, FetchFailed) as exc:
-        raise AppError(f"That endpoint cannot be used: {exc.message}", field="url") from None
+        raise AppError(
+            _("That endpoint cannot be used: %(message)s") % {"message": exc.message}, field="url"
+        ) from None
     with transaction.atomic():
         # The workspace's row, locked, serialises two requests that would both take the
         # last place (SQLite's IMMEDIATE transactions do so anyway).
         Workspace.objects.select_for_update().only("pk").get(pk=workspace.pk)
         if Webhook.objects.filter(workspace=workspace).count() >= limit:
             raise AppError(
-                f"A workspace can have at most {limit} webhook endpoints. "
-                "Remove one before adding another.",
+                _(
+                    "A workspace can have at most %(limit)s webhook endpoints. Remove one before "
+                    "adding another."
+                )
+                % {"limit": limit},
                 field="url",
             )
         return Webhook.objects.create(

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.middleware import WorkspaceRequest
@@ -23,13 +24,13 @@ def create(request: WorkspaceRequest) -> HttpResponse:
     events = request.POST.getlist("events")
     try:
         if not events:
-            raise AppError("Pick at least one event.", field="events")
+            raise AppError(_("Pick at least one event."), field="events")
         services.create_webhook(workspace=request.workspace, url=url, events=events)
     except AppError as exc:
         values = {"url": url, "events": events}
         # The workspace page again, with what was typed and the message beside its field.
         return render_workspace(request, status=400, webhook_form=form_state(values, exc))
-    messages.success(request, "Webhook endpoint added.")
+    messages.success(request, _("Webhook endpoint added."))
     return redirect("accounts:workspace")
 
 
@@ -39,7 +40,7 @@ def delete(request: WorkspaceRequest, webhook_id: str) -> HttpResponse:
     require_manager(user=request.user, workspace=request.workspace)
     webhook = get_object_or_404(Webhook, public_id=webhook_id, workspace=request.workspace)
     services.delete_webhook(webhook=webhook)
-    messages.success(request, "Webhook endpoint removed.")
+    messages.success(request, _("Webhook endpoint removed."))
     return redirect("accounts:workspace")
 
 
@@ -51,5 +52,5 @@ def redeliver(request: WorkspaceRequest, delivery_id: str) -> HttpResponse:
         WebhookDelivery, public_id=delivery_id, webhook__workspace=request.workspace
     )
     services.redeliver(delivery=delivery)
-    messages.success(request, "Sent again; the log below shows the outcome.")
+    messages.success(request, _("Sent again; the log below shows the outcome."))
     return redirect("accounts:workspace")

@@ -6,6 +6,13 @@
 // form still works.
 (function () {
   "use strict";
+  // Words come from Django's JavaScript catalogue (jsi18n/, loaded first by base.html); without
+  // it the page still works, in English.
+  const gettext = window.gettext || ((s) => s);
+  const ngettext = window.ngettext || ((s, p, n) => (n === 1 ? s : p));
+  const interpolate = window.interpolate || ((fmt, obj) => fmt.replace(/%\((\w+)\)s/g, (_, k) => String(obj[k])));
+  const fmt = (text, values) => interpolate(text, values, true);
+  const lang = document.documentElement.lang || "en";
   const form = document.getElementById("composer");
   if (!form) return;
   document.documentElement.classList.add("js");
@@ -104,7 +111,7 @@
     item.error = "";
     if (item.file.size > state.max_upload_bytes) {
       item.status = "failed";
-      item.error = `${item.name} is over ${Math.round(state.max_upload_bytes / 1048576)} MB; choose a smaller photo.`;
+      item.error = fmt(gettext("%(name)s is over %(mb)s MB; choose a smaller photo."), { name: item.name, mb: Math.round(state.max_upload_bytes / 1048576) });
       item.retryable = false;
       render();
       return;
@@ -140,7 +147,7 @@
       item.status = "failed";
       // A dropped connection or a server hiccup may go through on a retry; a refusal will not.
       item.retryable = status === 0 || status >= 500 || status === 429;
-      item.error = data.error || (status === 0 ? "The connection dropped before this photo was uploaded." : `The upload failed (${status}).`);
+      item.error = data.error || (status === 0 ? gettext("The connection dropped before this photo was uploaded.") : fmt(gettext("The upload failed (%(status)s)."), { status }));
     }
     render();
   }
@@ -148,7 +155,7 @@
   function addFiles(fileList, at) {
     // Every file is sent: the server says why one is not a usable photo, beside that photo.
     const fresh = Array.from(fileList).map((file) => ({
-      key: nextKey++, file, name: file.name || "pasted image.png", role: "", status: "uploading", progress: 0,
+      key: nextKey++, file, name: file.name || gettext("pasted image.png"), role: "", status: "uploading", progress: 0,
       localUrl: URL.createObjectURL(file),
     }));
     items.splice(at === undefined ? items.length : at, 0, ...fresh);
@@ -157,7 +164,7 @@
   }
 
   async function addResult(resultId, at) {
-    const item = { key: nextKey++, name: "Earlier result", role: "", status: "uploading", progress: 50 };
+    const item = { key: nextKey++, name: gettext("Earlier result"), role: "", status: "uploading", progress: 50 };
     items.splice(at === undefined ? items.length : at, 0, item);
     render();
     const body = new FormData();
@@ -354,7 +361,11 @@
     return chosen.map((r, i) => r || defaults[i] || "other");
   }
 
-  function roleLabel(role) { return (state.roles[role] || role || "Other").toLowerCase(); }
+  // Mid-sentence, a role is lower-cased, except in German, where nouns keep their capital.
+  function roleLabel(role) {
+    const label = state.roles[role] || role || gettext("Other");
+    return lang.split("-")[0] === "de" ? label : label.toLocaleLowerCase(lang);
+  }
 
   function render() {
     const roles = effectiveRoles();
@@ -369,17 +380,19 @@
       node.dataset.key = String(item.key);
       node.classList.toggle("failed", item.status === "failed");
       node.classList.toggle("uploading", item.status === "uploading");
-      node.querySelector(".preview-index").textContent = `Image ${position}`;
+      node.querySelector(".preview-index").textContent = fmt(gettext("Image %(position)s"), { position });
       const img = node.querySelector("img");
       img.src = item.thumb || item.localUrl || "";
-      const presetPart = presetSelect.value === "none" ? "" : ` for the ${presetLabel} preset`;
-      img.alt = `Image ${position} of ${total()}${presetPart}, role ${roleLabel(roles[position - 1])}: ${item.name}`;
+      const words = { position, total: total(), preset: presetLabel, role: roleLabel(roles[position - 1]), name: item.name };
+      img.alt = presetSelect.value === "none"
+        ? fmt(gettext("Image %(position)s of %(total)s, role %(role)s: %(name)s"), words)
+        : fmt(gettext("Image %(position)s of %(total)s for the %(preset)s preset, role %(role)s: %(name)s"), words);
       if (!img.getAttribute("src") || item.status === "failed") img.hidden = true;
       node.querySelector(".preview-name").textContent = item.name;
       const bar = node.querySelector("progress");
       bar.value = item.progress || 0;
       bar.hidden = item.status !== "uploading";
-      bar.setAttribute("aria-label", `Uploading ${item.name}`);
+      bar.setAttribute("aria-label", fmt(gettext("Uploading %(name)s"), { name: item.name }));
       const error = node.querySelector(".preview-error");
       error.hidden = item.status !== "failed";
       error.textContent = item.error || "";
@@ -398,20 +411,20 @@
       markupButton.setAttribute("aria-label", `Mark up image ${position} (${item.name}): draw arrows, boxes and notes on a copy`);
       const select = node.querySelector("select");
       select.value = item.role || "";
-      select.setAttribute("aria-label", `Role of image ${position}`);
+      select.setAttribute("aria-label", fmt(gettext("Role of image %(position)s"), { position }));
       const auto = select.querySelector('option[value=""]');
-      auto.textContent = `Auto (${roleLabel(roles[position - 1])})`;
+      auto.textContent = fmt(gettext("Auto (%(role)s)"), { role: roleLabel(roles[position - 1]) });
       select.addEventListener("change", () => { item.role = select.value; render(); });
       const up = node.querySelector('[data-action="up"]');
       const down = node.querySelector('[data-action="down"]');
       up.disabled = index === 0;
       down.disabled = index === items.length - 1;
-      up.setAttribute("aria-label", `Move image ${position} (${item.name}) earlier`);
-      down.setAttribute("aria-label", `Move image ${position} (${item.name}) later`);
+      up.setAttribute("aria-label", fmt(gettext("Move image %(position)s (%(name)s) earlier"), { position, name: item.name }));
+      down.setAttribute("aria-label", fmt(gettext("Move image %(position)s (%(name)s) later"), { position, name: item.name }));
       const retry = node.querySelector('[data-action="retry"]');
       retry.hidden = !(item.status === "failed" && item.retryable && (item.file || item.result));
-      retry.setAttribute("aria-label", `Retry uploading ${item.name}`);
-      node.querySelector('[data-action="remove"]').setAttribute("aria-label", `Remove image ${position} (${item.name})`);
+      retry.setAttribute("aria-label", fmt(gettext("Retry uploading %(name)s"), { name: item.name }));
+      node.querySelector('[data-action="remove"]').setAttribute("aria-label", fmt(gettext("Remove image %(position)s (%(name)s)"), { position, name: item.name }));
       list.appendChild(node);
     });
     if (keep) {
@@ -428,11 +441,11 @@
 
   function describeCount() {
     const n = total();
-    let text = `${n} photo${n === 1 ? "" : "s"} selected.`;
-    if (n === 0) text = "No photos yet.";
+    let text = fmt(ngettext("%(n)s photo selected.", "%(n)s photos selected.", n), { n });
+    if (n === 0) text = gettext("No photos yet.");
     const uploading = items.filter((i) => i.status === "uploading").length;
-    if (uploading) text += ` Uploading ${uploading}…`;
-    if (n > 0 && n < state.min_images) text += " Add at least one more.";
+    if (uploading) text += " " + fmt(gettext("Uploading %(count)s…"), { count: uploading });
+    if (n > 0 && n < state.min_images) text += " " + gettext("Add at least one more.");
     counter.textContent = text;
   }
 
@@ -450,20 +463,20 @@
     const m = model();
     const uploading = items.filter((i) => i.status === "uploading");
     const failed = items.filter((i) => i.status === "failed");
-    if (uploading.length) reasons.push(`Wait for ${uploading.length} photo${uploading.length === 1 ? "" : "s"} to finish uploading.`);
-    failed.forEach((i) => reasons.push(`${i.name} could not be added: retry it or remove it.`));
-    if (n < state.min_images) reasons.push(`Add at least ${state.min_images} photos to combine (you have ${n}).`);
-    if (n > maxImages()) reasons.push(`${m ? m.name : "This model"} takes at most ${maxImages()} photos: remove ${n - maxImages()}.`);
+    if (uploading.length) reasons.push(fmt(ngettext("Wait for %(n)s photo to finish uploading.", "Wait for %(n)s photos to finish uploading.", uploading.length), { n: uploading.length }));
+    failed.forEach((i) => reasons.push(fmt(gettext("%(name)s could not be added: retry it or remove it."), { name: i.name })));
+    if (n < state.min_images) reasons.push(fmt(gettext("Add at least %(min)s photos to combine (you have %(n)s)."), { min: state.min_images, n }));
+    if (n > maxImages()) reasons.push(fmt(gettext("%(model)s takes at most %(max)s photos: remove %(extra)s."), { model: m ? m.name : gettext("This model"), max: maxImages(), extra: n - maxImages() }));
     const length = prompt.value.length;
-    if (length > state.max_prompt) reasons.push(`The prompt is ${length.toLocaleString("en")} characters; the limit is ${state.max_prompt.toLocaleString("en")}. Shorten it by ${(length - state.max_prompt).toLocaleString("en")}.`);
-    if (!prompt.value.trim() && presetSelect.value === "none") reasons.push("Describe how to combine the photos, or pick a preset.");
-    if (m && !m.allowed) reasons.push("Your plan does not include this model.");
-    else if (m && !m.image_sizes.includes(sizeSelect.value)) reasons.push("Your plan does not include this image size.");
+    if (length > state.max_prompt) reasons.push(fmt(gettext("The prompt is %(length)s characters; the limit is %(limit)s. Shorten it by %(over)s."), { length: length.toLocaleString(lang), limit: state.max_prompt.toLocaleString(lang), over: (length - state.max_prompt).toLocaleString(lang) }));
+    if (!prompt.value.trim() && presetSelect.value === "none") reasons.push(gettext("Describe how to combine the photos, or pick a preset."));
+    if (m && !m.allowed) reasons.push(gettext("Your plan does not include this model."));
+    else if (m && !m.image_sizes.includes(sizeSelect.value)) reasons.push(gettext("Your plan does not include this image size."));
     const { cost } = price();
-    if (cost > state.balance) reasons.push(`This needs ${cost} credit${cost === 1 ? "" : "s"}; the workspace has ${state.balance}. Ask for fewer or smaller images, or add credits.`);
+    if (cost > state.balance) reasons.push(fmt(ngettext("This needs %(cost)s credit; the workspace has %(balance)s. Ask for fewer or smaller images, or add credits.", "This needs %(cost)s credits; the workspace has %(balance)s. Ask for fewer or smaller images, or add credits.", cost), { cost, balance: state.balance }));
     const wanted = Number(countSelect.value);
-    if (wanted > state.daily_left) reasons.push(`You can make ${state.daily_left} more image${state.daily_left === 1 ? "" : "s"} today on this plan (${state.daily_limit} a day); the count starts again at midnight UTC.`);
-    else if (wanted > state.monthly_left) reasons.push(`This workspace has ${state.monthly_left} image${state.monthly_left === 1 ? "" : "s"} left this month.`);
+    if (wanted > state.daily_left) reasons.push(fmt(ngettext("You can make %(left)s more image today on this plan (%(limit)s a day); the count starts again at midnight UTC.", "You can make %(left)s more images today on this plan (%(limit)s a day); the count starts again at midnight UTC.", state.daily_left), { left: state.daily_left, limit: state.daily_limit }));
+    else if (wanted > state.monthly_left) reasons.push(fmt(ngettext("This workspace has %(left)s image left this month.", "This workspace has %(left)s images left this month.", state.monthly_left), { left: state.monthly_left }));
     return reasons;
   }
 
@@ -487,7 +500,7 @@
         if ((k < 1 || k > count) && !missing.includes(k)) missing.push(k);
       }
     }
-    missing.forEach((k) => warnings.push(`The prompt names image ${k}, but there ${count === 1 ? "is" : "are"} ${count} photo${count === 1 ? "" : "s"}.`));
+    missing.forEach((k) => warnings.push(fmt(ngettext("The prompt names image %(k)s, but there is %(count)s photo.", "The prompt names image %(k)s, but there are %(count)s photos.", count), { k, count })));
     // A marked-up copy is explained to the model by the server: it needs no mention, and it
     // is not another object to keep faithful.
     const markups = new Set(items.map((item, i) => (item.markupOf ? i + 1 + offset : 0)).filter(Boolean));
@@ -498,20 +511,20 @@
         const position = i + 1;
         if (mentioned.has(position) || role === "markup") return;
         if (role !== "other" && new RegExp(`\\b${role}s?\\b`).test(lower)) return;
-        warnings.push(`Image ${position} (${roleLabel(role)}) is not mentioned in the prompt: say what to do with it, or remove it.`);
+        warnings.push(fmt(gettext("Image %(position)s (%(role)s) is not mentioned in the prompt: say what to do with it, or remove it."), { position, role: roleLabel(role) }));
       });
     }
     state.placeholders.forEach((placeholder) => {
       const at = text.toLowerCase().indexOf(placeholder);
-      if (at >= 0) warnings.push(`The prompt still says “${text.slice(at, at + placeholder.length)}”: replace it with your own words.`);
+      if (at >= 0) warnings.push(fmt(gettext("The prompt still says “%(said)s”: replace it with your own words."), { said: text.slice(at, at + placeholder.length) }));
     });
     const m = model();
     const limits = (m && m.limits) || {};
     const characters = roles.filter((r) => CHARACTER_ROLES.includes(r)).length;
     const objects = roles.filter((r) => OBJECT_ROLES.includes(r)).length;
-    if (limits.characters !== undefined && characters > limits.characters) warnings.push(`${m.name} keeps at most ${limits.characters} people consistent; ${characters} photos are people (subject or face).`);
-    if (limits.objects !== undefined && objects > limits.objects) warnings.push(`${m.name} keeps at most ${limits.objects} objects faithful; ${objects} photos are objects (product, logo, outfit or other).`);
-    if (state.offline && presets[presetSelect.value].offline_unsupported) warnings.push(`The offline compositor cannot do “${presets[presetSelect.value].label}”: it will only show the photos side by side.`);
+    if (limits.characters !== undefined && characters > limits.characters) warnings.push(fmt(gettext("%(model)s keeps at most %(limit)s people consistent; %(count)s photos are people (subject or face)."), { model: m.name, limit: limits.characters, count: characters }));
+    if (limits.objects !== undefined && objects > limits.objects) warnings.push(fmt(gettext("%(model)s keeps at most %(limit)s objects faithful; %(count)s photos are objects (product, logo, outfit or other)."), { model: m.name, limit: limits.objects, count: objects }));
+    if (state.offline && presets[presetSelect.value].offline_unsupported) warnings.push(fmt(gettext("The offline compositor cannot do “%(preset)s”: it will only show the photos side by side."), { preset: presets[presetSelect.value].label }));
     return warnings;
   }
 
@@ -522,16 +535,18 @@
   function update() {
     describeCount();
     const length = prompt.value.length;
-    promptCount.textContent = length.toLocaleString("en");
+    promptCount.textContent = length.toLocaleString(lang);
     promptCount.parentElement.classList.toggle("warn", length > state.max_prompt);
     const m = model();
     const { perImage, search, cost } = price();
     if (m && estimate) {
-      const searchText = search ? ` and ${search} for one web search` : "";
-      let text = `This will use ${cost} credit${cost === 1 ? "" : "s"} (${perImage} per image${searchText}); balance ${state.balance}.`;
-      if (!m.allowed) text = "Your plan does not include this model.";
-      else if (!m.image_sizes.includes(sizeSelect.value)) text = "Your plan does not include this image size.";
-      else if (cost > state.balance) text += " Not enough credits.";
+      const words = { cost, perImage, search, balance: state.balance };
+      let text = search
+        ? fmt(ngettext("This will use %(cost)s credit (%(perImage)s per image and %(search)s for one web search); balance %(balance)s.", "This will use %(cost)s credits (%(perImage)s per image and %(search)s for one web search); balance %(balance)s.", cost), words)
+        : fmt(ngettext("This will use %(cost)s credit (%(perImage)s per image); balance %(balance)s.", "This will use %(cost)s credits (%(perImage)s per image); balance %(balance)s.", cost), words);
+      if (!m.allowed) text = gettext("Your plan does not include this model.");
+      else if (!m.image_sizes.includes(sizeSelect.value)) text = gettext("Your plan does not include this image size.");
+      else if (cost > state.balance) text += " " + gettext("Not enough credits.");
       estimate.textContent = text;
       estimate.classList.toggle("warn", !m.allowed || cost > state.balance || !m.image_sizes.includes(sizeSelect.value));
     }
@@ -589,16 +604,16 @@
   function replacePrompt(name) {
     const old = prompt.value;
     prompt.value = lastScaffold = presetPrompt(name);
-    showOffer("Prompt replaced with the preset's.", [["Undo", () => { prompt.value = old; lastScaffold = ""; hideOffer(); update(); prompt.focus(); }]]);
+    showOffer(gettext("Prompt replaced with the preset's."), [[gettext("Undo"), () => { prompt.value = old; lastScaffold = ""; hideOffer(); update(); prompt.focus(); }]]);
     update();
   }
 
   function offerReplace(name) {
     if (name === "none") { hideOffer(); return; }
     if (untouched()) { prompt.value = lastScaffold = presetPrompt(name); hideOffer(); update(); return; }
-    showOffer(`Replace your prompt with the “${presets[name].label}” preset's?`, [
-      ["Replace prompt", () => replacePrompt(name)],
-      ["Keep mine", hideOffer],
+    showOffer(fmt(gettext("Replace your prompt with the “%(preset)s” preset's?"), { preset: presets[name].label }), [
+      [gettext("Replace prompt"), () => replacePrompt(name)],
+      [gettext("Keep mine"), hideOffer],
     ]);
   }
 
@@ -639,8 +654,8 @@
     const img = example.querySelector("img");
     if (preset.example) {
       img.src = preset.example;
-      img.alt = `Example result of the ${preset.label} preset, made by the local compositor from sample photos`;
-      example.querySelector("figcaption").textContent = `Example: ${preset.label}`;
+      img.alt = fmt(gettext("Example result of the %(preset)s preset, made by the local compositor from sample photos"), { preset: preset.label });
+      example.querySelector("figcaption").textContent = fmt(gettext("Example: %(preset)s"), { preset: preset.label });
       example.hidden = false;
     } else example.hidden = true;
   }
@@ -656,7 +671,7 @@
     const [item] = items.splice(from, 1);
     items.splice(to, 0, item);
     render();
-    moveStatus.textContent = `${item.name} is now image ${to + 1 + offset} of ${total()}.`;
+    moveStatus.textContent = fmt(gettext("%(name)s is now image %(position)s of %(total)s."), { name: item.name, position: to + 1 + offset, total: total() });
   }
 
   list.addEventListener("click", (event) => {
@@ -788,7 +803,7 @@
       else {
         const credits = document.getElementById("search-credits");
         credits.textContent = m.grounding;
-        credits.nextSibling.textContent = ` credit${m.grounding === 1 ? "" : "s"} per search)`;
+        credits.nextSibling.textContent = ngettext(" credit per search)", " credits per search)", m.grounding);
       }
     }
     if (thinkingSelect) {
@@ -808,13 +823,13 @@
     sending = true;
     save();
     submit.disabled = true;
-    submit.textContent = "Composing…";
+    submit.textContent = gettext("Composing…");
   });
   // Coming back with the browser's Back button: the submission did not replace this page.
   window.addEventListener("pageshow", (event) => {
     if (!event.persisted) return;
     sending = false;
-    submit.textContent = "Compose";
+    submit.textContent = gettext("Compose");
     update();
   });
 

@@ -14,6 +14,9 @@
 // and the elapsed time, and reload once it has finished to show the results.
 (function () {
   "use strict";
+  // Words from Django's JavaScript catalogue (jsi18n/); English without it.
+  const gettext = window.gettext || ((s) => s);
+  const interpolate = window.interpolate || ((fmt, obj) => fmt.replace(/%\((\w+)\)s/g, (_, k) => String(obj[k])));
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();
@@ -49,7 +52,7 @@
     if (globalPosition) {
       const n = data.global_queue_position;
       globalPosition.hidden = !n;
-      globalPosition.textContent = n ? `Number ${n} in the queue across the site.` : "";
+      globalPosition.textContent = n ? interpolate(gettext("Number %(n)s in the queue across the site."), { n }, true) : "";
     }
     if (badge) {
       badge.className = `badge status-${data.status}`;

@@ -2,6 +2,9 @@
 // and Page Up/Down move it), and copy a share link.
 (function () {
   "use strict";
+  // Words from Django's JavaScript catalogue (jsi18n/); English without it.
+  const gettext = window.gettext || ((s) => s);
+  const interpolate = window.interpolate || ((fmt, obj) => fmt.replace(/%\((\w+)\)s/g, (_, k) => String(obj[k])));
 
   document.querySelectorAll("[data-copy]").forEach((button) => {
     button.addEventListener("click", async () => {
@@ -9,9 +12,9 @@
       input.select();
       try {
         await navigator.clipboard.writeText(input.value);
-        button.textContent = "Copied";
+        button.textContent = gettext("Copied");
       } catch (error) {
-        button.textContent = "Press Ctrl+C to copy";
+        button.textContent = gettext("Press Ctrl+C to copy");
       }
     });
   });
