@@ -65,7 +65,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy bananasite accounts billing moderation webhooks catalogue compositions sharing api ops
+	$(VENV)/bin/mypy bananasite accounts billing moderation webhooks catalogue compositions sharing api ops privacy references blueprints
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

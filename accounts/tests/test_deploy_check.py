@@ -15,6 +15,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module")
+def operator_certificate(tmp_path_factory):
+    """A certificate chain and key given as the operator's (BANANASITE_C2PA_CERT_CHAIN and
+    _PRIVATE_KEY), as production must: made like the development one, named like an operator's."""
+    from compositions.credentials import DEV_CHAIN, DEV_KEY, make_development_certificate
+
+    directory = tmp_path_factory.mktemp("operator-c2pa")
+    make_development_certificate(directory)
+    return {
+        "BANANASITE_C2PA_CERT_CHAIN": str(directory / DEV_CHAIN),
+        "BANANASITE_C2PA_PRIVATE_KEY": str(directory / DEV_KEY),
+        # A directory with no development certificate: only the operator's can sign.
+        "BANANASITE_C2PA_DEV_DIR": str(directory / "no-dev-certificate"),
+    }
+
+
 def deploy_check(**env):
     clean = {
         k: v
@@ -39,10 +55,17 @@ def deploy_check(**env):
     )
 
 
-def test_a_production_environment_passes_the_deploy_check_with_the_defaults():
-    result = deploy_check()
+def test_a_production_environment_passes_the_deploy_check_with_the_defaults(
+    operator_certificate,
+):
+    result = deploy_check(**operator_certificate)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_without_a_signing_certificate_is_warned_about(tmp_path):
+    result = deploy_check(BANANASITE_C2PA_DEV_DIR=str(tmp_path / "none"))
+    assert result.returncode != 0 and "bananasite.W102" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -52,8 +75,8 @@ def test_a_production_environment_passes_the_deploy_check_with_the_defaults():
         ({"BANANASITE_HSTS_SECONDS": "0"}, "security.W004"),
     ],
 )
-def test_turning_https_protections_off_is_warned_about(env, warning):
-    result = deploy_check(**env)
+def test_turning_https_protections_off_is_warned_about(env, warning, operator_certificate):
+    result = deploy_check(**operator_certificate, **env)
     assert result.returncode != 0 and warning in result.stderr
 
 
