@@ -184,4 +184,4 @@ def test_the_composition_page_says_how_long_it_is_kept(owner, client):
     assert b'id="expires"' not in client.get(composition.get_absolute_url()).content
     set_retention(actor=owner, workspace=owner.current_workspace, days=30)
     page = client.get(composition.get_absolute_url()).content.decode()
-    assert "kept until Mar 31, 2026" in page
+    assert "kept until 31 March 2026" in page
