@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from bananasite.admin import ReadOnlyAdmin
 from bananasite.errors import AppError
@@ -18,11 +19,11 @@ from .models import AuditEntry, BlockedHash, ModerationQueue, Report
 from .queue import ACTION_LABELS, ACTIONS, queue_page, resolve
 
 NEEDS_REASON = {"remove", "suspend", "reject"}
-TABS = [
-    ("all", "Everything open"),
-    ("reports", "Reports"),
-    ("held", "Held compositions"),
-    ("suspended", "Suspended accounts"),
+TABS = [  # the keys are what ?show= takes; only the labels are translated
+    ("all", gettext_lazy("Everything open")),
+    ("reports", gettext_lazy("Reports")),
+    ("held", gettext_lazy("Held compositions")),
+    ("suspended", gettext_lazy("Suspended accounts")),
 ]
 
 
@@ -86,7 +87,7 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
             actions = ACTIONS["held"]
         context = {
             **self.admin_site.each_context(request),
-            "title": "Moderation queue",
+            "title": gettext("Moderation queue"),
             "opts": self.model._meta,
             "page": page,
             "show": show,
@@ -109,28 +110,34 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
             keys = request.POST.getlist("items")
         reason = request.POST.get("reason", "").strip()
         if action not in ACTION_LABELS:
-            messages.error(request, "Choose an action.")
+            messages.error(request, gettext("Choose an action."))
             return redirect(back)
         if not keys:
-            messages.error(request, "Tick at least one item first.")
+            messages.error(request, gettext("Tick at least one item first."))
             return redirect(back)
         if action in NEEDS_REASON and not reason:
             messages.error(
                 request,
-                f"“{ACTION_LABELS[action]}” needs a reason: it is written to the audit log. "
-                "Nothing was changed.",
+                gettext(
+                    "“%(action)s” needs a reason: it is written to the audit log. "
+                    "Nothing was changed."
+                )
+                % {"action": ACTION_LABELS[action]},
             )
             return redirect(back)
         done, problems = 0, []
         for key in dict.fromkeys(keys):
             resolved = resolve(key)
             if resolved is None:
-                problems.append(f"{key.partition(':')[2]}: no longer there")
+                problems.append(
+                    gettext("%(item)s: no longer there") % {"item": key.partition(":")[2]}
+                )
                 continue
             kind, target = resolved
             if action not in ACTIONS[kind]:
                 problems.append(
-                    f"{key.partition(':')[2]}: “{ACTION_LABELS[action]}” does not apply"
+                    gettext("%(item)s: “%(action)s” does not apply")
+                    % {"item": key.partition(":")[2], "action": ACTION_LABELS[action]}
                 )
                 continue
             try:
@@ -141,10 +148,18 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
                 done += 1
         if done:
             messages.success(
-                request, f"{ACTION_LABELS[action]}: done for {done} item{'s' if done != 1 else ''}."
+                request,
+                ngettext(
+                    "%(action)s: done for %(count)d item.",
+                    "%(action)s: done for %(count)d items.",
+                    done,
+                )
+                % {"action": ACTION_LABELS[action], "count": done},
             )
         if problems:
-            messages.warning(request, "Not done: " + "; ".join(problems))
+            messages.warning(
+                request, gettext("Not done: %(problems)s") % {"problems": "; ".join(problems)}
+            )
         return redirect(back)
 
 
@@ -162,7 +177,7 @@ def perform(action: str, target, *, actor, reason: str) -> None:
     elif action == "suspend":
         owner = services.owner_of(target)
         if owner is None:
-            raise AppError("The account behind it no longer exists.")
+            raise AppError(gettext("The account behind it no longer exists."))
         services.suspend_account(user=owner, actor=actor, reason=reason)
 
 
@@ -185,15 +200,15 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields  # type: ignore[assignment]  # every field is read-only
 
-    @admin.display(description="When", ordering="created_at")
+    @admin.display(description=gettext_lazy("When"), ordering="created_at")
     def when(self, obj):
         return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S %Z")
 
-    @admin.display(description="Target")
+    @admin.display(description=gettext_lazy("Target"))
     def target(self, obj):
         return f"{obj.target_type} {obj.target_id}"
 
-    @admin.display(description="Why")
+    @admin.display(description=gettext_lazy("Why"))
     def short_reason(self, obj):
         return obj.reason if len(obj.reason) <= 80 else obj.reason[:79] + "…"
 
@@ -228,6 +243,6 @@ class ReportAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields  # type: ignore[assignment]  # every field is read-only
 
-    @admin.display(description="Target")
+    @admin.display(description=gettext_lazy("Target"))
     def target(self, obj):
         return (obj.result or obj.upload).public_id

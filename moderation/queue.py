@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from django.core.paginator import Paginator
 from django.db.models import Count, Min, Q
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import User
 from compositions.models import Composition, Result, Upload
@@ -19,13 +20,19 @@ ACTIONS = {
     "held": ["approve", "reject", "suspend"],
     "account": ["restore"],
 }
-ACTION_LABELS = {
-    "dismiss": "Dismiss",
-    "remove": "Remove",
-    "suspend": "Suspend account",
-    "approve": "Approve",
-    "reject": "Reject",
-    "restore": "Restore account",
+ACTION_LABELS = {  # the keys are what the form posts; only the labels are translated
+    "dismiss": gettext_lazy("Dismiss"),
+    "remove": gettext_lazy("Remove"),
+    "suspend": gettext_lazy("Suspend account"),
+    "approve": gettext_lazy("Approve"),
+    "reject": gettext_lazy("Reject"),
+    "restore": gettext_lazy("Restore account"),
+}
+KIND_LABELS = {
+    "result": gettext_lazy("Reported result"),
+    "upload": gettext_lazy("Reported upload"),
+    "held": gettext_lazy("Held composition"),
+    "account": gettext_lazy("Suspended account"),
 }
 
 
@@ -46,9 +53,8 @@ class QueueItem:
 
     @property
     def label(self) -> str:
-        if self.kind == "report":
-            return f"Reported {self.key.partition(':')[0]}"
-        return "Held composition" if self.kind == "held" else "Suspended account"
+        kind = self.key.partition(":")[0] if self.kind == "report" else self.kind
+        return str(KIND_LABELS[kind])
 
     @property
     def actions(self):
@@ -156,7 +162,7 @@ def _held(entries: list[_Entry]) -> dict[tuple[str, int], QueueItem]:
             owner=c.created_by,
             workspace=c.workspace,
             images=[("upload", i.upload.public_id) for i in c.inputs.all()],
-            reasons=[c.held_reason or "Held for review."],
+            reasons=[c.held_reason or gettext("Held for review.")],
             prompt=c.prompt,
         )
         for c in held

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from bananasite.admin import ReadOnlyAdmin
 
@@ -31,7 +32,7 @@ class OperationsOverviewAdmin(ReadOnlyAdmin):
         now = timezone.now()
         context = {
             **self.admin_site.each_context(request),
-            "title": "Operations",
+            "title": gettext("Operations"),
             "opts": self.model._meta,
             "now": now,
             "providers": provider_days(now=now),
