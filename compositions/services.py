@@ -267,7 +267,9 @@ def _lock_references(versions: list[ReferenceVersion | None]) -> None:
     if not ids:
         return
     for reference in (
-        Reference.objects.select_for_update().filter(pk__in=ids).select_related("consent")
+        Reference.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids)
+        .select_related("consent")
     ):
         reference.check_usable()
 

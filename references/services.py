@@ -170,7 +170,11 @@ def create_reference(
 
 def _next_version(*, reference: Reference, user: User | None) -> tuple[Reference, ReferenceVersion]:
     """Lock the reference, check it may still change, and open its next version (empty)."""
-    locked = Reference.objects.select_for_update().select_related("consent").get(pk=reference.pk)
+    locked = (
+        Reference.objects.select_for_update(of=("self",))
+        .select_related("consent")
+        .get(pk=reference.pk)
+    )
     locked.check_usable()
     version = ReferenceVersion.objects.create(
         reference=locked, number=locked.version + 1, created_by=user
