@@ -108,10 +108,15 @@ def test_set_up_an_authenticator_app_and_sign_in_with_its_code(
 
 
 def sign_out(page) -> None:
+    from playwright.sync_api import expect
+
     menu = page.get_by_role("button", name="Menu")
-    if menu.is_visible():  # on phones the header folds behind it
+    sign_out_button = page.get_by_role("button", name="Sign out")
+    # Wait for the header (a page may still be loading); on phones it folds behind Menu.
+    expect(menu.or_(sign_out_button).first).to_be_visible()
+    if menu.is_visible():
         menu.click()
-    page.get_by_role("button", name="Sign out").click()
+    sign_out_button.click()
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
@@ -200,7 +205,7 @@ def test_an_owner_requires_it_and_a_member_is_sent_to_set_it_up(
     page = context.new_page()
     page.goto(f"{live_server.url}/workspace/")
     page.get_by_label("Require two-factor sign-in of every member").check()
-    page.get_by_role("button", name="Save").click()
+    page.locator("#require-mfa-form").get_by_role("button", name="Save").click()
     expect(page.get_by_text("now needs two-factor sign-in")).to_be_visible()
     expect(page.locator("tr", has_text=member.email)).to_contain_text("no two-factor")
     page.locator("#two-factor").scroll_into_view_if_needed()

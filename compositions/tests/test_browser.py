@@ -87,7 +87,7 @@ def test_sign_up_compose_watch_download_history_delete(page, live_server, worker
     # The page follows the stages by itself and shows the results when they are ready.
     expect(page.get_by_role("heading", name="Results")).to_be_visible(timeout=90_000)
     expect(page.locator(".result")).to_have_count(4)
-    expect(page.locator(".badge")).to_have_text(re.compile("Succeeded", re.I))
+    expect(page.locator("#status-badge .badge")).to_have_text(re.compile("Succeeded", re.I))
     names = page.locator(".inputs li span").all_inner_texts()
     assert names[0].startswith("Image 1") and "Product" in names[0]
     shot(page, "composition-done")

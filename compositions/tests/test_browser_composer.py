@@ -429,7 +429,7 @@ def test_a_submission_that_never_reached_us_keeps_the_draft(page, live_server, s
     page.wait_for_url(re.compile(r"/accounts/login/"))
     page.get_by_label("Email:").fill(email)
     page.get_by_label("Password:", exact=True).fill("a long browser pass 42")
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.goto(f"{live_server.url}/compose/")
     wait_uploaded(page, 2)
     expect()(page.locator("#previews li .preview-name")).to_have_text(["chelsea.png", "coffee.png"])

@@ -55,6 +55,11 @@ def drag(page, points):
 
 
 def image_box(page):
+    # The canvas is laid over the picture once it has loaded: wait for it, not for luck.
+    page.locator("#painter-canvas").wait_for(state="visible")
+    page.wait_for_function(
+        "() => (document.querySelector('#painter-canvas')?.getBoundingClientRect().width || 0) > 50"
+    )
     box = page.locator("#painter-canvas").bounding_box()
     assert box and box["width"] > 50
     return box
