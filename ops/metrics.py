@@ -239,15 +239,16 @@ DATABASE_FIGURES_KEY = "ops:metrics:database"
 def database_figures() -> bytes:
     """The database's figures, counted at most once per BANANASITE_METRICS_DB_SECONDS for every
     process and scraper together (they scan whole tables; several Prometheus replicas scraping
-    every 15 s would otherwise repeat the scans)."""
+    every 15 s would otherwise repeat the scans). Their age is judged by the time they were made,
+    kept beside them (the cache's own expiry is only the backstop)."""
     seconds = settings.BANANASITE_METRICS_DB_SECONDS
     if seconds:
         kept = cache.get(DATABASE_FIGURES_KEY)
-        if kept is not None:
-            return kept
+        if kept is not None and 0 <= time.time() - kept[0] < seconds:
+            return kept[1]
     shared = CollectorRegistry(auto_describe=False)
     shared.register(DatabaseCollector())
     figures = generate_latest(shared)
     if seconds:
-        cache.set(DATABASE_FIGURES_KEY, figures, seconds)
+        cache.set(DATABASE_FIGURES_KEY, (time.time(), figures), seconds)
     return figures
