@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bananasite.ids import PublicId
@@ -229,6 +230,8 @@ class BatchRow(models.Model):
         """Pending → starting, once: two workers cannot both start the same row."""
         return bool(
             BatchRow.objects.filter(pk=self.pk, status=self.Status.PENDING).update(
-                status=self.Status.STARTING
+                # update() leaves auto_now alone; the sweep reads updated_at as "claimed at".
+                status=self.Status.STARTING,
+                updated_at=timezone.now(),
             )
         )

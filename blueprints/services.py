@@ -94,7 +94,8 @@ class BatchRefused(ValidationFailed):
 
 
 def _text(value: Any, *, limit: int) -> str | None:
-    return value.strip()[:limit] if isinstance(value, str) else None
+    # A label is a short name: a NUL in it (which PostgreSQL cannot store) is dropped.
+    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else None
 
 
 def clean_definition(*, workspace: Workspace, data: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +105,9 @@ def clean_definition(*, workspace: Workspace, data: dict[str, Any]) -> dict[str,
     prompt = data.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         errors.append(("prompt", "prompt_invalid", _("Write the template's prompt.")))
+        prompt = ""
+    elif "\x00" in prompt:  # PostgreSQL cannot store it; no one types it
+        errors.append(("prompt", "prompt_invalid", _("The prompt contains a NUL character.")))
         prompt = ""
     elif len(prompt) > 4000:
         errors.append(
@@ -190,12 +194,12 @@ def clean_definition(*, workspace: Workspace, data: dict[str, Any]) -> dict[str,
                 {**options, "prompt": PLACEHOLDER.sub("x", prompt)},
                 roles=[s["role"] for s in slots],
             )
-        except TypeError:
-            errors.append(("options", "invalid_request", _("The options are not valid.")))
-        else:
             _model, problems, _credits = validate_and_price(
                 options=composition_options, count=len(slots)
             )
+        except (TypeError, ValueError):  # a number that is not one, a list for a word...
+            errors.append(("options", "invalid_request", _("The options are not valid.")))
+        else:
             errors += [(f"options.{f}" if f != "images" else "slots", c, m) for f, c, m in problems]
             options["model"] = composition_options.model
     if errors:
@@ -355,7 +359,8 @@ def check_run(
                     % {"where": label, "name": name},
                 )
             )
-        elif value is not None and not isinstance(value, str):
+        # (No NUL either: PostgreSQL cannot store it, and no one types it.)
+        elif value is not None and (not isinstance(value, str) or "\x00" in value):
             problems.append(
                 (
                     f"{where}fields.{name}",
@@ -545,7 +550,12 @@ def rows_from_csv(*, version: TemplateVersion, text: str) -> list[dict[str, Any]
     """The rows of a CSV: a column per field (its name) and per asked slot (`image_N`, N its
     position); each photo cell an upload id, a result id, a reference id or a URL."""
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:  # e.g. a header cell over the csv module's field limit
+        raise ValidationFailed(
+            [("file", "invalid_csv", _("The CSV file could not be read: %s.") % exc)]
+        ) from None
     fields = {f["name"] for f in version.fields}
     images = {f"image_{position}": position for position, _slot in version.asked_slots}
     unknown = [h for h in header if h and h not in fields and h not in images]
@@ -763,7 +773,7 @@ def _start_row(batch: Batch, row: BatchRow) -> None:
                 version=batch.version, composition=composition, values=values
             )
             started = BatchRow.objects.filter(pk=row.pk, status=BatchRow.Status.STARTING).update(
-                status=BatchRow.Status.STARTED, composition=composition
+                status=BatchRow.Status.STARTED, updated_at=timezone.now(), composition=composition
             )
             if not started:  # canceled meanwhile: the cancel gave the share back
                 raise _RowGone
@@ -788,7 +798,10 @@ def fail_row(*, row: BatchRow, code: str, message: str) -> bool:
     with transaction.atomic():
         lock_wallet(workspace_id=batch.workspace_id)
         failed = BatchRow.objects.filter(pk=row.pk, status=BatchRow.Status.STARTING).update(
-            status=BatchRow.Status.FAILED, error_code=code[:40], error_message=message[:500]
+            status=BatchRow.Status.FAILED,
+            updated_at=timezone.now(),
+            error_code=code[:40],
+            error_message=message[:500],
         )
         if failed:
             release_credits(
@@ -815,7 +828,7 @@ def cancel_batch(*, batch: Batch) -> Batch:
         ).order_by("number")
         for row in waiting:
             if BatchRow.objects.filter(pk=row.pk, status=row.status).update(
-                status=BatchRow.Status.CANCELED
+                status=BatchRow.Status.CANCELED, updated_at=timezone.now()
             ):
                 release_credits(
                     workspace_id=batch.workspace_id,
@@ -920,7 +933,7 @@ def sweep_batches(*, stale_after_seconds: int = 600) -> int:
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
     for row in BatchRow.objects.filter(status=BatchRow.Status.STARTING, updated_at__lt=cutoff):
         if BatchRow.objects.filter(pk=row.pk, status=BatchRow.Status.STARTING).update(
-            status=BatchRow.Status.PENDING
+            status=BatchRow.Status.PENDING, updated_at=timezone.now()
         ):
             _enqueue_next(row.batch)
     finished = 0

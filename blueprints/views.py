@@ -70,7 +70,9 @@ def _definition_from_post(request, base: dict) -> dict:
     """The edited definition: the form's prompt, fields, slots and options over `base`."""
     post = request.POST
     fields = []
-    for index in range(int(post.get("field_count", 0) or 0)):
+    raw = post.get("field_count", "")
+    count = int(raw) if raw.isascii() and raw.isdigit() else 0
+    for index in range(min(count, services.MAX_FIELDS + EXTRA_FIELD_ROWS)):
         field_name = post.get(f"field-{index}-name", "").strip()
         if field_name:
             fields.append(

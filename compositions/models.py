@@ -136,7 +136,9 @@ class CompositionQuerySet(models.QuerySet["Composition"]):
     def expired(self, *, now: datetime) -> "CompositionQuerySet":
         """Finished compositions past their life: the one asked for at submit (`keep_until`)
         or their workspace's retention. Unfinished ones (held, queued, running, batched) wait
-        until they end: a purge never pulls files from under a worker or a moderator."""
+        until they end: a purge never pulls files from under a worker or a moderator; nor does
+        it take a composition with an open report on a result or an input (the moderator
+        decides first; the purge takes it the hour after the report is closed)."""
         past = Q(keep_until__lt=now)
         spans = (
             Workspace.objects.filter(retention_days__isnull=False)
@@ -148,7 +150,10 @@ class CompositionQuerySet(models.QuerySet["Composition"]):
             if days:
                 cutoff = now - timedelta(days=days)
                 past |= Q(workspace__retention_days=days, created_at__lt=cutoff)
-        return self.filter(past, status__in=Composition.FINISHED)
+        reported = Q(results__reports__status="open") | Q(inputs__upload__reports__status="open")
+        return self.filter(past, status__in=Composition.FINISHED).exclude(
+            pk__in=Composition.objects.filter(reported).values("pk")
+        )
 
     def next_queued(self, *, workspace_id: int) -> "Composition | None":
         """The workspace's oldest queued composition: the next to start."""

@@ -7,11 +7,12 @@ import logging
 from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -259,11 +260,21 @@ def _expand_references(
     return out, out_roles, out_versions
 
 
-def _lock_references(versions: list[ReferenceVersion | None]) -> None:
-    """Inside the submit transaction: the references used are still usable. The row lock
-    orders this submission against a withdrawal or the purge (which update the same rows), so
-    no composition starts from images being deleted."""
+def _lock_references(
+    versions: list[ReferenceVersion | None], uploads: list[Upload | NewImage]
+) -> None:
+    """Inside the submit transaction: the references used are still usable, whether named
+    (`{"reference": ...}`) or through one of their images' upload ids. The row lock orders
+    this submission against a withdrawal or the purge (which update the same rows), so no
+    composition starts from images being deleted."""
     ids = {v.reference_id for v in versions if v is not None}
+    stored = [u.pk for u in uploads if isinstance(u, Upload) and u.pk is not None]
+    if stored:
+        ids |= set(
+            ReferenceVersion.objects.filter(images__upload__in=stored).values_list(
+                "reference_id", flat=True
+            )
+        )
     if not ids:
         return
     for reference in (
@@ -441,7 +452,7 @@ def _create_composition(
             wallet = lock_wallet(workspace_id=workspace.pk)
             if prepaid is None:
                 check_quotas(wallet=wallet, user=user, images=options.num_images)
-            _lock_references(reference_versions)
+            _lock_references(reference_versions, images)
             for upload in uploads:
                 if upload.pk is None:
                     upload.save()
@@ -594,6 +605,10 @@ def _create_from_source(
         workspace = source.composition.workspace
     else:
         upload, workspace = source, source.workspace
+    # The roles and mark-up links given are the extra images'; the source goes in front as
+    # image 1, so the lists move one place. (A mark-up's target is a position among all the
+    # images, the source being image 1, so the targets stay as given.)
+    options = replace(options, roles=["", *options.roles], markup_of=[None, *options.markup_of])
     try:
         return create_composition(
             workspace=workspace,
@@ -610,11 +625,26 @@ def _create_from_source(
         raise
 
 
-def _check_source(source: Result | Upload) -> None:
+def _check_source(source: Result | Upload, *, feather: int) -> None:
     if isinstance(source, Upload) and source.status == Upload.Status.REJECTED:
         raise ValidationFailed(
             [("source", "image_rejected", "This image was rejected by a moderator.")]
         )
+    if not 0 <= feather <= MAX_FEATHER:
+        raise ValidationFailed(
+            [("feather", "invalid_request", f"Feather 0 to {MAX_FEATHER} pixels.")]
+        )
+
+
+def _served_model(options: CompositionOptions) -> ModelSpec:
+    """The model a region edit or expand is sized for; one no longer served is refused here
+    (its aspect ratios decide the crop), as the submit would refuse it."""
+    model = find_model(options.model)
+    if model is None or model.shut_down:
+        raise ValidationFailed(
+            [("model", "unsupported_option", f"The model {options.model!r} is not available.")]
+        )
+    return model
 
 
 def create_region_edit(
@@ -629,11 +659,7 @@ def create_region_edit(
 ) -> Composition:
     """Change only the painted region of `source`: the model is sent a crop around it and its
     answer is pasted back through the feathered mask (`regions`), when the composition runs."""
-    _check_source(source)
-    if not 0 <= feather <= MAX_FEATHER:
-        raise ValidationFailed(
-            [("feather", "invalid_request", f"Feather 0 to {MAX_FEATHER} pixels.")]
-        )
+    _check_source(source, feather=feather)
     with mask.file.open("rb") as fh:
         try:
             region = read_mask(fh.read())
@@ -646,8 +672,7 @@ def create_region_edit(
     except RegionRejected as exc:
         raise _region_problem(exc, "mask") from None
     options = options.with_model()
-    model = find_model(options.model)
-    box, ratio = crop_box(region, model.aspect_ratios if model else (options.aspect_ratio,))
+    box, ratio = crop_box(region, _served_model(options).aspect_ratios)
     planned = PlannedRegion(
         kind=RegionEdit.Kind.EDIT, feather=feather, mask_png=mask_png(region), box=box
     )
@@ -675,19 +700,15 @@ def create_expand(
 ) -> Composition:
     """A bigger picture around `source`, to a new aspect ratio or by a margin on every side:
     the model fills the new area, and the original pixels are pasted back unchanged."""
-    _check_source(source)
+    _check_source(source, feather=feather)
     if bool(aspect_ratio) == bool(margin):
         raise ValidationFailed(
             [("expand", "expand_invalid", "Choose either a new aspect ratio or a margin.")]
         )
-    if not 0 <= feather <= MAX_FEATHER:
-        raise ValidationFailed(
-            [("feather", "invalid_request", f"Feather 0 to {MAX_FEATHER} pixels.")]
-        )
     options = options.with_model()
-    model = find_model(options.model)
-    ratios = model.aspect_ratios if model else ()
-    if aspect_ratio and model and aspect_ratio not in ratios:
+    model = _served_model(options)
+    ratios = model.aspect_ratios
+    if aspect_ratio and aspect_ratio not in ratios:
         raise ValidationFailed(
             [("aspect_ratio", "unsupported_option", f"{model.name} cannot make that aspect ratio.")]
         )
@@ -710,7 +731,7 @@ def create_expand(
             ]
         )
     if not ratio:
-        ratio = nearest_ratio(canvas.width, canvas.height, ratios or (options.aspect_ratio,))
+        ratio = nearest_ratio(canvas.width, canvas.height, ratios)
     planned = PlannedRegion(
         kind=RegionEdit.Kind.EXPAND,
         feather=feather,
@@ -742,22 +763,39 @@ def create_variation(
     style: str | None = None,
 ) -> Composition:
     """Same inputs and options, a new run (with a new seed, so new pictures)."""
-    inputs = list(source.inputs.select_related("upload", "reference_version"))
-    options = CompositionOptions.of(
+    return _again(
         source,
+        user=user,
+        origin=Composition.Origin.VARIATION,
         prompt=prompt,
         num_images=num_images,
         style=style,
-        roles=[i.role for i in inputs],
-        markup_of=[i.markup_of for i in inputs],
     )
+
+
+def _again(
+    source: Composition,
+    *,
+    user: User | None,
+    origin: str,
+    free_retry_of: Composition | None = None,
+    **overrides: Any,
+) -> Composition:
+    """A new run of `source`: its inputs (with their roles, mark-up links and reference
+    versions, checked again at submit: a person's consent may have lapsed), its options with
+    `overrides`, and its region when it edited or expanded one. Variations and free retries."""
+    inputs = list(source.inputs.select_related("upload", "reference_version"))
     # (Not `source.inputs(manager=...)`: a prefetched `inputs` would answer for it.)
     if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
         raise InvalidState(
             _("A photo of this composition was removed by a moderator; it cannot be varied.")
         )
-    # The same reference versions, checked again at submit: a person's consent may have
-    # lapsed since.
+    options = CompositionOptions.of(
+        source,
+        roles=[i.role for i in inputs],
+        markup_of=[i.markup_of for i in inputs],
+        **overrides,
+    )
     return _create_composition(
         workspace=source.workspace,
         user=user,
@@ -765,8 +803,9 @@ def create_variation(
         images=[i.upload for i in inputs],
         reference_versions=[i.reference_version for i in inputs],
         parent=source,
-        origin=Composition.Origin.VARIATION,
+        origin=origin,
         region=_region_again(source),
+        free_retry_of=free_retry_of,
     )
 
 
@@ -806,24 +845,8 @@ def create_free_retry(*, source: Composition, user: User | None) -> Composition:
     used = FreeRetryRefused("This composition's free retry has been used.", code="free_retry_used")
     if Composition.objects.filter(free_retry_of=source).exists():
         raise used
-    inputs = list(source.inputs.select_related("upload"))
-    if len(inputs) < CompositionInput.all_objects.filter(composition=source).count():
-        raise InvalidState(
-            "A photo of this composition was removed by a moderator; it cannot be retried."
-        )
-    options = CompositionOptions.of(
-        source, roles=[i.role for i in inputs], markup_of=[i.markup_of for i in inputs]
-    )
     try:
-        return create_composition(
-            workspace=source.workspace,
-            user=user,
-            options=options,
-            images=[i.upload for i in inputs],
-            parent=source,
-            origin=Composition.Origin.RETRY,
-            free_retry_of=source,
-        )
+        return _again(source, user=user, origin=Composition.Origin.RETRY, free_retry_of=source)
     except IntegrityError:
         # Two requests at once: the one-to-one let only the first through.
         raise used from None
@@ -894,19 +917,35 @@ def purge_expired_compositions(*, now: datetime | None = None) -> int:
     for composition in expired.order_by("pk").iterator(chunk_size=200):
         delete_composition(composition=composition)
         purged += 1
-    for workspace in Workspace.objects.filter(retention_days__isnull=False):
-        cutoff = now - timedelta(days=workspace.retention_days or 0)
-        stale = Upload.all_objects.filter(
-            workspace=workspace,
-            created_at__lt=cutoff,
-            uses__isnull=True,
-            reference_images__isnull=True,  # a saved reference's images are the library's
+    spans = (
+        Workspace.objects.filter(retention_days__gt=0)
+        .order_by()
+        .values_list("retention_days", flat=True)
+        .distinct()
+    )
+    for days in spans:  # one query per retention length, as `expired` does
+        purge_unused_uploads(
+            Upload.all_objects.filter(
+                workspace__retention_days=days, created_at__lt=now - timedelta(days=days or 0)
+            )
         )
-        for upload in stale.order_by("pk").iterator(chunk_size=200):
-            try:
-                delete_upload(upload=upload)
-            except (InvalidState, ProtectedError):
-                continue  # picked for a composition after the query
+    return purged
+
+
+def purge_unused_uploads(uploads: "QuerySet[Upload]") -> int:
+    """Delete those of `uploads` that no composition uses, that are not a saved reference's
+    images and that no open report is about, with their files; the count deleted. One picked
+    for a composition after the query is kept (`delete_upload` checks again)."""
+    stale = uploads.filter(uses__isnull=True, reference_images__isnull=True).exclude(
+        reports__status="open"
+    )
+    purged = 0
+    for upload in stale.order_by("pk").iterator(chunk_size=200):
+        try:
+            delete_upload(upload=upload)
+        except (InvalidState, ProtectedError):
+            continue
+        purged += 1
     return purged
 
 

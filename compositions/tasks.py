@@ -11,11 +11,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from bananasite.errors import AppError, InvalidState
+from bananasite.errors import AppError
 from bananasite.logs import composition_context
 from moderation.policy import record_refusal
 
@@ -40,7 +39,6 @@ from .providers.base import (
     ProviderUnavailable,
 )
 from .services import check_references as check_composition_references
-from .services import delete_upload
 
 logger = logging.getLogger(__name__)
 
@@ -369,16 +367,7 @@ def purge_unused_uploads() -> int:
     an API upload never referenced) go with their files after BANANASITE_UNUSED_UPLOAD_DAYS.
     An upload that became an input meanwhile is kept (`delete_upload` checks under its lock)."""
     cutoff = timezone.now() - timedelta(days=settings.BANANASITE_UNUSED_UPLOAD_DAYS)
-    purged = 0
-    stale = Upload.all_objects.filter(
-        created_at__lt=cutoff, uses__isnull=True, reference_images__isnull=True
-    )
-    for upload in stale.order_by("pk").iterator(chunk_size=200):
-        try:
-            delete_upload(upload=upload)
-        except (InvalidState, ProtectedError):
-            continue  # it was picked for a composition after the query
-        purged += 1
+    purged = services.purge_unused_uploads(Upload.all_objects.filter(created_at__lt=cutoff))
     if purged:
         logger.info(
             "Purged %d unused uploads older than %d days",

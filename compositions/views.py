@@ -102,7 +102,7 @@ def _upload_json(upload: Upload) -> dict:
 def _positions(values: list[str]) -> list[int | None]:
     """The composer's `markup_of` fields: the position of the photo each one marks up, or
     None (an empty field, or anything that is not a position)."""
-    return [int(v) if v.isdigit() and 0 < int(v) <= 99 else None for v in values]
+    return [int(v) if v.isascii() and v.isdigit() and 0 < int(v) <= 99 else None for v in values]
 
 
 def _chosen_uploads(request, roles: list[str]) -> tuple[list[tuple[Upload, str, str]], list[str]]:
@@ -580,9 +580,13 @@ def _form_field(form, exc: AppError) -> str | None:
     return name if name in form.fields else None
 
 
+# The file name static/js/painter.js gives the mask it uploads.
+PAINTED_MASK_NAME = "mask.png"
+
+
 def _submit_region(request, composition: Composition, source, data: dict) -> Composition:
-    """The region edit or expand the form asks for; a mask uploaded for it and not used is
-    removed again when it is refused."""
+    """The region edit or expand the form asks for. The mask's upload (the painter's, or a file
+    chosen without JavaScript) is removed once the edit is made or refused."""
     options = CompositionOptions(
         prompt=data.get("prompt") or "",
         model=composition.model,
@@ -610,6 +614,9 @@ def _submit_region(request, composition: Composition, source, data: dict) -> Com
         mask = Upload.objects.filter(public_id=data["mask"], workspace=request.workspace).first()
         if mask is None:
             raise ValidationFailed([("mask", "not_found", gettext("Paint the region again."))])
+        # The painter's upload exists only to carry the mask; any other upload named here
+        # (an input, a library image) belongs to something else and is left alone.
+        painted = mask.original_name == PAINTED_MASK_NAME and mask.uploaded_by_id == request.user.pk
     elif data.get("mask_file"):
         f = data["mask_file"]
         mask = services.create_upload(
@@ -617,12 +624,13 @@ def _submit_region(request, composition: Composition, source, data: dict) -> Com
             user=request.user,
             image=NewImage(name=f.name, fileobj=f, size=f.size),
         )
+        painted = True
     else:
         raise ValidationFailed(
             [("mask", "mask_empty", gettext("Paint the region to change on the picture first."))]
         )
     try:
-        made = services.create_region_edit(
+        return services.create_region_edit(
             source=source,
             mask=mask,
             user=request.user,
@@ -631,11 +639,11 @@ def _submit_region(request, composition: Composition, source, data: dict) -> Com
             extra_images=list(extra),
             parent=composition,
         )
-    except AppError:
-        if not mask.uses.exists():
+    finally:
+        # Made or refused, the mask upload has done its work: a region edit keeps its own
+        # copy of the mask (RegionEdit.mask), so the upload would only wait for the purge.
+        if painted and not mask.uses.exists() and not mask.reference_images.exists():
             services.delete_upload(upload=mask)
-        raise
-    return made
 
 
 @login_required

@@ -33,6 +33,7 @@ from billing.models import LedgerEntry, Wallet
 from compositions.models import Composition, Result, Upload
 from compositions.services import delete_composition
 from moderation.models import AuditEntry
+from references.models import Reference
 
 from .models import Export
 
@@ -313,7 +314,9 @@ def purge_exports(*, now=None) -> int:
     gone = 0
     stale = Export.objects.filter(
         models.Q(status=Export.Status.READY, expires_at__lte=now)
-        | models.Q(status=Export.Status.DOWNLOADED)
+        # A download streams and deletes the file as it ends; one never finished is removed
+        # once the link has expired, never while a stream may still be reading it.
+        | models.Q(status=Export.Status.DOWNLOADED, expires_at__lte=now)
     ).exclude(file="")
     for export in stale:
         delete_files([export.file.name])
@@ -368,6 +371,8 @@ def close_workspace(*, workspace: Workspace) -> None:
     as money rows must (LedgerEntry.wallet is PROTECT)."""
     for composition in Composition.objects.filter(workspace=workspace).order_by("-pk"):
         delete_composition(composition=composition)  # cancels one still running, files too
+    # Saved references hold their images (ReferenceImage.upload is PROTECT): they go first.
+    Reference.objects.filter(workspace=workspace).delete()
     uploads = list(Upload.all_objects.filter(workspace=workspace))
     names = [n for u in uploads for n in (u.file.name, u.thumbnail.name)]
     names += [e.file.name for e in Export.objects.filter(workspace=workspace)]

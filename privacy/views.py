@@ -9,7 +9,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.middleware import WorkspaceRequest
 from accounts.models import RETENTION_MAX_DAYS, Membership, User
@@ -29,7 +29,7 @@ def _retention_days(choice: str, custom: str) -> int | None:
     if choice == FOREVER:
         return None
     raw = custom.strip() if choice == CUSTOM else choice
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is true; int("²") is not
         raise AppError(
             _("Enter a number of days from 1 to %(max)d.") % {"max": RETENTION_MAX_DAYS},
             field="custom_days" if choice == CUSTOM else "retention",
@@ -86,6 +86,7 @@ def request_export(request: WorkspaceRequest) -> HttpResponse:
     return redirect("accounts:workspace")
 
 
+@require_GET  # not HEAD: a HEAD would take the one download
 @login_required
 def download_export(request: WorkspaceRequest, export_id: str) -> HttpResponseBase:
     export = get_object_or_404(

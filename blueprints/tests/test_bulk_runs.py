@@ -320,3 +320,39 @@ def test_a_stranger_gets_404_from_every_batch_endpoint(owner, stranger, setup):
     assert refused.status_code == 400 and refused.json()["errors"][0]["code"] == "not_found"
     batch.refresh_from_db()
     assert batch.status == "running"
+
+
+def test_a_csv_header_the_csv_module_cannot_read_is_a_400(owner, setup):
+    template, _products = setup
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    huge = b"product" + b"x" * 140_000 + b"\nLamp\n"  # over the csv module's field limit
+    response = client_for(owner).post(
+        "/api/v1/batches",
+        {"template": template.public_id, "file": SimpleUploadedFile("rows.csv", huge)},
+        format="multipart",
+    )
+    assert response.status_code == 400 and response.json()["code"] == "invalid_csv"
+
+
+def test_a_claimed_row_is_not_stale_at_once(owner, setup):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from blueprints.models import BatchRow
+    from blueprints.services import create_batch
+
+    template, products = setup
+    with time_machine.travel(timezone.now() - timedelta(hours=1)):
+        batch = create_batch(
+            version=template.latest,
+            workspace=owner.current_workspace,
+            user=owner,
+            rows=rows_for(products, 1),
+        )
+    row = BatchRow.objects.get(batch=batch)
+    assert row.claim()
+    row.refresh_from_db()
+    assert timezone.now() - row.updated_at < timedelta(minutes=1)  # the sweep reads "claimed at"

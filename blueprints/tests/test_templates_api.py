@@ -233,3 +233,26 @@ def test_a_stranger_sees_no_template(owner, stranger):
         "/api/v1/templates", {"name": "mine", "from_composition": source.public_id}, format="json"
     )
     assert made.status_code == 400 and made.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("options", [{"num_images": "abc"}, {"num_images": [1]}])
+def test_options_of_the_wrong_type_are_a_400_not_a_500(api, options):
+    response = api.post(
+        "/api/v1/templates",
+        {"name": "Bad", "prompt": "image 1 and image 2", "slots": [{}, {}], "options": options},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert not Template.objects.exists()
+
+
+def test_a_nul_in_a_field_value_is_refused_before_anything_runs(api, owner):
+    template = make_template(owner, fixed=small_upload(owner))
+    product = small_upload(owner)
+    response = api.post(
+        f"/api/v1/templates/{template.public_id}/runs",
+        {"fields": {"product": "La\x00mp"}, "inputs": [{"upload": product.public_id}]},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert not Composition.objects.exists()

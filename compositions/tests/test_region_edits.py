@@ -11,6 +11,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.services import create_api_token
+from bananasite.errors import ValidationFailed
 from billing.models import LedgerEntry, Wallet
 from compositions import regions
 from compositions.models import Composition, RegionEdit, Result, Upload
@@ -419,3 +420,105 @@ def test_api_region_edit_through_a_fake_nano_banana_provider(api, settings):
         assert crop.width < 640 and crop.height <= 427
     finally:
         fake.close()
+
+
+# --- After review: roles, free retries, the mask's upload, a model gone --------------------------
+
+
+def test_api_an_extra_images_role_stays_with_that_image(api, owner):
+    source = api_upload(api, "coffee.png", sample_bytes("coffee.png"))
+    mask = api_upload(api, "mask.png", mask_bytes((600, 400), (250, 120, 420, 260)))
+    logo = api_upload(api, "logo.png", sample_bytes("logo.png"))
+    response = api.post(
+        "/api/v1/compositions",
+        {
+            "prompt": "put the logo from image 2 on the cup",
+            "edit": {"source": source, "mask": mask},
+            "inputs": [{"upload": logo, "role": "logo"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    composition = Composition.objects.get(public_id=response.json()["id"])
+    placed = [
+        (i.position, i.upload.public_id, i.role) for i in composition.inputs.order_by("position")
+    ]
+    assert placed[1] == (2, logo, "logo")
+    assert placed[0][2] != "logo"
+
+
+def test_a_free_retry_of_a_region_edit_edits_the_same_region(owner):
+    from compositions.services import create_free_retry
+
+    source, mask = _source_and_mask(owner)
+    edit = create_region_edit(
+        source=source, mask=mask, user=owner, options=CompositionOptions(prompt="make it red")
+    )
+    run_composition(edit.public_id)
+    edit.refresh_from_db()
+    # The check missed the product: the free retry is offered.
+    Composition.objects.filter(pk=edit.pk).update(
+        checks={
+            "status": "done",
+            "references": [
+                {"input": 1, "role": "product", "result": "res_x", "found": False, "inliers": 0}
+            ],
+        }
+    )
+    edit.refresh_from_db()
+    retry = create_free_retry(source=edit, user=owner)
+    assert retry.origin == "retry" and retry.region.kind == "edit"
+    assert retry.credits_reserved == 0 and retry.inputs.count() == 1
+    assert (
+        regions.read_mask(stored(retry.region.mask)) == regions.read_mask(stored(edit.region.mask))
+    ).all()
+
+
+def test_the_painters_mask_upload_goes_once_the_edit_is_made_and_others_stay(owner, client):
+    client.force_login(owner)
+    made = compose_for_region(owner)
+    source = made.results.get()
+    painted = create_upload(
+        workspace=owner.current_workspace,
+        user=owner,
+        image=new_image("mask.png", mask_bytes((source.width, source.height), (10, 10, 60, 60))),
+    )
+    url = f"/c/{made.public_id}/region/{source.public_id}"
+    form = {"mode": "edit", "prompt": "make it red", "feather": 8, "image_size": "512"}
+    response = client.post(url, {**form, "mask": painted.public_id})
+    assert response.status_code == 302, response.content[:800]
+    assert not Upload.objects.filter(pk=painted.pk).exists()  # the edit keeps its own copy
+    # An upload that is not the painter's, named as the mask and refused: left alone.
+    photo = create_upload(
+        workspace=owner.current_workspace,
+        user=owner,
+        image=new_image("chelsea.png", sample_bytes("chelsea.png")),
+    )
+    refused = client.post(url, {**form, "mask": photo.public_id})
+    assert refused.status_code == 400
+    assert Upload.objects.filter(pk=photo.pk).exists()
+
+
+def compose_for_region(owner):
+    from .factories import compose
+
+    composition = compose(owner)
+    run_composition(composition.public_id)
+    composition.refresh_from_db()
+    assert composition.status == "succeeded"
+    return composition
+
+
+def test_a_region_edit_for_a_model_no_longer_served_is_refused(owner):
+    source, mask = _source_and_mask(owner)
+    with pytest.raises(ValidationFailed) as refused:
+        create_region_edit(
+            source=source,
+            mask=mask,
+            user=owner,
+            options=CompositionOptions(
+                prompt="x", model="gone-model", aspect_ratio="match_input_image"
+            ),
+        )
+    assert refused.value.errors[0][1] == "unsupported_option"
+    assert not Composition.objects.exists()

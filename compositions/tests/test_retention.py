@@ -185,3 +185,19 @@ def test_the_composition_page_says_how_long_it_is_kept(owner, client):
     set_retention(actor=owner, workspace=owner.current_workspace, days=30)
     page = client.get(composition.get_absolute_url()).content.decode()
     assert "kept until 31 March 2026" in page
+
+
+def test_a_reported_composition_waits_for_the_moderator(owner):
+    from moderation.models import Report
+    from moderation.tests.helpers import report
+
+    with time_machine.travel(START, tick=False):
+        composition = finished(owner)
+    with time_machine.travel(START + timedelta(days=1), tick=False):
+        filed = report(owner, composition.results.get())
+    set_retention(actor=owner, workspace=owner.current_workspace, days=7)
+    with time_machine.travel(START + timedelta(days=10), tick=False):
+        assert purge_expired_compositions() == 0  # the report is open: the evidence stays
+        Report.objects.filter(pk=filed.pk).update(status="dismissed")
+        assert purge_expired_compositions() == 1
+    assert not Composition.objects.filter(pk=composition.pk).exists()

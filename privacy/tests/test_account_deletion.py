@@ -190,3 +190,29 @@ def test_the_closed_wallet_gets_no_monthly_grant(owner, with_work, client):
     client.force_login(owner)
     delete(client)
     assert grant_monthly_credits(now=datetime(2030, 1, 5, tzinfo=UTC)) == 0
+
+
+def test_an_account_with_a_saved_reference_is_deleted_with_its_images(
+    owner_client, owner, django_capture_on_commit_callbacks
+):
+    from compositions.options import NewImage
+    from conftest import SAMPLES
+    from references.models import Reference
+    from references.services import create_reference
+
+    workspace = owner.current_workspace
+    with (SAMPLES / "coffee.png").open("rb") as fh:
+        create_reference(
+            workspace=workspace,
+            user=owner,
+            name="Blue mug",
+            kind="product",
+            images=[NewImage(name="coffee.png", fileobj=fh, size=None)],
+        )
+    names = [n for u in Upload.all_objects.filter(workspace=workspace) for n in (u.file.name,)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = delete(owner_client)
+    assert response.status_code == 302, response.content[:500]
+    assert not User.objects.filter(pk=owner.pk).exists()
+    assert not Reference.objects.filter(workspace=workspace).exists()
+    assert not any(default_storage.exists(n) for n in names)

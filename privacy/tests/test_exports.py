@@ -147,3 +147,12 @@ def test_only_one_export_is_built_at_a_time(owner):
 
 def test_the_export_purge_is_scheduled():
     assert Schedule.objects.filter(func="privacy.tasks.purge_exports").exists()
+
+
+def test_a_head_request_does_not_take_the_one_download(owner_client, made, ask):
+    export = ask(owner_client)
+    url = reverse("privacy:download_export", args=[export.public_id])
+    assert owner_client.head(url).status_code == 405
+    export.refresh_from_db()
+    assert export.status == "ready"
+    assert body_of(download(owner_client, export))  # the person still gets it

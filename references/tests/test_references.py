@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from bananasite.errors import ValidationFailed
-from compositions.models import CompositionInput, Upload
+from compositions.models import Composition, CompositionInput, Upload
 from compositions.options import CompositionOptions, NamedReference, NewImage
 from compositions.services import create_composition, create_variation, delete_composition
 from compositions.tasks import purge_unused_uploads, run_composition
@@ -416,3 +416,14 @@ def test_the_composer_offers_usable_references_and_records_a_picked_one(owner, o
     composition = owner.current_workspace.compositions.get()
     picked = composition.inputs.get(position=2)
     assert picked.reference_version.reference == usable and picked.role == "product"
+
+
+def test_a_lapsed_persons_image_cannot_be_used_by_its_upload_id_either(owner):
+    reference = person(owner, days=2)
+    upload = reference.current_version().images.get().upload
+    with time_machine.travel(timezone.now() + timedelta(days=3)):
+        # Before the hourly purge, the image is still stored; named directly, it is refused too.
+        with pytest.raises(ReferenceUnusable) as exc:
+            compose_with(owner, upload)
+        assert exc.value.code == "reference_consent_expired"
+    assert not Composition.objects.exists()
