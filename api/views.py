@@ -77,7 +77,7 @@ class WorkspaceAPIView(APIView):
             Composition.objects.visible_to(self.workspace)
             .with_queue_position()
             .select_related("parent", "workspace", "region", "free_retry_of")
-            .prefetch_related("inputs__upload", "inputs__reference_version__reference", "results")
+            .with_inputs_and_results()
         )
 
     def out(self, composition, status=200):

@@ -23,7 +23,15 @@ from bananasite.logs import carried
 
 from . import credentials, regions, routing
 from .catalog import ModelSpec, Route, available_routes, output_size
-from .images import encode, make_thumbnail, normalise_mode, perceptual_hash, prepare_image
+from .images import (
+    MODEL_EDGE,
+    MODEL_QUALITY,
+    encode,
+    make_thumbnail,
+    normalise_mode,
+    perceptual_hash,
+    prepare_image,
+)
 from .models import Composition, CompositionInput, RegionEdit, Result, Upload
 from .provenance import with_provenance
 from .providers import ComposeRequest, InputImage, ProviderError, get_provider
@@ -41,8 +49,8 @@ logger = logging.getLogger(__name__)
 # Longest edge of an input: the local compositor works up to 4K output; the models see inputs
 # at a fixed token cost per image, so a longer edge than this only makes requests bigger.
 LOCAL_EDGE = 2048
-REMOTE_EDGE = 1536
-REMOTE_QUALITY = 88
+REMOTE_EDGE = MODEL_EDGE
+REMOTE_QUALITY = MODEL_QUALITY
 # Stored on the composition in English; the pages translate them on display.
 UNAVAILABLE = gettext_noop("The image service is unavailable right now; nothing was charged.")
 UNAVAILABLE_RETRY = gettext_noop(
@@ -57,16 +65,26 @@ GAVE_UP = gettext_noop(
 # --- Prepare -------------------------------------------------------------------------------------
 
 
-def _prepare_one(name: str, role: str, *, remote: bool, markup_of: int | None = None) -> InputImage:
-    with default_storage.open(name, "rb") as fh:
+def _prepare_one(
+    upload: Upload, role: str, *, remote: bool, markup_of: int | None = None
+) -> InputImage:
+    def image(data: bytes, mime_type: str) -> InputImage:
+        return InputImage(data=data, mime_type=mime_type, role=role, markup_of=markup_of)
+
+    if remote and upload.model_copy.name and upload.model_copy_edge == REMOTE_EDGE:
+        # Made when the photo was uploaded: no decode here, only a small read.
+        try:
+            with default_storage.open(str(upload.model_copy.name), "rb") as fh:
+                return image(fh.read(), "image/jpeg")
+        except FileNotFoundError:
+            logger.warning("The model copy of %s is missing; preparing it", upload.public_id)
+    with default_storage.open(str(upload.file.name), "rb") as fh:
         source = io.BytesIO(fh.read())
     if remote:
         prepared = prepare_image(source, edge=REMOTE_EDGE, quality=REMOTE_QUALITY)
     else:  # the local compositor uses transparency (logos), so it keeps it
         prepared = prepare_image(source, edge=LOCAL_EDGE, quality=90, keep_alpha=True)
-    return InputImage(
-        data=prepared.data, mime_type=prepared.content_type, role=role, markup_of=markup_of
-    )
+    return image(prepared.data, prepared.content_type)
 
 
 def prepare_inputs(composition: Composition, *, remote: bool = False) -> list[InputImage]:
@@ -78,9 +96,7 @@ def prepare_inputs(composition: Composition, *, remote: bool = False) -> list[In
     def prepare(item: CompositionInput) -> InputImage:
         if region is not None and item.position == inputs[0].position:
             return _prepare_region(region, item, remote=remote)
-        return _prepare_one(
-            str(item.upload.file.name), item.role, remote=remote, markup_of=item.markup_of
-        )
+        return _prepare_one(item.upload, item.role, remote=remote, markup_of=item.markup_of)
 
     with ThreadPoolExecutor(max_workers=min(4, len(inputs))) as pool:
         futures = [pool.submit(carried(prepare), item) for item in inputs]

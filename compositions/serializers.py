@@ -117,7 +117,13 @@ class ResultOut(serializers.Serializer):
 
     @extend_schema_field(CredentialsOut)
     def get_credentials(self, result) -> dict:
-        return CredentialsOut(result_credentials(result.credentials)).data
+        # One serializer for every result of a page: making one per result (its fields are
+        # deep-copied each time) cost more than the rest of the result's fields together.
+        root = self.root
+        out = getattr(root, "_credentials_out", None)
+        if out is None:
+            out = root._credentials_out = CredentialsOut()  # type: ignore[attr-defined]
+        return out.to_representation(result_credentials(result.credentials))
 
 
 class InputOut(serializers.Serializer):
@@ -319,7 +325,7 @@ class CompositionOut(serializers.ModelSerializer):
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_expires_at(self, obj):
         expires = obj.expires_at()
-        return serializers.DateTimeField().to_representation(expires) if expires else None
+        return self.fields["created_at"].to_representation(expires) if expires else None
 
     @extend_schema_field(ChecksOut)
     def get_checks(self, obj):

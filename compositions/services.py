@@ -35,7 +35,13 @@ from moderation.policy import Verdict, blocked_hashes, hash_verdict, hold_reason
 from references.models import Reference, ReferenceVersion
 
 from .catalog import ModelSpec, available_routes, find_model
-from .images import ImageRejected, SanitizedUpload, check_request_pixels, sanitize_upload
+from .images import (
+    MODEL_EDGE,
+    ImageRejected,
+    SanitizedUpload,
+    check_request_pixels,
+    sanitize_upload,
+)
 from .lifecycle import cancel_composition, enqueue_composition
 from .models import CHECKED_ROLES, Composition, CompositionInput, RegionEdit, Result, Upload
 from .options import (
@@ -95,10 +101,18 @@ BLOCKED_IMAGE = gettext_lazy(
 UPLOAD_STATUS = {Verdict.OK: Upload.Status.READY, Verdict.HOLD: Upload.Status.HELD}
 
 
+def _model_edge() -> int | None:
+    """The model copy's edge when a remote provider may be sent this upload; the local
+    compositor reads the stored photo itself, so without a remote provider none is made."""
+    return MODEL_EDGE if settings.BANANASITE_PROVIDERS else None
+
+
 def _sanitize_one(image: NewImage, blocked: list[int]) -> tuple[SanitizedUpload, str]:
     """The photo decoded and cleaned, with its upload status by its likeness to removed
     content; ImageRejected if it is not a usable image or is a copy of removed content."""
-    clean = sanitize_upload(image.fileobj, label=image.name, size=image.size)
+    clean = sanitize_upload(
+        image.fileobj, label=image.name, size=image.size, model_edge=_model_edge()
+    )
     verdict = hash_verdict(clean.phash, blocked)
     if verdict is Verdict.BLOCK:
         raise ImageRejected("image_blocked", BLOCKED_IMAGE % {"name": image.name})
@@ -172,6 +186,11 @@ def _store_upload(
     saved.append(upload.file.name)
     upload.thumbnail.save("thumb.webp", ContentFile(clean.thumbnail.data), save=False)
     saved.append(upload.thumbnail.name)
+    if clean.model_copy is not None:
+        copy = clean.model_copy
+        upload.model_copy.save(f"model.{copy.extension}", ContentFile(copy.data), save=False)
+        upload.model_copy_edge = MODEL_EDGE
+        saved.append(upload.model_copy.name)
     return upload
 
 
@@ -564,7 +583,7 @@ def create_refinement(
             origin=Composition.Origin.REFINEMENT,
         )
     except BaseException:
-        delete_files([upload.file.name, upload.thumbnail.name])
+        delete_files(upload.stored_names())
         raise
 
 
@@ -621,7 +640,7 @@ def _create_from_source(
         )
     except BaseException:
         if upload.pk is None:  # the copy of a result: its files were written above
-            delete_files([upload.file.name, upload.thumbnail.name])
+            delete_files(upload.stored_names())
         raise
 
 
@@ -900,7 +919,7 @@ def delete_composition(*, composition: Composition) -> None:
         orphans = Upload.objects.filter(
             id__in=upload_ids, uses__isnull=True, reference_images__isnull=True
         )
-        names += [n for u in orphans for n in (u.file.name, u.thumbnail.name)]
+        names += [n for u in orphans for n in u.stored_names()]
         orphans.delete()
         # Files go only once the rows are gone for good; a rollback keeps both.
         transaction.on_commit(lambda: delete_files(names))
@@ -999,7 +1018,7 @@ def delete_upload(*, upload: Upload) -> None:
         raise InvalidState(_("This upload is an input of a composition; delete that first."))
     if upload.reference_images.exists():
         raise InvalidState(_("This upload is an image of a saved reference; edit that instead."))
-    names = [upload.file.name, upload.thumbnail.name]
+    names = upload.stored_names()
     with transaction.atomic():
         upload.delete()
         transaction.on_commit(lambda: delete_files(names))

@@ -741,7 +741,7 @@ def _date(value: str):
 @login_required
 def history(request):
     filters, problems = _history_filters(request)
-    queryset = _compositions(request).prefetch_related("results", "inputs__upload")
+    queryset = _compositions(request).with_inputs_and_results()
     status = filters["status"]
     if status == "running":
         queryset = queryset.filter(status__in=Composition.UNFINISHED)

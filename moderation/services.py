@@ -126,6 +126,8 @@ def _take_down(item, *, now) -> list[str]:
                 composition=composition, code="input_rejected", message=REMOVED_INPUT_MESSAGE
             )
     _close_reports(item, Report.Status.ACTIONED)
+    if isinstance(item, Upload):
+        return item.stored_names()
     return [item.file.name, item.thumbnail.name]
 
 

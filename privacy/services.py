@@ -374,7 +374,7 @@ def close_workspace(*, workspace: Workspace) -> None:
     # Saved references hold their images (ReferenceImage.upload is PROTECT): they go first.
     Reference.objects.filter(workspace=workspace).delete()
     uploads = list(Upload.all_objects.filter(workspace=workspace))
-    names = [n for u in uploads for n in (u.file.name, u.thumbnail.name)]
+    names: list[str | None] = [n for u in uploads for n in u.stored_names()]
     names += [e.file.name for e in Export.objects.filter(workspace=workspace)]
     Upload.all_objects.filter(pk__in=[u.pk for u in uploads]).delete()
     # Every other app's rows that hang off the workspace (memberships, tokens, webhooks,

@@ -281,7 +281,7 @@ def delete_reference(*, reference: Reference) -> None:
         orphans = Upload.all_objects.filter(
             id__in=upload_ids, uses__isnull=True, reference_images__isnull=True
         )
-        names = [n for u in orphans for n in (u.file.name, u.thumbnail.name)]
+        names = [n for u in orphans for n in u.stored_names()]
         orphans.delete()
         # Files go only once the rows are gone for good; a rollback keeps both.
         transaction.on_commit(lambda: delete_files(names))
@@ -314,7 +314,7 @@ def purge_reference(*, reference_id: int) -> bool:
         if not claimed:
             return False
         uploads = Upload.all_objects.filter(id__in=_upload_ids(Reference(pk=reference_id)))
-        names = [n for u in uploads for n in (u.file.name, u.thumbnail.name)]
+        names = [n for u in uploads for n in u.stored_names()]
         uploads.filter(removed_at__isnull=True).update(removed_at=now)
         transaction.on_commit(lambda: delete_files(names))
     logger.info("Purged the images of reference %s (consent ended)", reference_id)
