@@ -10,7 +10,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from bananasite.errors import AppError
@@ -117,7 +117,6 @@ def require_manager(*, user: User, workspace: Workspace) -> Membership:
 class PermissionDeniedError(AppError):
     code = "permission_denied"
     status = 403
-    title = gettext_lazy("Forbidden")
 
 
 @transaction.atomic
@@ -188,7 +187,6 @@ def find_invitation(raw_token: str) -> Invitation | None:
 class EmailUnverified(AppError):
     code = "email_unverified"
     status = 403
-    title = gettext_lazy("Email address not verified")
 
 
 def has_verified_email(*, user: User, email: str) -> bool:
@@ -316,7 +314,6 @@ SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
 class SecondFactorRequired(AppError):
     code = "mfa_required"
     status = 403
-    title = gettext_lazy("Two-factor sign-in required")
 
 
 def has_second_factor(*, user: User) -> bool:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.permissions import BasePermission
@@ -21,7 +20,6 @@ from bananasite.errors import AppError
 class AccountSuspended(AppError):
     code = "account_suspended"
     status = 403
-    title = gettext_lazy("Account suspended")
 
 
 class BearerTokenAuthentication(BaseAuthentication):

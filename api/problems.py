@@ -7,7 +7,6 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -38,36 +37,18 @@ DRF_CODES = {
     exceptions.ValidationError: "invalid_request",
 }
 
-# Titles and details follow the request's Accept-Language (LocaleMiddleware); `code` never does.
-TITLES = {
-    400: gettext_lazy("Invalid request"),
-    401: gettext_lazy("Not authenticated"),
-    402: gettext_lazy("Insufficient credits"),
-    403: gettext_lazy("Forbidden"),
-    404: gettext_lazy("Not found"),
-    405: gettext_lazy("Method not allowed"),
-    406: gettext_lazy("Not acceptable"),
-    409: gettext_lazy("Conflict"),
-    413: gettext_lazy("Request too large"),
-    415: gettext_lazy("Unsupported media type"),
-    422: gettext_lazy("Unprocessable request"),
-    429: gettext_lazy("Too many requests"),
-    503: gettext_lazy("Service unavailable"),
-}
-
 
 def problem(
     status_code: int,
     code: str,
     detail: str,
     *,
-    title: str | None = None,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = problem_body(
-        status_code, code, detail, title=title or TITLES.get(status_code), errors=errors
-    )
+    """A problem+json answer; its `title` is the code's own (bananasite.errors.TITLES) and,
+    like `detail`, follows the request's Accept-Language (LocaleMiddleware)."""
+    body = problem_body(status_code, code, detail, errors=errors)
     response = Response(body, status=status_code, headers=headers)
     response.content_type = "application/problem+json"
     return response

@@ -21,10 +21,17 @@ class ProblemOut(serializers.Serializer):
     """RFC 9457 problem details, as every error is answered."""
 
     type = serializers.CharField()
-    title = serializers.CharField()
+    title = serializers.CharField(
+        help_text="A short summary of the problem type `code` names, the same for every "
+        "occurrence of that code; in the language of Accept-Language."
+    )
     status = serializers.IntegerField()
-    detail = serializers.CharField()
-    code = serializers.CharField()
+    detail = serializers.CharField(
+        help_text="What went wrong this time, for people; in the language of Accept-Language."
+    )
+    code = serializers.CharField(
+        help_text="The stable, machine-readable problem type; never translated."
+    )
     # The contract names it `errors`, like a Serializer attribute.
     errors = serializers.ListField(  # type: ignore[assignment]
         child=serializers.DictField(), required=False

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 
 from bananasite.errors import AppError
 
@@ -24,12 +24,10 @@ from .models import LedgerEntry, Plan, Wallet
 class InsufficientCredits(AppError):
     code = "insufficient_credits"
     status = 402
-    title = gettext_lazy("Insufficient credits")
 
 
 class QuotaExceeded(AppError):
     status = 429
-    title = gettext_lazy("Quota exceeded")
 
     def __init__(self, message, *, code, retry_after: int):
         super().__init__(message, code=code, field="num_images")
@@ -38,7 +36,6 @@ class QuotaExceeded(AppError):
 
 class NotAllowed(AppError):
     status = 403
-    title = gettext_lazy("Not allowed by the plan")
 
 
 Kind = LedgerEntry.Kind

@@ -86,13 +86,11 @@ class PlannedRegion:
 
 class FreeRetryRefused(AppError):
     status = 409
-    title = gettext_lazy("No free retry")
 
 
 class ProviderDown(AppError):
     code = "provider_unavailable"
     status = 503
-    title = gettext_lazy("Provider unavailable")
 
 
 BLOCKED_IMAGE = gettext_lazy(

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_noop
 from PIL import Image
 
 from accounts.models import ApiToken, User, Workspace
@@ -303,7 +303,6 @@ REPORTS_PER_HOUR = 20
 class ReportsThrottled(AppError):
     code = "rate_limited"
     status = 429
-    title = gettext_lazy("Too many reports")
 
 
 def _throttle_reports(user: User) -> None:

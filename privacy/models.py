@@ -37,6 +37,9 @@ class Export(models.Model):
     bytes = models.PositiveBigIntegerField(default=0)
     # The workspace page, for the mail that says the export is ready (tasks have no request).
     page_url = models.URLField(max_length=500, blank=True)
+    # The language the export was asked for in (a code of LANGUAGES), for that same mail; blank
+    # means the site's default.
+    language = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)

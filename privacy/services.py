@@ -20,9 +20,8 @@ from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import ForeignObjectRel, ProtectedError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from accounts.models import Membership, User, Workspace
 from accounts.services import require_manager, transfer_ownership
@@ -44,8 +43,11 @@ CHUNK = 1024 * 1024  # files are copied into the ZIP and out of storage a megaby
 # --- Exports ----------------------------------------------------------------------------------
 
 
-def request_export(*, user: User, workspace: Workspace, page_url: str = "") -> Export:
-    """Ask for the workspace's export; it is built in the background (`tasks.build_export`)."""
+def request_export(
+    *, user: User, workspace: Workspace, page_url: str = "", language: str = ""
+) -> Export:
+    """Ask for the workspace's export; it is built in the background (`tasks.build_export`).
+    `language` is the one the person asked in: the mail that says it is ready is in it."""
     require_manager(user=user, workspace=workspace)
     with transaction.atomic():
         # The workspace row serialises requests, so two clicks cannot start two builds.
@@ -55,7 +57,9 @@ def request_export(*, user: User, workspace: Workspace, page_url: str = "") -> E
                 _("An export of this workspace is already being built."),
                 code="export_in_progress",
             )
-        export = Export.objects.create(workspace=workspace, requested_by=user, page_url=page_url)
+        export = Export.objects.create(
+            workspace=workspace, requested_by=user, page_url=page_url, language=language
+        )
         enqueue_on_commit("privacy.tasks.build_export", export.pk, group="exports")
     return export
 
@@ -266,21 +270,23 @@ def _mail_ready(export: Export) -> None:
     person = export.requested_by
     if person is None:
         return
-    where = export.page_url or _("the workspace page")
-    send_mail(
-        _("Your bananasite export is ready"),
-        _(
-            "The export of %(workspace)s is ready. Download it from %(where)s within "
-            "%(hours)d hours; it can be downloaded once."
+    # The task has no request: the mail is in the language the export was asked for in.
+    with translation.override(export.language or settings.LANGUAGE_CODE):
+        where = export.page_url or _("the workspace page")
+        send_mail(
+            _("Your bananasite export is ready"),
+            _(
+                "The export of %(workspace)s is ready. Download it from %(where)s within "
+                "%(hours)d hours; it can be downloaded once."
+            )
+            % {
+                "workspace": export.workspace.name,
+                "where": where,
+                "hours": settings.BANANASITE_EXPORT_HOURS,
+            },
+            None,
+            [person.email],
         )
-        % {
-            "workspace": export.workspace.name,
-            "where": where,
-            "hours": settings.BANANASITE_EXPORT_HOURS,
-        },
-        None,
-        [person.email],
-    )
 
 
 def take_download(*, export: Export) -> str:
@@ -339,7 +345,6 @@ def purge_exports(*, now=None) -> int:
 class AccountNotDeleted(AppError):
     code = "account_not_deleted"
     status = 400
-    title = gettext_lazy("Account not deleted")
 
 
 def teams_needing_owner(*, user: User) -> list[Workspace]:

@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -75,6 +76,7 @@ def request_export(request: WorkspaceRequest) -> HttpResponse:
             user=request.user,
             workspace=request.workspace,
             page_url=request.build_absolute_uri(reverse("accounts:workspace")),
+            language=translation.get_language(),
         )
     except InvalidState as exc:
         messages.error(request, exc.message)

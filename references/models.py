@@ -21,7 +21,6 @@ class ReferenceUnusable(AppError):
     """The reference exists but may not be used (its person's consent lapsed or was withdrawn)."""
 
     status = 409
-    title = _("Reference unusable")
 
 
 class ReferenceQuerySet(models.QuerySet["Reference"]):

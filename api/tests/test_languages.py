@@ -85,7 +85,7 @@ def test_field_errors_are_translated_but_their_codes_are_not(owner):
     api.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
     body = problem(compose_json(api, priority="batch"), 400)
     assert body["code"] == "batch_unavailable"
-    assert body["title"] == "Ungültige Anfrage"
+    assert body["title"] == "Batch-Stufe nicht verfügbar"  # the code's own title (RFC 9457)
     assert body["errors"][0]["code"] == "batch_unavailable"
     assert body["errors"][0]["field"] == "priority"
     assert "hat hier keine Batch-Stufe: Nur die Gemini-API bietet eine an." in body["detail"]

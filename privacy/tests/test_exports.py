@@ -11,7 +11,7 @@ import time_machine
 from django.core import mail
 from django.core.files.storage import default_storage
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_q.models import Schedule
 
 from accounts.models import Membership
@@ -156,3 +156,31 @@ def test_a_head_request_does_not_take_the_one_download(owner_client, made, ask):
     export.refresh_from_db()
     assert export.status == "ready"
     assert body_of(download(owner_client, export))  # the person still gets it
+
+
+def test_an_export_asked_for_in_german_is_announced_in_german(owner_client, owner, made, ask):
+    """The mail is sent by a task without a request: the export keeps the language it was
+    asked in, and the mail is written in it."""
+    owner_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    export = ask(owner_client)
+    assert export.language == "de"
+    [message] = mail.outbox
+    assert message.subject == "Ihr bananasite-Export ist fertig"
+    assert message.body.startswith(f"Der Export von {owner.current_workspace.name} ist fertig.")
+    assert "/workspace/" in message.body
+
+
+def test_the_mail_is_in_the_export_language_not_the_worker_one(owner, made):
+    """Blank (an export from before languages were kept) means the site's English."""
+    workspace = owner.current_workspace
+    spanish = request_export(user=owner, workspace=workspace, language="es")
+    with translation.override("de"):
+        build_export(export_id=spanish.pk)
+    Export.objects.filter(pk=spanish.pk).update(status="downloaded")
+    unknown = request_export(user=owner, workspace=workspace)
+    with translation.override("de"):
+        build_export(export_id=unknown.pk)
+    assert [m.subject for m in mail.outbox] == [
+        "Tu exportación de bananasite está lista",
+        "Your bananasite export is ready",
+    ]
