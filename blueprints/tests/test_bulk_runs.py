@@ -356,3 +356,64 @@ def test_a_claimed_row_is_not_stale_at_once(owner, setup):
     assert row.claim()
     row.refresh_from_db()
     assert timezone.now() - row.updated_at < timedelta(minutes=1)  # the sweep reads "claimed at"
+
+
+def _reference(owner, samples, name="Mug set"):
+    from compositions.options import NewImage
+    from conftest import SAMPLES
+    from references.services import create_reference
+
+    handles = [(SAMPLES / sample).open("rb") for sample in samples]
+    try:
+        return create_reference(
+            workspace=owner.current_workspace,
+            user=owner,
+            name=name,
+            kind="product",
+            images=[
+                NewImage(name=n, fileobj=fh, size=None)
+                for n, fh in zip(samples, handles, strict=True)
+            ],
+        )
+    finally:
+        for fh in handles:
+            fh.close()
+
+
+def test_a_saved_reference_counts_as_all_its_images_against_the_model_s_limit(owner, setup):
+    from catalogue.models import ImageModel
+
+    template, products = setup
+    local = ImageModel.objects.get(id="local")
+    local.max_images = 3  # the fixed scene, and two more at most
+    local.save()
+    pair = _reference(owner, ["coffee.png", "brick.png"], name="Two mugs")
+    trio = _reference(owner, ["coffee.png", "brick.png", "logo.png"], name="Three mugs")
+    api = client_for(owner)
+    before = balance(owner)
+    rows = rows_for(products, 3)
+    rows[1]["inputs"] = [{"reference": trio.public_id}]  # 1 + 3 photos: one too many
+    rows[2]["inputs"] = [{"reference": pair.public_id}]  # 1 + 2: fits
+    response = api.post(
+        "/api/v1/batches", {"template": template.public_id, "rows": rows}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid_rows"
+    assert body["errors"] == [
+        {
+            "field": "rows[2].images",
+            "code": "too_many_images",
+            "message": "Row 2: Local compositor (offline, no AI) takes at most 3 photos (you "
+            "added 4). A saved reference counts as each of its images.",
+        }
+    ]
+    assert not Batch.objects.exists() and balance(owner) == before
+
+    # Without the row that does not fit, the batch is accepted and every row runs.
+    del rows[1]
+    accepted = api.post(
+        "/api/v1/batches", {"template": template.public_id, "rows": rows}, format="json"
+    )
+    assert accepted.status_code == 202, accepted.content
+    assert accepted.json()["counts"]["total"] == 2
