@@ -139,7 +139,7 @@ class TemplatesView(WorkspaceAPIView):
     def get(self, request):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(
-            Template.objects.visible_to(self.workspace), request, view=self
+            Template.objects.visible_to(self.workspace).with_latest(), request, view=self
         )
         return paginator.get_paginated_response(TemplateOut(page, many=True).data)
 

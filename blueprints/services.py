@@ -12,7 +12,7 @@ transaction that moves the money."""
 import csv
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -156,6 +156,9 @@ def clean_definition(*, workspace: Workspace, data: dict[str, Any]) -> dict[str,
     if not isinstance(raw_slots, list) or not raw_slots:
         errors.append(("slots", "invalid_request", _("A template needs its photo slots.")))
         raw_slots = []
+    named = NamedInputs.find(
+        workspace, [item.get("fixed") for item in raw_slots if isinstance(item, dict)]
+    )
     for index, item in enumerate(raw_slots, start=1):
         if not isinstance(item, dict):
             errors.append(
@@ -169,7 +172,7 @@ def clean_definition(*, workspace: Workspace, data: dict[str, Any]) -> dict[str,
             )
         fixed = item.get("fixed") or None
         if fixed is not None:
-            problem = _input_problem(workspace, fixed, where=_("Slot %d") % index)
+            problem = _input_problem(workspace, fixed, where=_("Slot %d") % index, named=named)
             if problem:
                 errors.append((f"slots[{index}].fixed", *problem))
             fixed = {k: v for k, v in fixed.items() if k in INPUT_KINDS} if not problem else fixed
@@ -195,7 +198,8 @@ def clean_definition(*, workspace: Workspace, data: dict[str, Any]) -> dict[str,
                 roles=[s["role"] for s in slots],
             )
             _model, problems, _credits = validate_and_price(
-                options=composition_options, count=len(slots)
+                options=composition_options,
+                count=sum(named.image_count(s["fixed"]) if s["fixed"] else 1 for s in slots),
             )
         except (TypeError, ValueError):  # a number that is not one, a list for a word...
             errors.append(("options", "invalid_request", _("The options are not valid.")))
@@ -279,22 +283,80 @@ def revise_template(
 # --- Runs -------------------------------------------------------------------------------------
 
 
-def _input_problem(workspace: Workspace, item: Any, *, where: str) -> tuple[str, str] | None:
-    """(code, message) if this input cannot be used, as far as can be told without fetching."""
+@dataclass
+class NamedInputs:
+    """The uploads, results and saved references that some inputs name, found in the workspace
+    with one query per kind however many inputs there are (a bulk run's rows all at once)."""
+
+    uploads: dict[str, Upload]
+    results: set[str]
+    references: dict[str, Reference]
+
+    @classmethod
+    def find(cls, workspace: Workspace, items: Iterable[Any]) -> "NamedInputs":
+        ids: dict[str, set[str]] = {"upload": set(), "result": set(), "reference": set()}
+        for item in items:
+            if isinstance(item, dict):
+                for kind, wanted in ids.items():
+                    if isinstance(item.get(kind), str) and item[kind]:
+                        wanted.add(item[kind])
+        return cls(
+            uploads={
+                upload.public_id: upload
+                for upload in Upload.objects.filter(
+                    workspace=workspace, public_id__in=ids["upload"]
+                )
+            }
+            if ids["upload"]
+            else {},
+            results=set(
+                Result.objects.filter(
+                    composition__workspace=workspace, public_id__in=ids["result"]
+                ).values_list("public_id", flat=True)
+            )
+            if ids["result"]
+            else set(),
+            references={
+                reference.public_id: reference
+                for reference in Reference.objects.visible_to(workspace)
+                .filter(public_id__in=ids["reference"])
+                .select_related("consent")
+                .with_image_count()
+            }
+            if ids["reference"]
+            else {},
+        )
+
+    def image_count(self, item: dict[str, str] | None) -> int:
+        """How many images this input puts into a composition: a saved reference all of its
+        current ones (as the submit expands it), anything else one."""
+        if not item:
+            return 0
+        reference = self.references.get(item.get("reference") or "")
+        return reference.image_count if reference is not None else 1  # type: ignore[attr-defined]
+
+
+def _input_problem(
+    workspace: Workspace, item: Any, *, where: str, named: NamedInputs | None = None
+) -> tuple[str, str] | None:
+    """(code, message) if this input cannot be used, as far as can be told without fetching.
+    `named`: the inputs' uploads, results and references already looked up (else looked up)."""
     if not isinstance(item, dict):
         return "invalid_request", _("%s: give an upload id, a result id or a URL.") % where
     given = [k for k in INPUT_KINDS if item.get(k)]
     if len(given) != 1 or not isinstance(item[given[0]], str):
         return "invalid_request", _("%s: give one of an upload id, a result id or a URL.") % where
     kind, value = given[0], item[given[0]]
+    if named is None:  # (a URL needs no query: find() asks only for the kinds it is given)
+        named = NamedInputs.find(workspace, [item])
     if kind == "upload":
-        upload = Upload.objects.filter(public_id=value, workspace=workspace).first()
+        upload = named.uploads.get(value)
         if upload is None:
             return "not_found", _("%s: there is no such upload here.") % where
         if upload.status == Upload.Status.REJECTED:
             return "image_rejected", _("%s: that photo was rejected by a moderator.") % where
     elif kind == "result":
-        if not Result.objects.filter(public_id=value, composition__workspace=workspace).exists():
+        if value not in named.results:
             return "not_found", _("%s: there is no such result here.") % where
     elif kind == "url":
         try:
@@ -304,7 +366,7 @@ def _input_problem(workspace: Workspace, item: Any, *, where: str) -> tuple[str,
         if len(value) > 2048:
             return "invalid_url", _("%s: the URL is longer than 2048 characters.") % where
     else:  # a saved reference: its images are found (and checked again) at submit
-        reference = Reference.objects.visible_to(workspace).filter(public_id=value).first()
+        reference = named.references.get(value)
         if reference is None:
             return "reference_not_found", _("%s: there is no such saved reference here.") % where
         unusable = reference.unusable()
@@ -336,10 +398,18 @@ def check_run(
     inputs: Any,
     where: str = "",
     label: str = "",
+    named: NamedInputs | None = None,
 ) -> tuple[list[Problem], dict[str, str], list[dict | None], CompositionOptions | None, int]:
     """Everything a run can be checked for before it starts: (problems, the field values, the
     inputs of every slot in order (None for an optional one left out), options, price).
-    `where` prefixes the problems' fields ("rows[3]."), `label` their messages ("Row 3")."""
+    `where` prefixes the problems' fields ("rows[3]."), `label` their messages ("Row 3").
+    `named`: the uploads, results and references of these inputs and of the version's fixed
+    slots, already looked up (a bulk run looks up all its rows' at once)."""
+    if named is None:
+        named = NamedInputs.find(
+            workspace,
+            [*(inputs if isinstance(inputs, list) else []), *_fixed_inputs(version)],
+        )
     problems: list[Problem] = []
     label = label or _("The run")
     if not isinstance(values, dict):
@@ -435,7 +505,10 @@ def check_run(
             slot_inputs.append(None)
             continue
         problem = _input_problem(
-            workspace, item, where=_("%(where)s, image %(n)d") % {"where": label, "n": position}
+            workspace,
+            item,
+            where=_("%(where)s, image %(n)d") % {"where": label, "n": position},
+            named=named,
         )
         if problem:
             problems.append((f"{where}inputs[{position}]", *problem))
@@ -447,10 +520,21 @@ def check_run(
     options = CompositionOptions.from_data(
         {**version.options, "prompt": render_prompt(version, clean_values)}, roles=roles
     )
-    count = len(roles)
+    # A saved reference becomes all of its images at submit, so it counts as that many here.
+    count = sum(named.image_count(item) for item in slot_inputs)
     _model, option_problems, credits = validate_and_price(options=options, count=count)
+    if count > len(roles):
+        hint = _("A saved reference counts as each of its images.")
+        option_problems = [
+            (f, c, f"{m} {hint}") if c == "too_many_images" else (f, c, m)
+            for f, c, m in option_problems
+        ]
     problems += [(f"{where}{f}", c, f"{label}: {m}" if where else m) for f, c, m in option_problems]
     return problems, clean_values, slot_inputs, options, credits
+
+
+def _fixed_inputs(version: TemplateVersion) -> list[dict]:
+    return [slot["fixed"] for slot in version.slots if slot.get("fixed")]
 
 
 def _resolve(
@@ -632,6 +716,19 @@ def check_batch(
             [("rows", "too_many_rows", _("A bulk run has at most %d rows.") % limit)]
         )
     plan = open_wallet(workspace=workspace).plan
+    # Every row's uploads, results and references in one query per kind, not one per row.
+    named = NamedInputs.find(
+        workspace,
+        [
+            *_fixed_inputs(version),
+            *(
+                item
+                for row in rows
+                if isinstance(row, dict) and isinstance(row.get("inputs"), list)
+                for item in row["inputs"]
+            ),
+        ],
+    )
     checked: list[CheckedRow] = []
     problems: list[Problem] = []
     for number, row in enumerate(rows, start=1):
@@ -648,6 +745,7 @@ def check_batch(
             inputs=_trim_inputs(row.get("inputs") or []),
             where=where,
             label=_("Row %d") % number,
+            named=named,
         )
         if options is not None and not row_problems:
             model, _p, _c = validate_and_price(options=options, count=len(options.roles))

@@ -38,9 +38,7 @@ def _batches(request):
 @login_required
 @require_GET
 def template_list(request):
-    templates = list(_templates(request).prefetch_related("versions"))
-    for template in templates:
-        template.current = max(template.versions.all(), key=lambda v: v.number)
+    templates = _templates(request).with_latest()
     return render(request, "blueprints/list.html", {"templates": templates})
 
 

@@ -8,7 +8,8 @@ moderation, file serving and removal as every other photo."""
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -37,6 +38,22 @@ class ReferenceQuerySet(models.QuerySet["Reference"]):
             | Q(notes__icontains=text)
             | Q(versions__images__note__icontains=text)
         ).distinct()
+
+    def with_image_count(self):
+        """`image_count`: how many images the current version has (what naming the reference
+        puts into a composition), for every row in the same query."""
+        current = (
+            ReferenceImage.objects.filter(
+                version__reference=OuterRef("pk"), version__number=OuterRef("version")
+            )
+            .order_by()
+            .values("version__reference")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return self.annotate(
+            image_count=Coalesce(Subquery(current, output_field=IntegerField()), 0)
+        )
 
     def lapsed(self):
         """People whose consent expired or was withdrawn and whose images are still stored."""

@@ -120,3 +120,36 @@ def test_a_bad_csv_row_is_named_and_the_pages_fit_a_phone(
             name = path.replace(template.public_id, "tpl").replace(batch.public_id, "bat")
             shot(page, f"blueprints{name.rstrip('/').replace('/', '-')}-{label}")
         context.close()
+
+
+def test_a_csv_row_naming_a_reference_of_too_many_images_is_named(
+    browser, live_server, owner, template_and_product
+):
+    from playwright.sync_api import expect
+
+    from catalogue.models import ImageModel
+
+    from .test_bulk_runs import _reference
+
+    template, product = template_and_product
+    local = ImageModel.objects.get(id="local")
+    local.max_images = 3
+    local.save()
+    trio = _reference(owner, ["coffee.png", "brick.png", "logo.png"], name="Three mugs")
+    rows = f"product,image_1\nLamp,{product.public_id}\nMugs,{trio.public_id}\n"
+    for viewport, label in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        context = new_context(browser, viewport)
+        sign_in_context(context, live_server.url, owner)
+        page = context.new_page()
+        page.goto(f"{live_server.url}/templates/{template.public_id}/bulk")
+        page.get_by_label("CSV file").set_input_files(
+            {"name": "rows.csv", "mimeType": "text/csv", "buffer": rows.encode()}
+        )
+        page.get_by_role("button", name="Check and start").click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("1 row cannot run")
+        expect(alert).to_contain_text("Row 2: Local compositor (offline, no AI) takes at most 3")
+        expect(alert).to_contain_text("A saved reference counts as each of its images.")
+        shot(page, f"blueprints-bulk-reference-limit-{label}")
+        assert overflow(page) is None
+        context.close()

@@ -15,6 +15,7 @@ from blueprints.models import Batch, BatchRow
 from blueprints.services import create_batch, start_next_row, sweep_batches
 from compositions.models import Composition
 from compositions.tasks import run_composition
+from compositions.tests.factories import compose
 from webhooks.models import Webhook, WebhookDelivery
 
 from .helpers import fund, make_template, small_upload
@@ -356,3 +357,143 @@ def test_a_claimed_row_is_not_stale_at_once(owner, setup):
     assert row.claim()
     row.refresh_from_db()
     assert timezone.now() - row.updated_at < timedelta(minutes=1)  # the sweep reads "claimed at"
+
+
+def _reference(owner, samples, name="Mug set", **extra):
+    from compositions.options import NewImage
+    from conftest import SAMPLES
+    from references.services import create_reference
+
+    handles = [(SAMPLES / sample).open("rb") for sample in samples]
+    try:
+        return create_reference(
+            workspace=owner.current_workspace,
+            user=owner,
+            name=name,
+            kind="product",
+            images=[
+                NewImage(name=n, fileobj=fh, size=None)
+                for n, fh in zip(samples, handles, strict=True)
+            ],
+            **extra,
+        )
+    finally:
+        for fh in handles:
+            fh.close()
+
+
+def test_a_saved_reference_counts_as_all_its_images_against_the_model_s_limit(owner, setup):
+    from catalogue.models import ImageModel
+
+    template, products = setup
+    local = ImageModel.objects.get(id="local")
+    local.max_images = 3  # the fixed scene, and two more at most
+    local.save()
+    pair = _reference(owner, ["coffee.png", "brick.png"], name="Two mugs")
+    trio = _reference(owner, ["coffee.png", "brick.png", "logo.png"], name="Three mugs")
+    api = client_for(owner)
+    before = balance(owner)
+    rows = rows_for(products, 3)
+    rows[1]["inputs"] = [{"reference": trio.public_id}]  # 1 + 3 photos: one too many
+    rows[2]["inputs"] = [{"reference": pair.public_id}]  # 1 + 2: fits
+    response = api.post(
+        "/api/v1/batches", {"template": template.public_id, "rows": rows}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid_rows"
+    assert body["errors"] == [
+        {
+            "field": "rows[2].images",
+            "code": "too_many_images",
+            "message": "Row 2: Local compositor (offline, no AI) takes at most 3 photos (you "
+            "added 4). A saved reference counts as each of its images.",
+        }
+    ]
+    assert not Batch.objects.exists() and balance(owner) == before
+
+    # Without the row that does not fit, the batch is accepted and every row runs.
+    del rows[1]
+    accepted = api.post(
+        "/api/v1/batches", {"template": template.public_id, "rows": rows}, format="json"
+    )
+    assert accepted.status_code == 202, accepted.content
+    assert accepted.json()["counts"]["total"] == 2
+
+
+def test_rows_naming_a_stranger_s_upload_result_or_reference_find_nothing(owner, stranger, setup):
+    template, products = setup
+    theirs = small_upload(stranger)
+    composition = compose(stranger, prompt="their cup")
+    run_composition(composition.public_id)
+    their_result = composition.results.get()
+    their_reference = _reference(stranger, ["coffee.png"], name="Their mug")
+    rows = rows_for(products, 4)
+    rows[1]["inputs"] = [{"upload": theirs.public_id}]
+    rows[2]["inputs"] = [{"result": their_result.public_id}]
+    rows[3]["inputs"] = [{"reference": their_reference.public_id}]
+    response = client_for(owner).post(
+        "/api/v1/batches", {"template": template.public_id, "rows": rows}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        {
+            "field": "rows[2].inputs[1]",
+            "code": "not_found",
+            "message": "Row 2, image 1: there is no such upload here.",
+        },
+        {
+            "field": "rows[3].inputs[1]",
+            "code": "not_found",
+            "message": "Row 3, image 1: there is no such result here.",
+        },
+        {
+            "field": "rows[4].inputs[1]",
+            "code": "reference_not_found",
+            "message": "Row 4, image 1: there is no such saved reference here.",
+        },
+    ]
+    assert not Batch.objects.exists()
+
+
+def test_a_rejected_photo_and_a_withdrawn_consent_keep_their_codes_per_row(owner, setup):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from compositions.models import Upload
+    from references.models import ReferenceConsent
+
+    template, products = setup
+    rejected = small_upload(owner, color=(1, 2, 3))
+    Upload.objects.filter(pk=rejected.pk).update(status=Upload.Status.REJECTED)
+    person = _reference(
+        owner,
+        ["chelsea.png"],
+        name="Ada",
+        depicts_person=True,
+        consent=True,
+        consent_until=timezone.now() + timedelta(days=30),
+    )
+    # Withdrawn, its images not yet purged.
+    ReferenceConsent.objects.filter(reference=person).update(withdrawn_at=timezone.now())
+    rows = rows_for(products, 3)
+    rows[0]["inputs"] = [{"upload": rejected.public_id}]
+    rows[2]["inputs"] = [{"reference": person.public_id}]
+    response = client_for(owner).post(
+        "/api/v1/batches", {"template": template.public_id, "rows": rows}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        {
+            "field": "rows[1].inputs[1]",
+            "code": "image_rejected",
+            "message": "Row 1, image 1: that photo was rejected by a moderator.",
+        },
+        {
+            "field": "rows[3].inputs[1]",
+            "code": "reference_consent_withdrawn",
+            "message": "Row 3, image 1: The consent for “Ada” was withdrawn; it can no longer "
+            "be used.",
+        },
+    ]
