@@ -303,7 +303,9 @@ def compose(request):
             "delete": reverse("compositions:compose_upload_delete", args=["up_ID"]),
             "upload_image": reverse("compositions:upload_file", args=["up_ID", "image"]),
             # Where a card sends someone whose session ended: back here, to the kept draft.
-            "sign_in": f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}",
+            "sign_in": reverse(settings.LOGIN_URL)
+            + "?"
+            + urlencode({"next": request.get_full_path()}),
         },
     }
     context = {

@@ -12,13 +12,24 @@ from billing.models import Wallet
 from billing.services import adjust_credits
 from compositions import regions
 from compositions.models import Composition
+from compositions.tasks import run_composition
 
-from .test_browser_region import drag, image_box, made  # noqa: F401  (`made` is a fixture)
+from .factories import compose
+from .test_browser_region import drag, image_box
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
+
+
+@pytest.fixture
+def made(owner):
+    composition = compose(owner, prompt="The cat from image 1 beside the cup from image 2")
+    run_composition(composition.public_id)  # already run inline once committed, if so
+    composition.refresh_from_db()
+    assert composition.status == "succeeded"
+    return composition
 
 
 def open_region_page(browser, live_server, owner, composition, viewport):

@@ -12,16 +12,24 @@ import pytest
 from conftest import SAMPLES
 
 from .test_browser import shot, sign_up
-from .test_browser_composer import SIZES, expect, no_serious_axe_violations, no_sideways_scroll
-from .test_browser_composer import size as size  # noqa: F401  (the viewport fixture)
-from .test_browser_composer import wait_uploaded
+from .test_browser_composer import (
+    SIZES,
+    expect,
+    no_serious_axe_violations,
+    no_sideways_scroll,
+    wait_uploaded,
+)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-assert SIZES  # the `size` fixture's viewports: desktop 1366x900, phone 390x844
+
+@pytest.fixture(params=list(SIZES))
+def size(request, page):
+    page.set_viewport_size(SIZES[request.param])  # desktop 1366x900, phone 390x844
+    return request.param
 
 
 def answer_uploads(page, status, code, detail):
@@ -30,9 +38,7 @@ def answer_uploads(page, status, code, detail):
     body["detail"] = detail
 
     def fulfil(route):
-        route.fulfill(
-            status=status, content_type="application/problem+json", body=json.dumps(body)
-        )
+        route.fulfill(status=status, content_type="application/problem+json", body=json.dumps(body))
 
     page.route("**/compose/uploads", fulfil)
 
