@@ -333,7 +333,7 @@ def _json_error(exc: AppError) -> JsonResponse:
     """problem+json, like the API, whose `detail` the composer shows on the photo's card;
     `error` repeats it for older pages still open in a tab."""
     status = getattr(exc, "status", 400)
-    body = problem_body(status, exc.code, exc.message, title=exc.title)
+    body = problem_body(status, exc.code, exc.message)
     return JsonResponse(
         {**body, "error": exc.message}, status=status, content_type="application/problem+json"
     )
