@@ -10,12 +10,13 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.http import urlencode
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from bananasite.errors import AppError, ValidationFailed
+from bananasite.errors import AppError, ValidationFailed, problem_body
 from bananasite.files import serve_private_file
 from billing.services import open_wallet, quotas_for
 from billing.usage import composition_lines, composition_reserves
@@ -301,6 +302,10 @@ def compose(request):
             "from_result": reverse("compositions:compose_upload_from_result"),
             "delete": reverse("compositions:compose_upload_delete", args=["up_ID"]),
             "upload_image": reverse("compositions:upload_file", args=["up_ID", "image"]),
+            # Where a card sends someone whose session ended: back here, to the kept draft.
+            "sign_in": reverse(settings.LOGIN_URL)
+            + "?"
+            + urlencode({"next": request.get_full_path()}),
         },
     }
     context = {
@@ -325,8 +330,12 @@ def compose(request):
 
 
 def _json_error(exc: AppError) -> JsonResponse:
+    """problem+json, like the API, whose `detail` the composer shows on the photo's card;
+    `error` repeats it for older pages still open in a tab."""
+    status = getattr(exc, "status", 400)
+    body = problem_body(status, exc.code, exc.message)
     return JsonResponse(
-        {"code": exc.code, "error": exc.message}, status=getattr(exc, "status", 400)
+        {**body, "error": exc.message}, status=status, content_type="application/problem+json"
     )
 
 
@@ -337,9 +346,7 @@ def compose_upload(request):
     the same checks and moderation as every upload (services.create_upload)."""
     f = request.FILES.get("file")
     if f is None:
-        return JsonResponse(
-            {"code": "file_missing", "error": _("Choose a photo to upload.")}, status=400
-        )
+        return _json_error(AppError(_("Choose a photo to upload."), code="file_missing"))
     image = NewImage(name=f.name, fileobj=f, size=f.size)
     try:
         upload = services.create_upload(workspace=request.workspace, user=request.user, image=image)
@@ -679,7 +686,9 @@ def region(request, public_id, source_id):
             except AppError as exc:
                 form.add_error(_form_field(form, exc), exc.message)
             else:
-                return redirect(made)
+                # `edited`: the new composition's page forgets the region the painter kept
+                # for this picture (a refusal keeps it, to paint again without starting over).
+                return redirect(f"{made.get_absolute_url()}?edited={source.public_id}")
     context = {
         "composition": composition,
         "source": source,
@@ -696,6 +705,7 @@ def region(request, public_id, source_id):
             "sending": gettext("Sending the region…"),
             "send_failed": gettext("The region could not be sent; please try again."),
             "starting": gettext("Starting…"),
+            "kept": gettext("Your painted region is kept: change it or run again."),
         },
     }
     return render(request, "compositions/region.html", context, status=status)

@@ -67,7 +67,10 @@ def test_a_text_file_named_jpg_is_refused_with_a_friendly_json_error(
     text = uploaded("notes.jpg", b"just some text, not a photo", content_type="image/jpeg")
     response = owner_client.post(UPLOAD, {"file": text})
     assert response.status_code == 415
-    assert "notes.jpg" in response.json()["error"]
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "unsupported_image_type" and problem["status"] == 415
+    assert "notes.jpg" in problem["detail"] and problem["error"] == problem["detail"]
     assert Upload.objects.count() == 0 and media_files() == []
 
 

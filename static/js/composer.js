@@ -129,25 +129,42 @@
       const bar = list.querySelector(`li[data-key="${item.key}"] progress`);
       if (bar) bar.value = item.progress;
     });
-    xhr.addEventListener("load", () => finish(item, xhr.status, xhr.responseText));
+    xhr.addEventListener("load", () => {
+      // Sent on to another page (the sign-in page, when the session has ended)?
+      const landed = xhr.responseURL ? new URL(xhr.responseURL).pathname : "";
+      const redirected = Boolean(landed) && landed !== new URL(state.urls.upload, window.location.href).pathname;
+      finish(item, xhr.status, xhr.responseText, { redirected, type: xhr.getResponseHeader("Content-Type") });
+    });
     xhr.addEventListener("error", () => finish(item, 0, ""));
     xhr.send(body);
     render();
   }
 
-  function finish(item, status, text) {
+  // Statuses a second try may get past: a dropped line (0), a timeout, a busy or broken
+  // server. Any other 4xx is a refusal of this photo that no retry changes.
+  function retryable(status) { return status === 0 || status === 408 || status === 429 || status >= 500; }
+
+  function finish(item, status, text, answer) {
     item.xhr = null;
     if (!items.includes(item)) return; // removed while uploading
+    const { redirected = false, type = "" } = answer || {};
+    const json = /json/i.test(type || "");
     let data = {};
-    try { data = JSON.parse(text || "{}"); } catch (e) { data = {}; }
-    if (status === 201) {
+    try { data = json ? JSON.parse(text || "{}") : {}; } catch (e) { data = {}; }
+    item.signedOut = false;
+    if (status === 201 && json && !redirected) {
       Object.assign(item, { id: data.id, name: data.name || item.name, thumb: data.thumb, bytes: data.bytes, status: "done", progress: 100, file: null });
       if (item.localUrl) { URL.revokeObjectURL(item.localUrl); item.localUrl = null; }
+    } else if (redirected || status === 401 || status === 403 || (status >= 200 && status < 300 && !json)) {
+      // The session ended: the answer is the sign-in page (after a redirect), not ours.
+      item.status = "failed";
+      item.retryable = false;
+      item.signedOut = true;
+      item.error = gettext("You were signed out, so this photo was not uploaded. Sign in again: your draft is kept; then add this photo again.");
     } else {
       item.status = "failed";
-      // A dropped connection or a server hiccup may go through on a retry; a refusal will not.
-      item.retryable = status === 0 || status >= 500 || status === 429;
-      item.error = data.error || (status === 0 ? gettext("The connection dropped before this photo was uploaded.") : fmt(gettext("The upload failed (%(status)s)."), { status }));
+      item.retryable = retryable(status);
+      item.error = data.detail || data.error || (status === 0 ? gettext("The connection dropped before this photo was uploaded.") : fmt(gettext("The upload failed (%(status)s)."), { status }));
     }
     render();
   }
@@ -171,7 +188,7 @@
     body.append("result", resultId);
     try {
       const response = await fetch(state.urls.from_result, { method: "POST", body, headers: { "X-CSRFToken": csrf } });
-      finish(item, response.status, await response.text());
+      finish(item, response.status, await response.text(), { redirected: response.redirected, type: response.headers.get("Content-Type") });
     } catch (e) { finish(item, 0, ""); }
     if (item.status === "failed") item.result = resultId;
     render();
@@ -396,6 +413,12 @@
       const error = node.querySelector(".preview-error");
       error.hidden = item.status !== "failed";
       error.textContent = item.error || "";
+      if (item.signedOut) {
+        const link = document.createElement("a");
+        link.href = state.urls.sign_in;
+        link.textContent = gettext("Sign in");
+        error.append(" ", link);
+      }
       node.querySelector('input[name="uploads"]').value = item.id || "";
       node.querySelector('input[name="references"]').value = item.reference || "";
       const target = markupTarget(item);
@@ -464,7 +487,7 @@
     const uploading = items.filter((i) => i.status === "uploading");
     const failed = items.filter((i) => i.status === "failed");
     if (uploading.length) reasons.push(fmt(ngettext("Wait for %(n)s photo to finish uploading.", "Wait for %(n)s photos to finish uploading.", uploading.length), { n: uploading.length }));
-    failed.forEach((i) => reasons.push(fmt(gettext("%(name)s could not be added: retry it or remove it."), { name: i.name })));
+    failed.forEach((i) => reasons.push(fmt(i.retryable && (i.file || i.result) ? gettext("%(name)s could not be added: retry it or remove it.") : gettext("%(name)s could not be added: remove it."), { name: i.name })));
     if (n < state.min_images) reasons.push(fmt(gettext("Add at least %(min)s photos to combine (you have %(n)s)."), { min: state.min_images, n }));
     if (n > maxImages()) reasons.push(fmt(gettext("%(model)s takes at most %(max)s photos: remove %(extra)s."), { model: m ? m.name : gettext("This model"), max: maxImages(), extra: n - maxImages() }));
     const length = prompt.value.length;

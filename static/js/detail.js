@@ -1,12 +1,16 @@
 // A composition just made from the composer: its saved draft is no longer needed (the composer
 // keeps it through any refusal, a lost session or a dropped connection, until this page).
+// Likewise a region edit just made: the region painted on its picture (painter.js).
 (() => {
   const url = new URL(window.location.href);
-  if (!url.searchParams.has("composed")) return;
+  const edited = url.searchParams.get("edited");
+  if (!url.searchParams.has("composed") && !edited) return;
   try {
-    Object.keys(sessionStorage).filter((k) => k.startsWith("composer:")).forEach((k) => sessionStorage.removeItem(k));
+    if (url.searchParams.has("composed")) Object.keys(sessionStorage).filter((k) => k.startsWith("composer:")).forEach((k) => sessionStorage.removeItem(k));
+    if (edited) sessionStorage.removeItem(`painter:${edited}`);
   } catch (e) { /* storage unavailable: nothing was kept */ }
   url.searchParams.delete("composed");
+  url.searchParams.delete("edited");
   window.history.replaceState(null, "", url.pathname + url.search + url.hash);
 })();
 

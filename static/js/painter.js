@@ -4,6 +4,9 @@
 // undo redraws them and the mask sent is exactly the picture's size whatever the screen.
 // On submit the mask is drawn (white region on black), uploaded as a PNG through the composer's
 // upload endpoint and named in the form. Without JavaScript the page asks for a mask file.
+// What was painted is kept in sessionStorage (per source picture) when the form is sent, and
+// painted again when the page comes back refused (or after signing in again); the composition's
+// page forgets it once the edit is made (detail.js).
 (function () {
   "use strict";
   const form = document.getElementById("region-form");
@@ -20,6 +23,8 @@
   const maskField = form.querySelector('input[name="mask"]');
   const maskFile = document.getElementById("mask-file");
   const csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
+  const promptField = form.querySelector('textarea[name="prompt"], input[name="prompt"]');
+  const keptKey = `painter:${root.dataset.source}`;
   const ctx = canvas.getContext("2d");
   // The page's words, translated by the server (region.html).
   const T = JSON.parse(document.getElementById("painter-text").textContent);
@@ -93,6 +98,22 @@
     ctx.clearRect(0, 0, w, h);
     draw(ctx, w / width, false);
   }
+  // What was painted, kept for this picture until an edit of it is made.
+  function keep() {
+    const shapes = ops.map((op) => ({ ...op, points: op.points.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10]) }));
+    try { sessionStorage.setItem(keptKey, JSON.stringify({ ops: shapes, prompt: promptField ? promptField.value : "" })); } catch (e) { /* storage unavailable: nothing kept */ }
+  }
+  function restore() {
+    let kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(keptKey) || "null"); } catch (e) { kept = null; }
+    if (!kept || !Array.isArray(kept.ops) || !kept.ops.length) return;
+    ops.push(...kept.ops);
+    // A refused page has the prompt already; a new page (after signing in again) has not.
+    if (promptField && !promptField.value && kept.prompt) promptField.value = kept.prompt;
+    say(T.kept);
+  }
+  restore();
+
   window.addEventListener("resize", render);
   if (image.complete) render(); else image.addEventListener("load", render);
 
@@ -148,7 +169,12 @@
     c.fillStyle = "#000";
     c.fillRect(0, 0, width, height);
     draw(c, 1, true);
-    return new Promise((resolve) => full.toBlob(resolve, "image/png"));
+    // toDataURL rather than toBlob: Chromium runs toBlob's encoding in idle time, which a busy
+    // page may not give it for seconds (as in composer.js's mark-up).
+    const encoded = atob(full.toDataURL("image/png").split(",")[1]);
+    const bytes = new Uint8Array(encoded.length);
+    for (let i = 0; i < encoded.length; i++) bytes[i] = encoded.charCodeAt(i);
+    return new Blob([bytes], { type: "image/png" });
   }
 
   form.addEventListener("submit", async (event) => {
@@ -168,8 +194,9 @@
       body.append("file", await maskBlob(), "mask.png");
       const response = await fetch(form.dataset.uploadUrl, { method: "POST", body, headers: { "X-CSRFToken": csrf } });
       const answer = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error(answer.error || T.send_failed);
+      if (!response.ok) throw new Error(answer.detail || answer.error || T.send_failed);
       maskField.value = answer.id;
+      keep();
       say(T.starting);
       form.submit();
     } catch (error) {
